@@ -1,0 +1,44 @@
+"""boto3 clients from the lab config: the one place that picks endpoints and credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from labkit.config import LabConfig
+
+# The emulator accepts any credentials; these fixed ones keep a local lab away from a real account.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def endpoint_url(config: LabConfig) -> str | None:
+    """The endpoint every client talks to: None on AWS, the emulator on the local target."""
+    if config.endpoint_url:
+        return config.endpoint_url
+    if config.target == "aws":
+        return None
+    from labkit.local.state import read_running_state
+
+    return read_running_state(config).endpoint
+
+
+def session(config: LabConfig) -> boto3.session.Session:
+    if config.target == "local":
+        return boto3.session.Session(region_name=config.region, **LOCAL_CREDENTIALS)
+    return boto3.session.Session(region_name=config.region)
+
+
+def client(service: str, config: LabConfig, *, max_attempts: int | None = None, **kwargs: Any) -> Any:
+    """A boto3 client for ``service`` on the config's target.
+
+    ``max_attempts`` sets botocore's standard retry mode (None keeps the default of the target).
+    """
+    retries: dict[str, Any] = {"mode": "standard"}
+    if max_attempts is not None:
+        retries["max_attempts"] = max_attempts
+    boto_config = BotoConfig(retries=retries)
+    if "config" in kwargs:
+        boto_config = boto_config.merge(kwargs.pop("config"))
+    return session(config).client(service, endpoint_url=endpoint_url(config), config=boto_config, **kwargs)

@@ -1,0 +1,200 @@
+"""The lab's one configuration object: the only place that knows the target.
+
+Precedence for every field: explicit argument > ``LABKIT_<FIELD>`` environment variable > default.
+Resource names and pipeline settings here are the single source for both the local deploy and the
+Pulumi stack, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from labkit.errors import ConfigError
+
+Target = Literal["local", "aws"]
+NamingScheme = Literal["aurora", "rds-mysql"]
+TARGETS: tuple[str, ...] = ("local", "aws")
+NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
+ENV_PREFIX = "LABKIT_"
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "labkit"
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Everything that varies between a laptop, CI and an AWS account."""
+
+    target: Target = "local"
+    region: str = "us-east-1"
+    project: str = "aurora-log-backup-lab"
+
+    # --- local target: emulator and Aurora stand-in -------------------------------------------------
+    state_dir: Path = field(default_factory=_default_state_dir)
+    endpoint_url: str = ""  # empty: the running local lab's endpoint (local) or AWS's own (aws)
+    emulator_port: int = 4566  # taken -> another free port is chosen and recorded in the lab state
+    db_port: int = 33061  # writer; the reader gets the next free port
+    naming_scheme: NamingScheme = "aurora"  # how the emulator names audit files (see REFERENCE)
+    reader_naming_scheme: str = ""  # empty: same as naming_scheme
+    audit_events: str = "CONNECT,QUERY,TABLE"
+    audit_incl_users: str = ""
+    audit_excl_users: str = ""
+    audit_rotate_size: int = 8 * 1024 * 1024
+    audit_rotations: int = 9
+    audit_query_log_limit: int = 4 * 1024 * 1024
+    throttle_rate: float = 0.0  # fraction of RDS log-file calls answered with Throttling
+    latency_ms: int = 0  # added to every RDS log-file call
+    start_timeout_s: float = 60.0
+
+    # --- pipeline settings, shared with the Pulumi stack ---------------------------------------------
+    engines: str = "aurora-mysql"  # comma list the scanner covers
+    opt_out_tag: str = "audit-backup:skip"
+    scan_schedule: str = "rate(5 minutes)"
+    scan_interval_s: float = 300.0  # local ticker; the schedule above on AWS
+    sqs_batch_size: int = 10
+    stream_batch_size: int = 10
+    max_receive_count: int = 3
+    stream_max_retries: int = 3
+    detector_timeout_s: int = 60
+    downloader_timeout_s: int = 900
+    downloader_memory_mb: int = 512
+    tracking_ttl_days: int = 30
+    log_prefix: str = "audit-logs"
+
+    @property
+    def cluster_id(self) -> str:
+        return f"{self.project}-cluster"
+
+    @property
+    def writer_id(self) -> str:
+        return f"{self.project}-writer"
+
+    @property
+    def reader_id(self) -> str:
+        return f"{self.project}-reader"
+
+    @property
+    def reader_scheme(self) -> str:
+        return self.reader_naming_scheme or self.naming_scheme
+
+    @property
+    def database(self) -> str:
+        return "labdb"
+
+    @property
+    def master_username(self) -> str:
+        return "labadmin"
+
+    @property
+    def secret_name(self) -> str:
+        return f"{self.project}/master"
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames.for_project(self.project)
+
+    @property
+    def sqs_visibility_timeout_s(self) -> int:
+        """AWS asks for at least 6 x the consumer's timeout."""
+        return 6 * self.detector_timeout_s
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Names of the application resources, identical on both targets."""
+
+    bucket: str
+    table: str
+    queue: str
+    dlq: str
+    stream_failures: str
+    schedule_rule: str
+    scanner: str
+    detector: str
+    downloader: str
+    alias: str = "live"
+
+    @classmethod
+    def for_project(cls, project: str) -> ResourceNames:
+        return cls(
+            bucket=f"{project}-backups",
+            table=f"{project}-log-files",
+            queue=f"{project}-instances",
+            dlq=f"{project}-instances-dlq",
+            stream_failures=f"{project}-stream-failures",
+            schedule_rule=f"{project}-scan-schedule",
+            scanner=f"{project}-db-scanner",
+            detector=f"{project}-log-detector",
+            downloader=f"{project}-log-downloader",
+        )
+
+    @property
+    def functions(self) -> tuple[str, str, str]:
+        return (self.scanner, self.detector, self.downloader)
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(LabConfig)
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    if typing.get_origin(kind) is typing.Literal:
+        allowed = typing.get_args(kind)
+        if raw not in allowed:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected one of {', '.join(allowed)}")
+        return raw
+    try:
+        if kind is Path:
+            return Path(raw).expanduser()
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind in (int, float, str):
+            return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+    raise ConfigError(f"cannot parse {name} of type {kind}")  # pragma: no cover - programming error
+
+
+def load_config(env: typing.Mapping[str, str] | None = None, **overrides: Any) -> LabConfig:
+    """Build the config: explicit argument > LABKIT_* environment variable > default."""
+    env = os.environ if env is None else env
+    kinds = _field_types()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(LabConfig):
+        if f.name in overrides and overrides[f.name] is not None:
+            value = overrides.pop(f.name)
+            if isinstance(value, str) and kinds[f.name] is not str:
+                value = _parse(f.name, value, kinds[f.name])
+            values[f.name] = value
+            continue
+        overrides.pop(f.name, None)
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _parse(f.name, raw, kinds[f.name])
+    if overrides:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(overrides))}")
+    config = LabConfig(**values)
+    _validate(config)
+    return config
+
+
+def _validate(config: LabConfig) -> None:
+    if config.target not in TARGETS:
+        raise ConfigError(f"target {config.target!r}: expected one of {', '.join(TARGETS)}")
+    for scheme in (config.naming_scheme, config.reader_scheme):
+        if scheme not in NAMING_SCHEMES:
+            raise ConfigError(f"naming scheme {scheme!r}: expected one of {', '.join(NAMING_SCHEMES)}")
+    if not 0.0 <= config.throttle_rate <= 1.0:
+        raise ConfigError(f"throttle_rate {config.throttle_rate}: expected a fraction between 0 and 1")
+    if config.audit_rotate_size < 4096:
+        raise ConfigError("audit_rotate_size must be at least 4096 bytes")
+
+
+__all__ = ["NAMING_SCHEMES", "TARGETS", "LabConfig", "ResourceNames", "load_config"]

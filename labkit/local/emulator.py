@@ -1,0 +1,338 @@
+"""The local AWS account: moto's server with the RDS log-file APIs that moto lacks, on loopback.
+
+A thin WSGI layer sits in front of moto's own app. It answers ``DescribeDBLogFiles``,
+``DownloadDBLogFilePortion`` and the REST ``DownloadCompleteDBLogFile`` from the audit files the local
+MariaDB servers write, and passes every other request to moto untouched. Instance existence is read from
+moto's RDS backend, so deleting an instance through the API makes its logs vanish as on AWS.
+
+Bytes that are not UTF-8: AWS's XML answer can only carry text. What AWS does is unconfirmed (reports show
+replacement characters, and a "This file contains binary data" error on some files). This emulator replaces
+each invalid byte (and each character XML 1.0 cannot carry) with U+FFFD in ``LogFileData``, counts them in
+the ``x-labkit-replaced-bytes`` response header and in its log, and never changes the file on disk:
+``DownloadCompleteDBLogFile`` returns the exact bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
+
+from labkit.local.logfiles import AuditDirectory, InvalidMarkerError, read_portion
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+RDS_XMLNS = "http://rds.amazonaws.com/doc/2014-10-31/"
+COMPLETE_PREFIX = "/v13/downloadCompleteLogFile/"
+LABKIT_API = "/labkit-api/"
+LOG_FILE_ACTIONS = ("DescribeDBLogFiles", "DownloadDBLogFilePortion")
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass
+class Faults:
+    """Test knobs: a share of RDS log-file calls answered with Throttling, and added latency."""
+
+    throttle_rate: float = 0.0
+    latency_ms: int = 0
+
+
+class RdsApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class LogFileApi:
+    """WSGI app: the RDS log-file actions served from real files, everything else by moto."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]], faults: Faults | None = None) -> None:
+        self.moto_app = moto_app
+        self.faults = faults or Faults()
+        self.directories: dict[str, AuditDirectory] = {}
+        self._random = random.Random()
+        self._lock = threading.Lock()
+
+    def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
+        audit = AuditDirectory(directory, scheme)
+        with self._lock:
+            self.directories[instance_id] = audit
+        return audit
+
+    # -- WSGI --------------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        try:
+            if path.startswith(LABKIT_API):
+                return self._labkit_api(environ, start_response)
+            if path.startswith(COMPLETE_PREFIX):
+                return self._download_complete(environ, start_response)
+            scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+            if environ.get("REQUEST_METHOD") == "POST" and scope and scope.group(2) == "rds":
+                body = _read_body(environ)
+                form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+                if form.get("Action") in LOG_FILE_ACTIONS:
+                    return self._log_file_action(form, scope.group(1), start_response)
+                environ["wsgi.input"] = BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
+        except RdsApiError as exc:
+            return _error(start_response, exc)
+        return self.moto_app(environ, start_response)
+
+    def _log_file_action(
+        self, form: dict[str, str], region: str, start_response: StartResponse
+    ) -> list[bytes]:
+        action = form["Action"]
+        try:
+            self._inject_faults()
+            audit = self._directory(form.get("DBInstanceIdentifier", ""), region)
+            if action == "DescribeDBLogFiles":
+                body = self._describe(audit, form)
+                headers: list[tuple[str, str]] = []
+            else:
+                body, headers = self._portion(audit, form)
+        except RdsApiError as exc:
+            return _error(start_response, exc)
+        start_response("200 OK", [("Content-Type", "text/xml"), *headers])
+        return [body]
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def _describe(self, audit: AuditDirectory | None, form: dict[str, str]) -> bytes:
+        files = audit.files() if audit else []
+        contains = form.get("FilenameContains")
+        since = _int_param(form, "FileLastWritten")
+        larger = _int_param(form, "FileSize")
+        max_records = _int_param(form, "MaxRecords") or 100
+        if max_records < 1:
+            raise RdsApiError(400, "InvalidParameterValue", "MaxRecords must be at least 1")
+        files = [
+            f
+            for f in files
+            if (not contains or contains in f.name)
+            and (since is None or f.last_written_ms >= since)
+            and (larger is None or f.size > larger)
+        ]
+        start = 0
+        if form.get("Marker"):
+            if not form["Marker"].isdigit():
+                raise RdsApiError(400, "InvalidParameterValue", f"invalid Marker {form['Marker']!r}")
+            start = int(form["Marker"])
+        page = files[start : start + max_records]
+        details = "".join(
+            "<DescribeDBLogFilesDetails>"
+            f"<LogFileName>{escape(f.name)}</LogFileName><LastWritten>{f.last_written_ms}</LastWritten>"
+            f"<Size>{f.size}</Size></DescribeDBLogFilesDetails>"
+            for f in page
+        )
+        marker = f"<Marker>{start + max_records}</Marker>" if start + max_records < len(files) else ""
+        return _result("DescribeDBLogFiles", f"<DescribeDBLogFiles>{details}</DescribeDBLogFiles>{marker}")
+
+    def _portion(
+        self, audit: AuditDirectory | None, form: dict[str, str]
+    ) -> tuple[bytes, list[tuple[str, str]]]:
+        name = form.get("LogFileName", "")
+        opened = audit.open(name) if audit else None
+        if opened is None:
+            raise RdsApiError(
+                404, "DBLogFileNotFoundFault", f"DBLog File: {name}, is not found on the DB instance"
+            )
+        _, fd = opened
+        try:
+            portion = read_portion(fd, form.get("Marker"), _int_param(form, "NumberOfLines"))
+        except InvalidMarkerError as exc:
+            raise RdsApiError(400, "InvalidParameterValue", str(exc)) from exc
+        finally:
+            os.close(fd)
+        text, replaced = xml_safe_text(portion.data)
+        headers = [("x-labkit-replaced-bytes", str(replaced))] if replaced else []
+        if replaced:
+            log.warning(
+                "%s: %d byte(s) not valid UTF-8/XML replaced by U+FFFD in LogFileData", name, replaced
+            )
+        body = (
+            f"<LogFileData>{escape(text, {chr(13): '&#13;'})}</LogFileData>"
+            f"<AdditionalDataPending>{str(portion.pending).lower()}</AdditionalDataPending>"
+            f"<Marker>{portion.marker}</Marker>"
+        )
+        return _result("DownloadDBLogFilePortion", body), headers
+
+    def _download_complete(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope is None or scope.group(2) != "rds":
+            raise_rest = RdsApiError(
+                403, "MissingAuthenticationToken", "request must be SigV4-signed for rds"
+            )
+            return _error(start_response, raise_rest)
+        instance_id, _, name = unquote(environ["PATH_INFO"][len(COMPLETE_PREFIX) :]).partition("/")
+        try:
+            self._inject_faults()
+            audit = self._directory(instance_id, scope.group(1))
+            opened = audit.open(name) if audit else None
+            if opened is None:
+                raise RdsApiError(404, "DBLogFileNotFoundFault", f"DBLog File: {name}, is not found")
+        except RdsApiError as exc:
+            return _error(start_response, exc)
+        _, fd = opened
+        size = os.fstat(fd).st_size  # a snapshot: bytes appended later belong to the next download
+        start_response(
+            "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+        )
+        return _stream(fd, size)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _directory(self, instance_id: str, region: str) -> AuditDirectory | None:
+        if not instance_exists(instance_id, region):
+            raise RdsApiError(404, "DBInstanceNotFound", f"DBInstance {instance_id} not found.")
+        return self.directories.get(instance_id)
+
+    def _inject_faults(self) -> None:
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if self.faults.throttle_rate and self._random.random() < self.faults.throttle_rate:
+            raise RdsApiError(400, "Throttling", "Rate exceeded")
+
+    def _labkit_api(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """Local-only control endpoint: GET/POST /labkit-api/faults, GET /labkit-api/logfiles."""
+        route = environ["PATH_INFO"][len(LABKIT_API) :]
+        if route == "logfiles":
+            return _json(start_response, "200 OK", self.log_files())
+        if route != "faults":
+            return _json(start_response, "404 Not Found", {"error": f"unknown labkit-api path {route!r}"})
+        if environ.get("REQUEST_METHOD") == "POST":
+            update = json.loads(_read_body(environ) or b"{}")
+            unknown = set(update) - set(asdict(self.faults))
+            if unknown:
+                return _json(
+                    start_response, "400 Bad Request", {"error": f"unknown fault(s): {sorted(unknown)}"}
+                )
+            for key, value in update.items():
+                setattr(self.faults, key, type(getattr(self.faults, key))(value))
+        return _json(start_response, "200 OK", asdict(self.faults))
+
+    def log_files(self) -> dict[str, list[dict[str, Any]]]:
+        """Every registered instance's files: name as RDS lists it, path on disk, size, LastWritten."""
+        with self._lock:
+            directories = dict(self.directories)
+        return {
+            instance_id: [
+                {"name": f.name, "path": str(f.path), "size": f.size, "last_written": f.last_written_ms}
+                for f in audit.files()
+            ]
+            for instance_id, audit in directories.items()
+        }
+
+
+def instance_exists(instance_id: str, region: str) -> bool:
+    """Read moto's RDS backend in-process: the emulator is this process."""
+    from moto.rds.models import rds_backends
+
+    return instance_id in rds_backends[ACCOUNT_ID][region].databases
+
+
+def xml_safe_text(data: bytes) -> tuple[str, int]:
+    """Decode for an XML answer; returns the text and how many bytes or characters were replaced."""
+    text = data.decode("utf-8", errors="replace")
+    replaced = 0
+    if "\ufffd" in text:
+        replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    text, illegal = _XML_ILLEGAL.subn("\ufffd", text)
+    return text, replaced + illegal
+
+
+def _json(start_response: StartResponse, status: str, payload: Any) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(payload).encode()]
+
+
+def _stream(fd: int, size: int, block: int = 1024 * 1024) -> Iterator[bytes]:
+    try:
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, min(block, size - offset), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _int_param(form: dict[str, str], key: str) -> int | None:
+    raw = form.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RdsApiError(400, "InvalidParameterValue", f"{key} must be an integer, got {raw!r}") from exc
+
+
+def _result(action: str, inner: str) -> bytes:
+    return (
+        f'<{action}Response xmlns="{RDS_XMLNS}"><{action}Result>{inner}</{action}Result>'
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+    ).encode()
+
+
+def _error(start_response: StartResponse, exc: RdsApiError) -> list[bytes]:
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(exc.status, "Error")
+    body = (
+        f'<ErrorResponse xmlns="{RDS_XMLNS}"><Error><Type>Sender</Type><Code>{exc.code}</Code>'
+        f"<Message>{escape(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    start_response(
+        f"{exc.status} {reason}", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+class EmulatorServer:
+    """moto's server plus the log-file layer, on a loopback port, in a background thread."""
+
+    def __init__(self, port: int, faults: Faults | None = None) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self.app = LogFileApi(DomainDispatcherApplication(create_backend_app), faults)
+        self._server = make_server(
+            "127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

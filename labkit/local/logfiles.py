@@ -1,0 +1,233 @@
+"""RDS's view of the audit files MariaDB really writes, in either naming scheme, and AWS's paging rules.
+
+MariaDB's server_audit plugin writes ``server_audit.log`` and, at every rotation, renames it to ``.1``
+(shifting ``.1`` to ``.2`` ... and deleting the oldest). That *is* the ``rds-mysql`` scheme. The ``aurora``
+scheme gives each file a name for its whole life (``audit/audit.log.0.2026-11-26-15-30.0``): the name follows
+the file's inode across MariaDB's renames and disappears when MariaDB deletes the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+AUDIT_BASENAME = "server_audit.log"
+PORTION_CAP = 1024 * 1024  # DownloadDBLogFilePortion returns at most 1 MB of data per call
+TAIL_LINES = 10_000  # lines returned when neither Marker nor NumberOfLines is given
+TRUNCATION_TEXT = b"[Your log message was truncated]"
+_FINGERPRINT = 64  # first bytes that tell a reused inode from the file that had it before
+_ROTATED = re.compile(re.escape(AUDIT_BASENAME) + r"(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One audit file as DescribeDBLogFiles lists it, and where it is on disk right now."""
+
+    name: str
+    path: Path
+    size: int
+    last_written_ms: int
+    inode: int
+
+
+@dataclass(frozen=True)
+class Portion:
+    """One DownloadDBLogFilePortion answer, still as bytes."""
+
+    data: bytes
+    marker: str
+    pending: bool
+    truncated: bool = False
+
+
+class InvalidMarkerError(ValueError):
+    """A Marker the emulator never handed out."""
+
+
+class AuditDirectory:
+    """One DB instance's audit directory seen through a naming scheme; safe to share between threads."""
+
+    def __init__(self, directory: Path, scheme: str, clock: Callable[[], float] = time.time) -> None:
+        self.directory = Path(directory)
+        self.scheme = scheme
+        self._clock = clock
+        self._lock = threading.Lock()
+        # aurora scheme: (dev, inode) -> (name, fingerprint of the first bytes)
+        self._names: dict[tuple[int, int], tuple[str, bytes]] = {}
+        self._minute_counts: dict[str, int] = {}
+
+    def files(self) -> list[LogFile]:
+        """The files RDS would list now, oldest first."""
+        on_disk = self._scan()
+        if self.scheme == "rds-mysql":
+            return [
+                LogFile(f"audit/{path.name}", path, st.st_size, _ms(st.st_mtime_ns), st.st_ino)
+                for path, st in on_disk
+            ]
+        with self._lock:
+            live: dict[tuple[int, int], tuple[str, bytes]] = {}
+            files = []
+            for path, st in on_disk:
+                key = (st.st_dev, st.st_ino)
+                head = _read_head(path)
+                known = self._names.get(key)
+                if known is None or not _same_file(known[1], head):
+                    known = (self._new_aurora_name(), head)
+                elif len(head) > len(known[1]):
+                    known = (known[0], head)
+                live[key] = known
+                files.append(LogFile(known[0], path, st.st_size, _ms(st.st_mtime_ns), st.st_ino))
+            self._names = live  # deleted files take their names with them
+        return files
+
+    def find(self, name: str) -> LogFile | None:
+        for log_file in self.files():
+            if log_file.name == name:
+                return log_file
+        return None
+
+    def open(self, name: str) -> tuple[LogFile, int] | None:
+        """Open a listed file; the descriptor stays on that file even if MariaDB renames it meanwhile."""
+        for _ in range(5):
+            log_file = self.find(name)
+            if log_file is None:
+                return None
+            try:
+                fd = os.open(log_file.path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # renamed between listing and opening: look again
+            if self.scheme == "rds-mysql" or os.fstat(fd).st_ino == log_file.inode:
+                return log_file, fd
+            os.close(fd)
+        return None
+
+    def _scan(self) -> list[tuple[Path, os.stat_result]]:
+        found = []
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            match = _ROTATED.fullmatch(entry.name)
+            if not match:
+                continue
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            found.append((int(match.group(1) or 0), Path(entry.path), st))
+        # Oldest first: server_audit.log.N is older the larger N is; the active file (no suffix) is newest.
+        found.sort(key=lambda item: (item[0] == 0, -item[0]))
+        return [(path, st) for _, path, st in found]
+
+    def _new_aurora_name(self) -> str:
+        minute = time.strftime("%Y-%m-%d-%H-%M", time.gmtime(self._clock()))
+        n = self._minute_counts.get(minute, 0)
+        self._minute_counts[minute] = n + 1
+        return f"audit/audit.log.0.{minute}.{n}"
+
+
+def _ms(mtime_ns: int) -> int:
+    return mtime_ns // 1_000_000
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_FINGERPRINT)
+    except FileNotFoundError:
+        return b""
+
+
+def _same_file(known: bytes, head: bytes) -> bool:
+    shorter = min(len(known), len(head))
+    return known[:shorter] == head[:shorter]
+
+
+def parse_marker(marker: str) -> int:
+    """The byte offset behind one of our opaque markers ("0" is the start)."""
+    if marker == "0":
+        return 0
+    page, _, offset = marker.partition(":")
+    if not (page.isdigit() and offset.isdigit()):
+        raise InvalidMarkerError(f'invalid Marker {marker!r}: pass "0" or a Marker a previous call returned')
+    return int(offset)
+
+
+def make_marker(offset: int) -> str:
+    """Opaque like AWS's ``15:1048577``: clients must store it, not compute it."""
+    return f"{offset // PORTION_CAP}:{offset}"
+
+
+def read_portion(fd: int, marker: str | None, number_of_lines: int | None, cap: int = PORTION_CAP) -> Portion:
+    """DownloadDBLogFilePortion's rules over an open file."""
+    if marker is None:
+        return _read_tail(fd, number_of_lines or TAIL_LINES, cap)
+    offset = parse_marker(marker)
+    chunk = os.pread(fd, cap + 1, offset)
+    if not chunk:
+        return Portion(b"", make_marker(offset), pending=False)
+    at_eof = len(chunk) <= cap
+    window = chunk[:cap]
+    end = _nth_line_end(window, number_of_lines) if number_of_lines else -1
+    truncated = False
+    if end >= 0:
+        data = window[: end + 1]
+    elif at_eof:
+        data = window
+    else:
+        cut = window.rfind(b"\n")
+        if cut >= 0:
+            data = window[: cut + 1]
+        else:  # one line longer than the cap: AWS cuts it and says so
+            data, truncated = _truncated_line(window, cap), True
+    next_offset = offset + len(data)
+    if truncated:
+        next_offset = _line_end_after(fd, offset + cap)
+    pending = next_offset < os.fstat(fd).st_size
+    return Portion(data, make_marker(next_offset), pending, truncated)
+
+
+def _nth_line_end(window: bytes, lines: int) -> int:
+    pos = -1
+    for _ in range(lines):
+        pos = window.find(b"\n", pos + 1)
+        if pos < 0:
+            return -1
+    return pos
+
+
+def _truncated_line(window: bytes, cap: int) -> bytes:
+    keep = cap - len(TRUNCATION_TEXT) - 1
+    while keep > 0 and (window[keep] & 0xC0) == 0x80:  # never split a UTF-8 character
+        keep -= 1
+    return window[:keep] + TRUNCATION_TEXT + b"\n"
+
+
+def _line_end_after(fd: int, offset: int) -> int:
+    while True:
+        block = os.pread(fd, 1024 * 1024, offset)
+        if not block:
+            return offset
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return offset + newline + 1
+        offset += len(block)
+
+
+def _read_tail(fd: int, lines: int, cap: int) -> Portion:
+    size = os.fstat(fd).st_size
+    start = max(0, size - cap)
+    block = os.pread(fd, size - start, start)
+    if start > 0:  # begin at a line start
+        first = block.find(b"\n")
+        block = block[first + 1 :] if first >= 0 else b""
+    body = block[:-1] if block.endswith(b"\n") else block
+    parts = body.split(b"\n")
+    tail = b"\n".join(parts[-lines:]) + (b"\n" if block.endswith(b"\n") else b"")
+    return Portion(tail if block else b"", make_marker(size), pending=False)
