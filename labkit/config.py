@@ -67,6 +67,8 @@ class LabConfig:
     downloader_memory_mb: int = 512
     tracking_ttl_days: int = 30
     log_prefix: str = "audit-logs"
+    scanner_timeout_s: int = 60  # the scheduled scan lists every instance of the engines above
+    stream_view_type: str = "NEW_AND_OLD_IMAGES"  # the table stream the downloader reads
 
     @property
     def cluster_id(self) -> str:

@@ -37,3 +37,7 @@ class LabStartError(LabkitError):
 
 class TrafficError(LabkitError):
     """Invalid traffic parameters, or sysbench failed."""
+
+
+class StackError(LabkitError):
+    """A Pulumi stack operation failed, or the Pulumi CLI it needs is missing."""
