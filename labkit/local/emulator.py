@@ -322,7 +322,9 @@ class EmulatorServer:
         self._server = make_server(
             "127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -44,9 +44,8 @@ class LocalLab:
         endpoint = self.emulator.start()
         log.info("emulator listening on %s", endpoint)
         writer_port = choose_port(config.db_port, "the writer instance", avoid={emulator_port})
-        reader_port = choose_port(
-            config.db_port + 1, "the reader instance", avoid={emulator_port, writer_port}
-        )
+        reader_wanted = config.db_port + 1 if config.db_port else 0
+        reader_port = choose_port(reader_wanted, "the reader instance", avoid={emulator_port, writer_port})
         self.cluster = LocalCluster(config, writer_port, reader_port, master_password(state_dir))
         self.cluster.start()
         schemes = {"writer": config.naming_scheme, "reader": config.reader_scheme}

@@ -1,0 +1,65 @@
+"""Shared fixtures. Tiers: unit (no network), functional (moto's real server over HTTP on loopback,
+synthetic audit files), e2e (the real local lab: MariaDB with server_audit, sysbench)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from labkit.local.emulator import EmulatorServer
+
+
+def audit_line(i: int, sql: str = "SELECT c FROM sbtest1 WHERE id=?") -> bytes:
+    """A line in MariaDB server_audit's format (what the local stand-in writes)."""
+    return f"20261126 15:29:21,vm,sbtest,127.0.0.1,13,{i},QUERY,sbtest,'{sql.replace('?', str(i))}',0\n".encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class EmulatedAccount:
+    """An in-process emulator with helpers to create DB instances backed by a directory of audit files."""
+
+    def __init__(self, server: EmulatorServer, tmp: Path) -> None:
+        self.server = server
+        self.url = server.url
+        self.tmp = tmp
+        self.session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        self.rds = self.session.client("rds", endpoint_url=self.url)
+
+    def add_instance(self, instance_id: str, scheme: str = "aurora", engine: str = "aurora-mysql") -> Path:
+        directory = self.tmp / instance_id / "audit"
+        directory.mkdir(parents=True)
+        placement: dict[str, str] = {"MasterUsername": "admin", "MasterUserPassword": "not-a-real-password-0"}
+        if engine.startswith("aurora"):  # Aurora instances live in a cluster (moto insists, as AWS does)
+            cluster = f"{instance_id}-cluster"
+            self.rds.create_db_cluster(DBClusterIdentifier=cluster, Engine=engine, **placement)
+            placement = {"DBClusterIdentifier": cluster}
+        self.rds.create_db_instance(
+            DBInstanceIdentifier=instance_id, Engine=engine, DBInstanceClass="db.r6g.large", **placement
+        )
+        self.server.app.register(instance_id, directory, scheme)
+        return directory
+
+    def client(self, service: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return self.session.client(service, endpoint_url=self.url, **kwargs)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def account(tmp_path: Path) -> Iterator[EmulatedAccount]:
+    from moto.backends import get_backend
+
+    server = EmulatorServer(0)
+    server.start()
+    try:
+        yield EmulatedAccount(server, tmp_path)
+    finally:
+        server.stop()
+        get_backend("rds").reset()
