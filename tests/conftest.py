@@ -15,7 +15,9 @@ from labkit.local.emulator import EmulatorServer
 
 def audit_line(i: int, sql: str = "SELECT c FROM sbtest1 WHERE id=?") -> bytes:
     """A line in MariaDB server_audit's format (what the local stand-in writes)."""
-    return f"20261126 15:29:21,vm,sbtest,127.0.0.1,13,{i},QUERY,sbtest,'{sql.replace('?', str(i))}',0\n".encode()
+    return (
+        f"20261126 15:29:21,vm,sbtest,127.0.0.1,13,{i},QUERY,sbtest,'{sql.replace('?', str(i))}',0\n".encode()
+    )
 
 
 def sha256(data: bytes) -> str:

@@ -44,7 +44,9 @@ def test_botocore_paginator_reproduces_the_file(account: EmulatedAccount) -> Non
     data = write_lines(directory / "server_audit.log", 30_000)
     name = list_log_files(account.rds, "db-1")[0]["LogFileName"]
     paginator = account.rds.get_paginator("download_db_log_file_portion")
-    pages = paginator.paginate(DBInstanceIdentifier="db-1", LogFileName=name, PaginationConfig={"StartingToken": "0"})
+    pages = paginator.paginate(
+        DBInstanceIdentifier="db-1", LogFileName=name, PaginationConfig={"StartingToken": "0"}
+    )
     assert b"".join(p["LogFileData"].encode() for p in pages) == data
 
 
@@ -69,7 +71,11 @@ def test_complete_download_requires_a_sigv4_signature(account: EmulatedAccount) 
 def test_describe_reports_real_size_and_mtime_and_filters(account: EmulatedAccount) -> None:
     # GIVEN three files in the rds-mysql scheme, the older ones rotated
     directory = account.add_instance("db-1", scheme="rds-mysql")
-    for suffix, count, mtime in ((".2", 10, 1_700_000_000), (".1", 100, 1_700_000_100), ("", 1000, 1_700_000_200)):
+    for suffix, count, mtime in (
+        (".2", 10, 1_700_000_000),
+        (".1", 100, 1_700_000_100),
+        ("", 1000, 1_700_000_200),
+    ):
         write_lines(directory / f"server_audit.log{suffix}", count)
         os.utime(directory / f"server_audit.log{suffix}", (mtime, mtime))
     os.utime(directory / "server_audit.log.1", ns=(1_700_000_100_123_456_789, 1_700_000_100_123_456_789))
@@ -77,12 +83,24 @@ def test_describe_reports_real_size_and_mtime_and_filters(account: EmulatedAccou
     # WHEN listed
     files = account.rds.describe_db_log_files(DBInstanceIdentifier="db-1")["DescribeDBLogFiles"]
     # THEN names follow RDS for MySQL, sizes are real bytes and LastWritten is the mtime in ms
-    assert [f["LogFileName"] for f in files] == ["audit/server_audit.log.2", "audit/server_audit.log.1", "audit/server_audit.log"]
-    assert [f["Size"] for f in files] == [os.path.getsize(directory / f"server_audit.log{s}") for s in (".2", ".1", "")]
+    assert [f["LogFileName"] for f in files] == [
+        "audit/server_audit.log.2",
+        "audit/server_audit.log.1",
+        "audit/server_audit.log",
+    ]
+    assert [f["Size"] for f in files] == [
+        os.path.getsize(directory / f"server_audit.log{s}") for s in (".2", ".1", "")
+    ]
     assert files[1]["LastWritten"] == 1_700_000_100_123
+
     # AND the filters narrow the list as AWS documents them
     def names(**kw: object) -> list[str]:
-        return [f["LogFileName"] for f in account.rds.describe_db_log_files(DBInstanceIdentifier="db-1", **kw)["DescribeDBLogFiles"]]
+        return [
+            f["LogFileName"]
+            for f in account.rds.describe_db_log_files(DBInstanceIdentifier="db-1", **kw)[
+                "DescribeDBLogFiles"
+            ]
+        ]
 
     assert names(FilenameContains=".1") == ["audit/server_audit.log.1"]
     assert names(FileLastWritten=1_700_000_100_123) == ["audit/server_audit.log.1", "audit/server_audit.log"]
@@ -96,7 +114,9 @@ def test_describe_pages_with_max_records_and_marker(account: EmulatedAccount) ->
     write_lines(directory / "server_audit.log", 1)
     first = account.rds.describe_db_log_files(DBInstanceIdentifier="db-1", MaxRecords=20)
     assert len(first["DescribeDBLogFiles"]) == 20 and first["Marker"]
-    second = account.rds.describe_db_log_files(DBInstanceIdentifier="db-1", MaxRecords=20, Marker=first["Marker"])
+    second = account.rds.describe_db_log_files(
+        DBInstanceIdentifier="db-1", MaxRecords=20, Marker=first["Marker"]
+    )
     assert len(second["DescribeDBLogFiles"]) == 5 and "Marker" not in second
     everything = list_log_files(account.rds, "db-1", filename_contains="server_audit")
     assert len({f["LogFileName"] for f in everything}) == 25
@@ -107,9 +127,13 @@ def test_number_of_lines_and_tail(account: EmulatedAccount) -> None:
     data = write_lines(directory / "server_audit.log", 20_000)
     lines = data.splitlines(keepends=True)
     name = list_log_files(account.rds, "db-1")[0]["LogFileName"]
-    head = account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=name, Marker="0", NumberOfLines=7)
+    head = account.rds.download_db_log_file_portion(
+        DBInstanceIdentifier="db-1", LogFileName=name, Marker="0", NumberOfLines=7
+    )
     assert head["LogFileData"].encode() == b"".join(lines[:7]) and head["AdditionalDataPending"] is True
-    tail = account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=name, NumberOfLines=5)
+    tail = account.rds.download_db_log_file_portion(
+        DBInstanceIdentifier="db-1", LogFileName=name, NumberOfLines=5
+    )
     assert tail["LogFileData"].encode() == b"".join(lines[-5:]) and tail["AdditionalDataPending"] is False
     default_tail = account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=name)
     assert default_tail["LogFileData"].encode() == b"".join(lines[-10_000:])
@@ -130,15 +154,21 @@ def test_a_line_longer_than_1mb_comes_back_cut_with_awss_text(account: EmulatedA
     assert all(len(p) <= PORTION_CAP for p in pages)
     assert joined.startswith(audit_line(1)) and joined.endswith(audit_line(3))
     assert len(joined) < len(data)  # the API cannot return the whole line: only the complete download can
-    complete = b"".join(download_complete_log_file(account.rds, account.session.get_credentials(), "db-1", name))
+    complete = b"".join(
+        download_complete_log_file(account.rds, account.session.get_credentials(), "db-1", name)
+    )
     assert complete == data
 
 
 def test_non_utf8_bytes_are_replaced_visibly_never_silently(account: EmulatedAccount) -> None:
     directory = account.add_instance("db-1")
-    (directory / "server_audit.log").write_bytes(audit_line(1) + b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9\xff',0\n")
+    (directory / "server_audit.log").write_bytes(
+        audit_line(1) + b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9\xff',0\n"
+    )
     name = list_log_files(account.rds, "db-1")[0]["LogFileName"]
-    answer = account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName=name, Marker="0")
+    answer = account.rds.download_db_log_file_portion(
+        DBInstanceIdentifier="db-1", LogFileName=name, Marker="0"
+    )
     assert "\ufffd" in answer["LogFileData"]
     assert answer["ResponseMetadata"]["HTTPHeaders"]["x-labkit-replaced-bytes"] == "2"
     assert (directory / "server_audit.log").read_bytes().endswith(b"\xe9\xff',0\n")  # the file is untouched
@@ -155,7 +185,9 @@ def test_carriage_returns_survive_the_xml_answer(account: EmulatedAccount) -> No
 def test_unknown_file_is_a_404_dblogfilenotfoundfault(account: EmulatedAccount) -> None:
     account.add_instance("db-1")
     with pytest.raises(ClientError) as caught:
-        account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName="audit/nope", Marker="0")
+        account.rds.download_db_log_file_portion(
+            DBInstanceIdentifier="db-1", LogFileName="audit/nope", Marker="0"
+        )
     assert caught.value.response["Error"]["Code"] == "DBLogFileNotFoundFault"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     with pytest.raises(ClientError) as complete:
@@ -170,14 +202,18 @@ def test_unknown_or_deleted_instance_is_dbinstancenotfound(account: EmulatedAcco
         account.rds.describe_db_log_files(DBInstanceIdentifier="no-such-db")
     account.rds.delete_db_instance(DBInstanceIdentifier="db-1", SkipFinalSnapshot=True)
     with pytest.raises(account.rds.exceptions.DBInstanceNotFoundFault):
-        account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName="audit/server_audit.log", Marker="0")
+        account.rds.download_db_log_file_portion(
+            DBInstanceIdentifier="db-1", LogFileName="audit/server_audit.log", Marker="0"
+        )
 
 
 def test_invalid_marker_is_refused(account: EmulatedAccount) -> None:
     directory = account.add_instance("db-1", scheme="rds-mysql")
     write_lines(directory / "server_audit.log", 10)
     with pytest.raises(ClientError) as caught:
-        account.rds.download_db_log_file_portion(DBInstanceIdentifier="db-1", LogFileName="audit/server_audit.log", Marker="abc")
+        account.rds.download_db_log_file_portion(
+            DBInstanceIdentifier="db-1", LogFileName="audit/server_audit.log", Marker="abc"
+        )
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
@@ -208,7 +244,9 @@ def test_throttling_knob_and_botocore_retries(account: EmulatedAccount) -> None:
 
 
 def set_faults(url: str, **faults: float) -> dict[str, float]:
-    request = urllib.request.Request(f"{url}/labkit-api/faults", data=json.dumps(faults).encode(), method="POST")
+    request = urllib.request.Request(
+        f"{url}/labkit-api/faults", data=json.dumps(faults).encode(), method="POST"
+    )
     with urllib.request.urlopen(request) as response:
         return json.load(response)
 
