@@ -57,8 +57,8 @@ class AuditDirectory:
         self.scheme = scheme
         self._clock = clock
         self._lock = threading.Lock()
-        # aurora scheme: (dev, inode) -> (name, fingerprint of the first bytes)
-        self._names: dict[tuple[int, int], tuple[str, bytes]] = {}
+        # aurora scheme: (dev, inode) -> the name and what identifies that file
+        self._names: dict[tuple[int, int], _Identity] = {}
         self._minute_counts: dict[str, int] = {}
 
     def files(self) -> list[LogFile]:
@@ -70,18 +70,16 @@ class AuditDirectory:
                 for path, st in on_disk
             ]
         with self._lock:
-            live: dict[tuple[int, int], tuple[str, bytes]] = {}
+            live: dict[tuple[int, int], _Identity] = {}
             files = []
             for path, st in on_disk:
                 key = (st.st_dev, st.st_ino)
                 head = _read_head(path)
                 known = self._names.get(key)
-                if known is None or not _same_file(known[1], head):
-                    known = (self._new_aurora_name(), head)
-                elif len(head) > len(known[1]):
-                    known = (known[0], head)
-                live[key] = known
-                files.append(LogFile(known[0], path, st.st_size, _ms(st.st_mtime_ns), st.st_ino))
+                if known is None or not known.same_file(head, st.st_size):
+                    known = _Identity(self._new_aurora_name(), head, st.st_size)
+                live[key] = _Identity(known.name, max(known.head, head, key=len), st.st_size)
+                files.append(LogFile(known.name, path, st.st_size, _ms(st.st_mtime_ns), st.st_ino))
             self._names = live  # deleted files take their names with them
         return files
 
@@ -144,9 +142,17 @@ def _read_head(path: Path) -> bytes:
         return b""
 
 
-def _same_file(known: bytes, head: bytes) -> bool:
-    shorter = min(len(known), len(head))
-    return known[:shorter] == head[:shorter]
+@dataclass(frozen=True)
+class _Identity:
+    """An audit file only grows: a smaller size or other first bytes at the same inode is another file."""
+
+    name: str
+    head: bytes
+    size: int
+
+    def same_file(self, head: bytes, size: int) -> bool:
+        shorter = min(len(self.head), len(head))
+        return size >= self.size and self.head[:shorter] == head[:shorter]
 
 
 def parse_marker(marker: str) -> int:
