@@ -8,7 +8,6 @@ from typing import Any
 
 from labkit.config import LabConfig
 from labkit.errors import TrafficError
-from labkit.local.service import master_password
 from labkit.local.state import LabState, read_running_state
 from labkit.traffic.audit import AuditMeter
 
@@ -51,6 +50,8 @@ class LabTarget:
 
     @classmethod
     def resolve(cls, config: LabConfig) -> LabTarget:
+        from labkit.local.service import master_password  # lazily: the service module pulls in boto3
+
         state = read_running_state(config)  # LabNotRunningError says to run `labkit local up`
         return cls(config, state, master_password(Path(config.state_dir)))
 

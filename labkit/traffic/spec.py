@@ -103,7 +103,7 @@ class TrafficSpec:
             if missing:
                 flags = ", ".join(CLI_FLAGS[name] for name in missing)
                 raise TrafficError(
-                    f"intensity 'custom' needs explicit values for {', '.join(missing)} ({flags}); "
+                    f"intensity 'custom' needs explicit {flags} (Python: {', '.join(missing)}); "
                     f"or pick a preset: {', '.join(PRESETS)}"
                 )
         for name, value in explicit.items():
