@@ -3,7 +3,9 @@
 MariaDB rotates ``server_audit.log`` by renaming it to ``.1`` (and ``.1`` to ``.2`` …) and deletes the
 oldest, so a file's name says nothing about which bytes are new. A file's inode survives the renames:
 the meter remembers, per inode, how far it has counted, and polls often enough (every half second by
-default) that a file is counted before the plugin deletes it, even under sysbench load.
+default) that a file is counted before the plugin deletes it, even under sysbench load. Once the
+plugin deletes its oldest file, a new file may get the same inode number, so a file is known by its
+inode *and* its first bytes (an audit file starts with a timestamped line carrying a server-wide query id).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import TracebackType
 
 AUDIT_GLOB = "server_audit.log*"
 _CHUNK = 1024 * 1024
+_HEAD = 256  # bytes from a file's start that tell two files sharing an inode number apart
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,13 @@ class InstanceAudit:
 
 @dataclass
 class _FileCursor:
-    offset: int  # bytes of this inode already accounted for (or present before the meter started)
+    offset: int  # bytes of this file already accounted for (or present before the meter started)
+    head: bytes = b""  # the file's first bytes, as far as seen
+
+    def matches(self, size: int, head: bytes) -> bool:
+        """Still the same file? The plugin's files only grow, and their first bytes never change."""
+        known = min(len(self.head), len(head))
+        return size >= self.offset and head[:known] == self.head[:known]
 
 
 @dataclass
@@ -46,10 +55,11 @@ class AuditCounter:
         """Everything already in the files is old: remember each inode's current size."""
         for path in self._files():
             try:
-                st = path.stat()
+                with open(path, "rb") as handle:
+                    st = os.fstat(handle.fileno())
+                    self.cursors[st.st_ino] = _FileCursor(st.st_size, handle.read(_HEAD))
             except FileNotFoundError:
                 continue
-            self.cursors[st.st_ino] = _FileCursor(st.st_size)
 
     def poll(self) -> None:
         """Count the bytes and newlines written since the last poll, following inodes across renames."""
@@ -60,9 +70,11 @@ class AuditCounter:
                 continue  # rotated away between listing and opening; its new name is in the next listing
             with handle:
                 st = os.fstat(handle.fileno())
-                cursor = self.cursors.setdefault(st.st_ino, _FileCursor(0))
-                if st.st_size < cursor.offset:
-                    cursor.offset = 0  # the plugin never truncates: this is a new file reusing an inode
+                head = handle.read(_HEAD)
+                cursor = self.cursors.get(st.st_ino)
+                if cursor is None or not cursor.matches(st.st_size, head):
+                    cursor = self.cursors[st.st_ino] = _FileCursor(0)  # new, perhaps reusing an inode
+                cursor.head = head
                 handle.seek(cursor.offset)
                 while chunk := handle.read(_CHUNK):
                     self.bytes += len(chunk)
