@@ -67,6 +67,10 @@ class LabConfig:
     downloader_memory_mb: int = 512
     tracking_ttl_days: int = 30
     log_prefix: str = "audit-logs"
+    seal_after_s: float = (
+        3600.0  # aurora scheme: a file not written for this long (and not the newest) is sealed
+    )
+    scheme_tag: str = "labkit:naming-scheme"  # instance tag naming the file-naming scheme (local emulator)
     scanner_timeout_s: int = 60  # the scheduled scan lists every instance of the engines above
     stream_view_type: str = "NEW_AND_OLD_IMAGES"  # the table stream the downloader reads
 

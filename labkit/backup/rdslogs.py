@@ -86,7 +86,9 @@ def _client_error(status: int, body: bytes) -> ClientError:
         {
             "Error": {
                 "Code": code.group(1).decode() if code else f"HTTP{status}",
-                "Message": message.group(1).decode(errors="replace") if message else body[:200].decode(errors="replace"),
+                "Message": message.group(1).decode(errors="replace")
+                if message
+                else body[:200].decode(errors="replace"),
             },
             "ResponseMetadata": {"HTTPStatusCode": status},
         },

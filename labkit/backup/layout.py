@@ -1,0 +1,61 @@
+"""Where backups live in S3: partitioned for Athena/DuckDB, and never outside the prefix.
+
+``<prefix>/cluster=<c>/instance=<i>/date=YYYY-MM-DD/<file>.part-00001.gz``
+
+Each object carries, as S3 metadata, the sha256 and byte range of the source bytes it holds and the source
+file's LastWritten, so a reconciliation can prove coverage without trusting the table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from labkit.backup.errors import BadInputError
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
+_PART = re.compile(r"\.part-(\d{5})\.gz$")
+
+
+def check_identifier(value: str, what: str) -> str:
+    """RDS identifiers: a letter, then letters, digits and hyphens (at most 63)."""
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise BadInputError(
+            f"invalid {what} {value!r}: expected an RDS identifier (letters, digits, hyphens)"
+        )
+    return value
+
+
+def safe_segment(name: str) -> str:
+    """One key segment from any file name: no '/', no '..', nothing a tool could read as a path."""
+    encoded = quote(name, safe="-_.=@")
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    return encoded or "%00"
+
+
+@dataclass(frozen=True)
+class PartKey:
+    prefix: str
+    cluster_id: str
+    instance_id: str
+    date: str
+    file_id: str
+
+    @property
+    def file_prefix(self) -> str:
+        return (
+            f"{self.prefix}/cluster={safe_segment(self.cluster_id)}/instance={check_identifier(self.instance_id, 'instance id')}"
+            f"/date={self.date}/{safe_segment(self.file_id)}.part-"
+        )
+
+    def key(self, part: int) -> str:
+        return f"{self.file_prefix}{part:05d}.gz"
+
+
+def part_number(key: str) -> int:
+    match = _PART.search(key)
+    if not match:
+        raise BadInputError(f"not a part key: {key}")
+    return int(match.group(1))

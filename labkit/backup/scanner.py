@@ -1,0 +1,86 @@
+"""DB Scanner: which instances have audit logs to back up, one SQS message each."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+OPT_OUT_VALUES = {"true", "yes", "1", "skip"}
+
+
+@dataclass(frozen=True)
+class InstanceMessage:
+    instance_id: str
+    cluster_id: str
+    engine: str
+    scheme: str  # aurora | rds-mysql: how the instance names its audit files
+
+    def body(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+@dataclass
+class ScanOutcome:
+    sent: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # instance -> why
+    failed: dict[str, str] = field(default_factory=dict)  # instance -> SQS error
+
+
+def find_instances(
+    rds: Any, engines: set[str], opt_out_tag: str, scheme_tag: str
+) -> tuple[list[InstanceMessage], dict[str, str]]:
+    """Available instances of the given engines, minus those tagged to opt out."""
+    chosen, skipped = [], {}
+    for page in rds.get_paginator("describe_db_instances").paginate():
+        for db in page.get("DBInstances", []):
+            instance_id, engine = db["DBInstanceIdentifier"], db.get("Engine", "")
+            tags = {t["Key"]: t.get("Value", "") for t in db.get("TagList", [])}
+            if engine not in engines:
+                continue
+            if db.get("DBInstanceStatus") != "available":
+                skipped[instance_id] = f"status {db.get('DBInstanceStatus')}"
+            elif tags.get(opt_out_tag, "").lower() in OPT_OUT_VALUES:
+                skipped[instance_id] = f"opted out by tag {opt_out_tag}"
+            else:
+                scheme = tags.get(scheme_tag) or ("aurora" if engine.startswith("aurora") else "rds-mysql")
+                chosen.append(InstanceMessage(instance_id, db.get("DBClusterIdentifier", ""), engine, scheme))
+    return chosen, skipped
+
+
+def send_messages(
+    sqs: Any, queue_url: str, messages: list[InstanceMessage], attempts: int = 3
+) -> dict[str, str]:
+    """send_message_batch, 10 per call; failed entries are retried, then returned (instance -> error)."""
+    failed: dict[str, str] = {}
+    for start in range(0, len(messages), 10):
+        pending = {str(i): m for i, m in enumerate(messages[start : start + 10])}
+        for _ in range(attempts):
+            answer = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": i, "MessageBody": m.body()} for i, m in pending.items()],
+            )
+            errors = {e["Id"]: e for e in answer.get("Failed", [])}
+            retry = {i: m for i, m in pending.items() if i in errors and not errors[i].get("SenderFault")}
+            for i, error in errors.items():
+                if error.get("SenderFault") or i not in retry:
+                    failed[pending[i].instance_id] = f"{error.get('Code')}: {error.get('Message', '')}"
+            pending = retry
+            if not pending:
+                break
+        for m in pending.values():
+            failed[m.instance_id] = "still failing after retries"
+    return failed
+
+
+def scan(
+    rds: Any, sqs: Any, queue_url: str, engines: set[str], opt_out_tag: str, scheme_tag: str
+) -> ScanOutcome:
+    messages, skipped = find_instances(rds, engines, opt_out_tag, scheme_tag)
+    failed = send_messages(sqs, queue_url, messages)
+    outcome = ScanOutcome([m.instance_id for m in messages if m.instance_id not in failed], skipped, failed)
+    for instance_id, why in skipped.items():
+        log.info("skipping %s: %s", instance_id, why)
+    return outcome

@@ -1,0 +1,75 @@
+"""The DynamoDB tracking table: one item per audit file ever detected.
+
+Key: ``pk`` = DB instance id, ``sk`` = the file's identity (its name in the aurora scheme, where names are
+stable; ``<first name>@<first LastWritten>`` in the rds-mysql scheme, where names shift at rotation).
+
+States (``state``):
+  DETECTED   seen by the detector, nothing copied yet
+  COPYING    a downloader holds the lease (``lease_owner``/``lease_until``) and is copying
+  PARTIAL    some bytes are in S3 (``copied_bytes``); the file may still grow
+  BACKED_UP  every byte the file has is in S3 and the file is sealed (will not grow)
+  LOST       the file vanished (retention, instance deleted) before all its bytes were copied
+  FAILED     copying failed after all retries (the stream record went to the on-failure queue)
+
+Other attributes: cluster_id, engine, scheme, log_file_name (current name), size and last_written (as last
+listed), sealed, copied_bytes, marker (DownloadDBLogFilePortion marker after copied_bytes, opaque; empty when
+unknown), parts (S3 objects written), date (S3 partition), first_seen, updated_at, vanished_at,
+lost_bytes, expires_at (TTL, epoch seconds: set when the item can be forgotten).
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED = (
+    "DETECTED",
+    "COPYING",
+    "PARTIAL",
+    "BACKED_UP",
+    "LOST",
+    "FAILED",
+)
+STATES = (DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """boto3's resource layer returns Decimals: turn whole numbers back into ints."""
+    return {k: (int(v) if isinstance(v, Decimal) and v == int(v) else v) for k, v in item.items()}
+
+
+def instance_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
+    """Every tracked file of one instance (strongly consistent, paged)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": instance_id},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table.query(**kwargs)
+        items.extend(plain(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def all_items(table: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"ConsistentRead": True}
+    while True:
+        page = table.scan(**kwargs)
+        items.extend(plain(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def get_item(table: Any, pk: str, sk: str) -> dict[str, Any] | None:
+    item = table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+    return plain(item) if item else None

@@ -1,0 +1,42 @@
+"""Log Detector (SQS, partial batch response): record new, grown, sealed and vanished audit files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from labkit.backup.detector import detect, parse_message
+from labkit.handlers import clients
+
+logger = Logger(service="log-detector")
+metrics = Metrics(namespace="AuroraAuditBackup", service="log-detector")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = parse_message(record.body)  # malformed -> this record fails alone and reaches the DLQ
+    config = clients.config()
+    outcome = detect(
+        clients.client("rds"),
+        clients.table(),
+        message,
+        seal_after_s=config.seal_after_s,
+        ttl_days=config.tracking_ttl_days,
+    )
+    metrics.add_metric(name="FilesDetected", unit=MetricUnit.Count, value=outcome.new)
+    metrics.add_metric(name="TableWrites", unit=MetricUnit.Count, value=outcome.writes)
+    if outcome.lost:
+        metrics.add_metric(name="FilesLost", unit=MetricUnit.Count, value=len(outcome.lost))
+    logger.info("scan of instance", extra={"outcome": outcome.__dict__})
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,45 @@
+"""DB Scanner (EventBridge schedule): one SQS message per Aurora MySQL instance to back up."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from labkit.backup.errors import BackupError
+from labkit.backup.scanner import scan
+from labkit.handlers import clients
+
+logger = Logger(service="db-scanner")
+metrics = Metrics(namespace="AuroraAuditBackup", service="db-scanner")
+
+
+def _queue_url() -> str:
+    return (
+        os.environ.get("LABKIT_QUEUE_URL")
+        or clients.client("sqs").get_queue_url(QueueName=clients.config().names.queue)["QueueUrl"]
+    )
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    config = clients.config()
+    outcome = scan(
+        clients.client("rds"),
+        clients.client("sqs"),
+        _queue_url(),
+        {e.strip() for e in config.engines.split(",") if e.strip()},
+        config.opt_out_tag,
+        config.scheme_tag,
+    )
+    metrics.add_metric(name="InstancesQueued", unit=MetricUnit.Count, value=len(outcome.sent))
+    metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=len(outcome.skipped))
+    logger.info(
+        "scan done", extra={"sent": outcome.sent, "skipped": outcome.skipped, "failed": outcome.failed}
+    )
+    if outcome.failed:  # the schedule's retry (or the next tick) tries again; never silently
+        raise BackupError(f"could not queue {len(outcome.failed)} instance(s): {outcome.failed}")
+    return {"sent": outcome.sent, "skipped": outcome.skipped}

@@ -1,0 +1,304 @@
+"""Scanner, detector and downloader cores against the emulator over HTTP, with synthetic audit files whose
+every byte is known; each test ends with the reconciliation a user would run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.backup import table as t
+from labkit.backup.detector import detect, parse_message
+from labkit.backup.downloader import Downloader
+from labkit.backup.errors import BadInputError
+from labkit.backup.scanner import InstanceMessage, scan
+from labkit.verify import reconcile
+from tests.conftest import EmulatedAccount, audit_line
+
+BUCKET, TABLE, PREFIX = "lab-backups", "lab-log-files", "audit-logs"
+
+
+class Pipeline:
+    """The three cores wired to one emulated account; the stream is read by hand, record by record."""
+
+    def __init__(self, account: EmulatedAccount) -> None:
+        self.account = account
+        self.s3 = account.client("s3")
+        self.s3.create_bucket(Bucket=BUCKET)
+        ddb = account.client("dynamodb")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(TABLE)
+        self.sqs = account.client("sqs")
+        self.queue = self.sqs.create_queue(QueueName="lab-instances")["QueueUrl"]
+        self.seq = 0
+
+    def detect(self, instance_id: str, scheme: str = "aurora", seal_after_s: float = 0.0) -> Any:
+        message = InstanceMessage(instance_id, f"{instance_id}-cluster", "aurora-mysql", scheme)
+        return detect(self.account.rds, self.table, message, seal_after_s=seal_after_s, ttl_days=30)
+
+    def downloader(self, **kwargs: Any) -> Downloader:
+        return Downloader(
+            rds=self.account.rds,
+            s3=self.s3,
+            table=self.table,
+            credentials=self.account.session.get_credentials(),
+            bucket=BUCKET,
+            prefix=PREFIX,
+            lease_ms=60_000,
+            **kwargs,
+        )
+
+    def copy_all(self, instance_id: str, **kwargs: Any) -> list[Any]:
+        """What the stream would trigger: one downloader call per item, until nothing is left to copy."""
+        outcomes = []
+        for _ in range(50):
+            todo = [
+                i
+                for i in t.instance_items(self.table, instance_id)
+                if i["copied_bytes"] < i["size"] and "vanished_at" not in i
+            ]
+            if not todo:
+                break
+            for item in todo:
+                self.seq += 1
+                outcomes.append(self.downloader(**kwargs).copy(item["pk"], item["sk"], str(self.seq)))
+        for item in t.instance_items(self.table, instance_id):  # settle sealed files (state BACKED_UP)
+            self.seq += 1
+            self.downloader().copy(item["pk"], item["sk"], str(self.seq))
+        return outcomes
+
+    def reconcile(self) -> Any:
+        return reconcile(
+            self.table, self.s3, self.account.rds, self.account.session.get_credentials(), BUCKET, PREFIX
+        )
+
+
+@pytest.fixture
+def pipeline(account: EmulatedAccount) -> Pipeline:
+    return Pipeline(account)
+
+
+def append(path: Path, first: int, count: int, sql: str = "SELECT ?") -> None:
+    with open(path, "ab") as handle:
+        handle.write(b"".join(audit_line(i, sql) for i in range(first, first + count)))
+
+
+def test_scanner_sends_one_message_per_available_instance_and_honours_opt_out(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    for n in range(12):  # more than one send_message_batch call
+        account.add_instance(f"db-{n}")
+    account.rds.add_tags_to_resource(
+        ResourceName=account.rds.describe_db_instances(DBInstanceIdentifier="db-3")["DBInstances"][0][
+            "DBInstanceArn"
+        ],
+        Tags=[{"Key": "audit-backup:skip", "Value": "true"}],
+    )
+    outcome = scan(
+        account.rds,
+        pipeline.sqs,
+        pipeline.queue,
+        {"aurora-mysql"},
+        "audit-backup:skip",
+        "labkit:naming-scheme",
+    )
+    assert sorted(outcome.sent) == sorted(f"db-{n}" for n in range(12) if n != 3)
+    assert "db-3" in outcome.skipped and not outcome.failed
+    bodies = []
+    while True:
+        got = pipeline.sqs.receive_message(QueueUrl=pipeline.queue, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not got:
+            break
+        bodies += [parse_message(m["Body"]) for m in got]
+        pipeline.sqs.delete_message_batch(
+            QueueUrl=pipeline.queue,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
+    assert sorted(b.instance_id for b in bodies) == sorted(outcome.sent)
+
+
+@pytest.mark.parametrize(
+    "body", ["not json", "{}", '{"instance_id": "../etc"}', '{"instance_id": "db-1", "scheme": "x"}']
+)
+def test_malformed_messages_are_bad_input(body: str) -> None:
+    with pytest.raises(BadInputError):
+        parse_message(body)
+
+
+def test_a_growing_file_is_copied_in_parts_without_refetching(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    active = directory / "server_audit.log"
+    append(active, 0, 30_000)
+    pipeline.detect("db-1")
+    first = pipeline.copy_all("db-1")
+    append(active, 30_000, 20_000)
+    assert pipeline.detect("db-1").changed == 1
+    second = pipeline.copy_all("db-1")
+    # THEN the second copy fetched only the new bytes, as part 2
+    copied = [o for o in first + second if o.action == "copied"]
+    assert [o.key.rsplit(".part-", 1)[1] for o in copied] == ["00001.gz", "00002.gz"]
+    assert sum(o.rds_bytes_fetched for o in copied) == active.stat().st_size
+    report = pipeline.reconcile()
+    assert report.clean, [f.problems for f in report.files]
+    assert report.files[0].s3_bytes == active.stat().st_size and report.files[0].source_checked
+
+
+def test_an_idle_scan_writes_nothing(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 100)
+    assert pipeline.detect("db-1").writes == 1
+    assert pipeline.detect("db-1").writes == 0
+
+
+def test_a_sealed_file_is_fetched_in_one_complete_download(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 40_000)
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    os.utime(directory / "server_audit.log.1", (1_700_000_000, 1_700_000_000))
+    append(directory / "server_audit.log", 40_000, 10)
+    outcome = pipeline.detect("db-1")
+    assert outcome.new == 2
+    copies = [o for o in pipeline.copy_all("db-1") if o.action == "copied"]
+    sealed = next(o for o in copies if o.bytes_copied > 1_000_000)
+    assert sealed.rds_calls == 1
+    states = {i["log_file_name"]: i["state"] for i in t.instance_items(pipeline.table, "db-1")}
+    assert sorted(states.values()) == [t.BACKED_UP, t.PARTIAL]
+    assert pipeline.reconcile().clean
+
+
+def test_a_statement_over_1mb_and_non_utf8_bytes_are_copied_exactly(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    active = directory / "server_audit.log"
+    append(active, 0, 10)
+    with open(active, "ab") as handle:
+        handle.write(audit_line(10, "INSERT INTO t VALUES ('" + "y" * 1_300_000 + "')"))
+        handle.write(b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9\xff\x00',0\n")
+    append(active, 11, 10)
+    pipeline.detect("db-1")
+    pipeline.copy_all("db-1")
+    report = pipeline.reconcile()
+    assert report.clean, report.files[0].problems
+    assert report.files[0].s3_bytes == active.stat().st_size
+
+
+def test_a_file_evicted_before_it_was_copied_is_lost_within_one_scan(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 100)
+    pipeline.detect("db-1")
+    (directory / "server_audit.log").unlink()
+    outcome = pipeline.detect("db-1")
+    assert len(outcome.lost) == 1
+    [item] = t.instance_items(pipeline.table, "db-1")
+    assert item["state"] == t.LOST and item["lost_bytes"] == item["size"] > 0
+    report = pipeline.reconcile()
+    assert [f.file_id for f in report.lost] == [item["sk"]]
+
+
+def test_a_crash_after_the_s3_write_then_redelivery_gives_no_duplicate(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 20_000)
+    pipeline.detect("db-1")
+    [item] = t.instance_items(pipeline.table, "db-1")
+    crashing = pipeline.downloader()
+
+    def crash(*_: Any, **__: Any) -> None:
+        raise RuntimeError("killed between the S3 write and the table commit")
+
+    crashing._commit = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        crashing.copy(item["pk"], item["sk"], "seq-1")
+    append(directory / "server_audit.log", 20_000, 5_000)
+    pipeline.detect("db-1")
+    assert pipeline.downloader().copy(item["pk"], item["sk"], "seq-1").action == "copied"  # redelivery
+    report = pipeline.reconcile()
+    assert report.clean and report.files[0].parts == 1, report.files[0].problems
+
+
+def test_throttling_is_absorbed_by_retries(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    from botocore.config import Config
+
+    from tests.functional.test_emulator_log_files import set_faults
+
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 40_000)
+    pipeline.detect("db-1")
+    set_faults(account.url, throttle_rate=0.05)
+    account.rds = account.client("rds", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    pipeline.copy_all("db-1")
+    set_faults(account.url, throttle_rate=0.0)
+    assert pipeline.reconcile().clean
+
+
+def test_rds_mysql_renamed_files_keep_their_identity(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    active = directory / "server_audit.log"
+    append(active, 0, 1000)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    for rotation in range(3):
+        for n in range(rotation + 1, 0, -1):
+            if (directory / f"server_audit.log.{n}").exists():
+                os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
+        os.rename(active, directory / "server_audit.log.1")
+        append(active, 10_000 * (rotation + 1), 500 + rotation)
+        outcome = pipeline.detect("db-1", scheme="rds-mysql")
+        assert outcome.new == 1, outcome
+        pipeline.copy_all("db-1")
+    items = t.instance_items(pipeline.table, "db-1")
+    assert len(items) == 4
+    assert sorted(i["log_file_name"] for i in items) == [
+        "audit/server_audit.log",
+        "audit/server_audit.log.1",
+        "audit/server_audit.log.2",
+        "audit/server_audit.log.3",
+    ]
+    assert sorted(i["state"] for i in items) == [t.BACKED_UP] * 3 + [t.DETECTED]
+    assert pipeline.reconcile().clean
+
+
+def test_unknown_file_name_cannot_escape_the_prefix(pipeline: Pipeline) -> None:
+    from labkit.backup.layout import PartKey
+
+    key = PartKey(PREFIX, "c-1", "db-1", "2026-11-26", "../../etc/passwd").key(1)
+    assert key.startswith(f"{PREFIX}/cluster=c-1/instance=db-1/date=2026-11-26/")
+    assert "/../" not in key and key.count("/") == 4
+    with pytest.raises(BadInputError):
+        PartKey(PREFIX, "c-1", "../db", "2026-11-26", "x").key(1)
+
+
+def test_instance_deleted_mid_run_marks_uncopied_files_lost(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 100)
+    pipeline.detect("db-1")
+    account.rds.delete_db_instance(DBInstanceIdentifier="db-1", SkipFinalSnapshot=True)
+    [item] = t.instance_items(pipeline.table, "db-1")
+    assert pipeline.downloader().copy(item["pk"], item["sk"], "s1").action == "lost"
+    assert pipeline.detect("db-1").instance_gone
+    assert [f.state for f in pipeline.reconcile().files] == [t.LOST]
