@@ -258,6 +258,8 @@ class LocalCluster:
             f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY {pw}",
             f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'127.0.0.1' WITH GRANT OPTION",
             f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'localhost' WITH GRANT OPTION",
+            # like Aurora's master user, it cannot write on the reader (read_only binds it)
+            f"REVOKE READ_ONLY ADMIN ON *.* FROM '{user}'@'127.0.0.1', '{user}'@'localhost'",
             f"CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY {pw}",
             "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'",
         ]

@@ -40,6 +40,10 @@ def connect(lab: LabState, role: str) -> pymysql.Connection:
 
 def sysbench(lab: LabState, role: str, command: str, *extra: str) -> subprocess.Popen[bytes]:
     inst = lab.role(role)
+    options = Path(lab.state_dir) / "sysbench-test.cfg"  # the password stays out of `ps`
+    if not options.exists():
+        options.touch(mode=0o600)
+        options.write_text(f"mysql-password={master_password(Path(lab.state_dir))}\n")
     args = [
         "sysbench",
         "oltp_read_only" if role == "reader" else "oltp_read_write",
@@ -47,7 +51,7 @@ def sysbench(lab: LabState, role: str, command: str, *extra: str) -> subprocess.
         f"--mysql-host={inst.host}",
         f"--mysql-port={inst.port}",
         "--mysql-user=labadmin",
-        f"--mysql-password={master_password(Path(lab.state_dir))}",
+        f"--config-file={options}",
         "--mysql-db=labdb",
         "--tables=2",
         "--table-size=2000",
@@ -237,3 +241,9 @@ def test_reader_replicates_the_writer(lab: LabState) -> None:
                     return
         assert time.monotonic() < deadline, "reader did not replicate within 10 s"
         time.sleep(0.1)
+
+
+def test_the_reader_refuses_writes_like_an_aurora_replica(lab: LabState) -> None:
+    with connect(lab, "reader").cursor() as cur, pytest.raises(pymysql.err.OperationalError) as caught:
+        cur.execute("CREATE TABLE reader_write_probe (id INT)")
+    assert caught.value.args[0] == 1290  # ER_OPTION_PREVENTS_STATEMENT: --read-only
