@@ -41,3 +41,7 @@ class TrafficError(LabkitError):
 
 class StackError(LabkitError):
     """A Pulumi stack operation failed, or the Pulumi CLI it needs is missing."""
+
+
+class DeployError(LabkitError):
+    """Creating the application resources in the emulator failed."""
