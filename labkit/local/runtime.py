@@ -19,14 +19,16 @@ function timeout: minutes). Here failed messages are made visible again after ``
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +36,8 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.config import LabConfig
-from labkit.deploy import function_names, function_sizes
-from labkit.errors import LabNotRunningError
+from labkit.deploy import deploy_local, function_names, function_sizes
+from labkit.errors import LabkitError, LabNotRunningError
 
 log = logging.getLogger("labkit.runtime")
 
@@ -543,6 +545,61 @@ class LambdaRuntime:
         return run
 
 
+# -- the lab service's pipeline -----------------------------------------------------------------------------------
+HANDLER_MODULES = {
+    "scanner": "labkit.handlers.scanner",
+    "detector": "labkit.handlers.detector",
+    "downloader": "labkit.handlers.downloader",
+}
+
+
+def emulator_environment(config: LabConfig, endpoint: str) -> dict[str, str]:
+    """What makes the handlers' own boto3 clients (SDK defaults, as on AWS) talk to the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": config.region,
+        "LABKIT_ENDPOINT_URL": endpoint,
+    }
+
+
+def load_handlers() -> dict[str, Handler] | None:
+    """The real ``lambda_handler`` of each function, or None (logged) when they cannot be imported."""
+    handlers: dict[str, Handler] = {}
+    for key, module_name in HANDLER_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+            handlers[key] = module.lambda_handler
+        except Exception as exc:  # a broken or missing handler must not keep the lab from starting
+            log.warning(_json_log("handlers_unavailable", module=module_name, error=repr(exc)))
+            return None
+    return handlers
+
+
+def start_local_pipeline(config: LabConfig, endpoint: str) -> LambdaRuntime | None:
+    """Deploy the application resources in the emulator, then run the handlers from their event sources.
+
+    Used by the lab service (``labkit local up``). Returns None, logged, when the deploy failed or the
+    handlers cannot be imported: the lab still serves the emulator and the databases.
+    """
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):  # nothing may route a handler to a real account
+        os.environ.pop(name, None)
+    os.environ.update(emulator_environment(config, endpoint))
+    local = replace(config, endpoint_url=endpoint)
+    try:
+        deploy_local(local)
+    except LabkitError as exc:
+        log.error(_json_log("deploy_failed", error=str(exc)))
+        return None
+    handlers = load_handlers()
+    if handlers is None:
+        return None
+    runtime = LambdaRuntime(local, handlers["scanner"], handlers["detector"], handlers["downloader"])
+    runtime.start()
+    return runtime
+
+
 # -- events -----------------------------------------------------------------------------------------------------
 def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
     """What EventBridge sends a target of a schedule rule."""
@@ -649,4 +706,12 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-__all__ = ["FunctionStats", "LambdaContext", "LambdaRuntime", "scheduled_event", "sqs_event"]
+__all__ = [
+    "FunctionStats",
+    "LambdaContext",
+    "LambdaRuntime",
+    "load_handlers",
+    "scheduled_event",
+    "sqs_event",
+    "start_local_pipeline",
+]

@@ -21,6 +21,7 @@ from labkit.config import LabConfig, load_config
 from labkit.local.databases import LocalCluster, MariaDBServer
 from labkit.local.emulator import EmulatorServer, Faults
 from labkit.local.ports import choose_port
+from labkit.local.runtime import LambdaRuntime, start_local_pipeline
 from labkit.local.state import InstanceState, LabState, state_path, write_state
 
 log = logging.getLogger("labkit.local")
@@ -34,6 +35,7 @@ class LocalLab:
         self.config = config
         self.emulator: EmulatorServer | None = None
         self.cluster: LocalCluster | None = None
+        self.runtime: LambdaRuntime | None = None
 
     def start(self) -> LabState:
         config = self.config
@@ -51,6 +53,8 @@ class LocalLab:
         schemes = {"writer": config.naming_scheme, "reader": config.reader_scheme}
         instances = [self._instance_state(server, schemes[server.role]) for server in self.cluster.servers]
         self._register(endpoint, instances)
+        # the application resources and the Lambda runtime, before the state says "up"
+        self.runtime = start_local_pipeline(config, endpoint)
         state = LabState(
             pid=os.getpid(),
             endpoint=endpoint,
@@ -63,6 +67,8 @@ class LocalLab:
         return state
 
     def stop(self) -> None:
+        if self.runtime:
+            self.runtime.stop()
         if self.cluster:
             self.cluster.stop()
         if self.emulator:
