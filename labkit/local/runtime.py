@@ -60,6 +60,8 @@ class LambdaContext:
     log_stream_name: str
     timeout_s: int
     started_at: float = field(default_factory=time.monotonic)
+    identity: Any = None  # Cognito identity: never set for these event sources
+    client_context: Any = None  # mobile SDK client context: never set either
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started_at + self.timeout_s - time.monotonic()) * 1000))
