@@ -286,6 +286,56 @@ def traffic_scenario(
     _print_traffic(traffic.run_scenarios(name, _config(), target))
 
 
+@app.command("verify")
+def verify_backups(
+    out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Reconcile: every detected audit file's S3 parts must hold exactly its bytes, none twice.
+
+    Exits 1 when bytes are missing or duplicated; LOST files (gone upstream before they could be copied)
+    are listed in red.
+    """
+    from pathlib import Path
+
+    from labkit.report import reconcile_target, write_report
+
+    report = reconcile_target(_config())
+    summary_path, chart_path = write_report(report, Path(out))
+    if as_json:
+        typer.echo(summary_path.read_text())
+    else:
+        _print_reconciliation(report)
+        console.print(f"summary: {summary_path}   chart: {chart_path}")
+    if report.missing or report.duplicated or not report.clean:
+        raise typer.Exit(1)
+
+
+def _print_reconciliation(report: Any) -> None:
+    table = Table("instance", "file", "state", "source bytes", "in S3", "parts", "pending", "problems")
+    for f in report.files:
+        style = "red" if f.state == "LOST" or f.problems else None
+        table.add_row(
+            f.instance_id,
+            f.name,
+            f.state,
+            str(f.size),
+            str(f.s3_bytes),
+            str(f.parts),
+            str(f.pending),
+            "; ".join(f.problems) or "-",
+            style=style,
+        )
+    console.print(table)
+    summary = report.summary()
+    verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
+    console.print(
+        f"reconciliation {verdict}: {summary['files']} files, {summary['backed_up_bytes']:,} bytes in S3 "
+        f"({summary['compressed_bytes']:,} compressed), missing {summary['missing_files']}, "
+        f"duplicated {summary['duplicated_files']}, lost {summary['lost_files']}"
+    )
+
+
 def main() -> None:
     try:
         app()

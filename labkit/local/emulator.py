@@ -66,6 +66,8 @@ class LogFileApi:
         self.moto_app = moto_app
         self.faults = faults or Faults()
         self.directories: dict[str, AuditDirectory] = {}
+        # more control routes under /labkit-api/ (the service adds the Lambda runtime's): name -> f(method, body)
+        self.routes: dict[str, Callable[[str, bytes], Any]] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
 
@@ -212,6 +214,9 @@ class LogFileApi:
         route = environ["PATH_INFO"][len(LABKIT_API) :]
         if route == "logfiles":
             return _json(start_response, "200 OK", self.log_files())
+        if route in self.routes:
+            method = environ.get("REQUEST_METHOD", "GET")
+            return _json(start_response, "200 OK", self.routes[route](method, _read_body(environ)))
         if route != "faults":
             return _json(start_response, "404 Not Found", {"error": f"unknown labkit-api path {route!r}"})
         if environ.get("REQUEST_METHOD") == "POST":
@@ -318,6 +323,7 @@ class EmulatorServer:
         )
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.app = LogFileApi(DomainDispatcherApplication(create_backend_app), faults)
         self._server = make_server(
             "127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler

@@ -1,0 +1,94 @@
+"""Reconciliation and backup state as a person reads them: a JSON summary and a chart under out/."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from labkit import aws
+from labkit.backup import table as t
+from labkit.config import LabConfig
+from labkit.verify import Reconciliation, reconcile
+
+
+def reconcile_target(config: LabConfig) -> Reconciliation:
+    """Run the reconciliation against the config's target (the local lab or an AWS account)."""
+    dynamodb = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+    return reconcile(
+        dynamodb.Table(config.names.table),
+        aws.client("s3", config),
+        aws.client("rds", config),
+        aws.session(config).get_credentials(),
+        config.names.bucket,
+        config.log_prefix,
+    )
+
+
+def write_report(
+    report: Reconciliation, out_dir: Path, extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """out/summary.json and out/backup-state.png: files by state per instance, bytes per instance."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, not a window (notebooks use their own inline backend)
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {**report.summary(), **(extra or {})}
+    summary["problems"] = {f"{f.instance_id}/{f.file_id}": f.problems for f in report.files if f.problems}
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+
+    states: dict[str, Counter[str]] = defaultdict(Counter)
+    sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for f in report.files:
+        states[f.instance_id][f.state] += 1
+        sizes[f.instance_id][0] += f.size
+        sizes[f.instance_id][1] += f.s3_bytes
+        sizes[f.instance_id][2] += f.compressed_bytes
+    instances = sorted(states) or ["(none)"]
+    fig, (ax_states, ax_bytes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bottom = [0] * len(instances)
+    colors = {
+        t.BACKED_UP: "#2ca02c",
+        t.PARTIAL: "#1f77b4",
+        t.DETECTED: "#aec7e8",
+        t.COPYING: "#9467bd",
+        t.LOST: "#d62728",
+        t.FAILED: "#ff7f0e",
+    }
+    for state in t.STATES:
+        counts = [states[i][state] for i in instances]
+        if any(counts):
+            ax_states.bar(instances, counts, bottom=bottom, label=state, color=colors[state])
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax_states.set_title("Audit files by backup state")
+    ax_states.set_ylabel("files")
+    ax_states.legend()
+    width = 0.27
+    xs = range(len(instances))
+    for n, (label, color) in enumerate(
+        (("source", "#7f7f7f"), ("in S3", "#2ca02c"), ("in S3, gzip", "#98df8a"))
+    ):
+        ax_bytes.bar(
+            [x + (n - 1) * width for x in xs],
+            [sizes[i][n] / 1e6 for i in instances],
+            width,
+            label=label,
+            color=color,
+        )
+    ax_bytes.set_xticks(list(xs), instances)
+    ax_bytes.set_title("Audit bytes per instance")
+    ax_bytes.set_ylabel("MB")
+    ax_bytes.legend()
+    for ax in (ax_states, ax_bytes):
+        ax.tick_params(axis="x", labelrotation=10, labelsize=8)
+    verdict = "clean" if report.clean else "PROBLEMS FOUND"
+    fig.suptitle(f"Backup reconciliation: {verdict} - {len(report.files)} files, {len(report.lost)} lost")
+    fig.tight_layout()
+    chart_path = out_dir / "backup-state.png"
+    fig.savefig(chart_path, dpi=110)
+    plt.close(fig)
+    return summary_path, chart_path
