@@ -1,0 +1,146 @@
+"""The Aurora MySQL cluster the lab backs up: writer + reader, Advanced Auditing on, private subnets.
+
+The master password is created and rotated by RDS in Secrets Manager (manage_master_user_password): it never
+appears in code, config or state. Endpoints and the secret's ARN are published as SSM parameters for the
+test host's scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from labkit.config import LabConfig
+
+PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # Aurora MySQL 3.x
+MYSQL_PORT = 3306
+
+
+@dataclass(frozen=True)
+class AuroraArgs:
+    lab: LabConfig
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    client_security_group_id: pulumi.Input[str]  # the test host
+    instance_class: str
+    engine_version: str | None
+    ssm_prefix: str
+
+
+def audit_parameters(lab: LabConfig) -> list[dict[str, str]]:
+    """Advanced Auditing, from the same settings the local MariaDB stand-in uses."""
+    params = [
+        {"name": "server_audit_logging", "value": "1"},
+        {"name": "server_audit_events", "value": lab.audit_events},
+    ]
+    if lab.audit_incl_users:
+        params.append({"name": "server_audit_incl_users", "value": lab.audit_incl_users})
+    if lab.audit_excl_users:
+        params.append({"name": "server_audit_excl_users", "value": lab.audit_excl_users})
+    return [{**p, "apply_method": "immediate"} for p in params]
+
+
+class AuroraCluster(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AuroraArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("labkit:lab:AuroraCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lab = args.lab
+
+        security_group = aws.ec2.SecurityGroup(
+            "aurora-sg",
+            vpc_id=args.vpc_id,
+            description="Aurora MySQL: 3306 from the test host only",
+            tags={"Name": f"{lab.project}-aurora"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            "aurora-from-test-host",
+            security_group_id=security_group.id,
+            ip_protocol="tcp",
+            from_port=MYSQL_PORT,
+            to_port=MYSQL_PORT,
+            referenced_security_group_id=args.client_security_group_id,
+            description="MySQL from the lab's test host",
+            opts=child,
+        )
+        subnet_group = aws.rds.SubnetGroup(
+            "aurora-subnets",
+            name=f"{lab.project}-aurora",
+            subnet_ids=args.private_subnet_ids,
+            description=f"{lab.project}: private subnets",
+            opts=child,
+        )
+        parameter_group = aws.rds.ClusterParameterGroup(
+            "aurora-audit",
+            name=f"{lab.project}-audit",
+            family=PARAMETER_GROUP_FAMILY,
+            description=f"{lab.project}: Advanced Auditing ({lab.audit_events})",
+            parameters=audit_parameters(lab),
+            opts=child,
+        )
+        self.cluster = aws.rds.Cluster(
+            "aurora",
+            cluster_identifier=lab.cluster_id,
+            engine="aurora-mysql",
+            engine_version=args.engine_version,
+            database_name=lab.database,
+            master_username=lab.master_username,
+            manage_master_user_password=True,
+            storage_encrypted=True,
+            db_subnet_group_name=subnet_group.name,
+            db_cluster_parameter_group_name=parameter_group.name,
+            vpc_security_group_ids=[security_group.id],
+            backup_retention_period=1,
+            skip_final_snapshot=True,  # a lab: `pulumi destroy` must not leave a snapshot behind
+            deletion_protection=False,
+            apply_immediately=True,
+            opts=child,
+        )
+        instances = {}
+        previous: list[pulumi.Resource] = []
+        for role, identifier, tier in (("writer", lab.writer_id, 0), ("reader", lab.reader_id, 1)):
+            instances[role] = aws.rds.ClusterInstance(
+                f"aurora-{role}",
+                identifier=identifier,
+                cluster_identifier=self.cluster.id,
+                engine=self.cluster.engine,
+                engine_version=self.cluster.engine_version,
+                instance_class=args.instance_class,
+                db_subnet_group_name=subnet_group.name,
+                publicly_accessible=False,
+                promotion_tier=tier,
+                apply_immediately=True,
+                # the first instance of a cluster becomes its writer
+                opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
+            )
+            previous = [instances[role]]
+        self.writer, self.reader = instances["writer"], instances["reader"]
+        self.master_secret_arn = self.cluster.master_user_secrets.apply(lambda s: s[0].secret_arn)
+
+        # What setup_sysbench.sh / test_audit_logs.sh read on the test host.
+        published = {
+            "writer-endpoint": self.cluster.endpoint,
+            "reader-endpoint": self.cluster.reader_endpoint,
+            "port": str(MYSQL_PORT),
+            "database": lab.database,
+            "master-username": lab.master_username,
+            "master-secret-arn": self.master_secret_arn,
+        }
+        for key, value in published.items():
+            aws.ssm.Parameter(
+                f"ssm-{key}",
+                name=f"{args.ssm_prefix}/{key}",
+                type="String",
+                value=value,
+                description=f"{lab.project}: Aurora {key} for the lab scripts",
+                opts=child,
+            )
+        self.register_outputs(
+            {
+                "clusterEndpoint": self.cluster.endpoint,
+                "readerEndpoint": self.cluster.reader_endpoint,
+                "masterSecretArn": self.master_secret_arn,
+            }
+        )

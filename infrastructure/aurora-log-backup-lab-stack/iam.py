@@ -1,0 +1,223 @@
+"""IAM: one role per Lambda with only what its job needs, plus the test host's role.
+
+The policy documents are plain functions of ARNs so tests can lint the exact JSON the stack deploys.
+Resource "*" appears only where AWS offers nothing narrower (the list/describe calls named below).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+Statement = dict[str, Any]
+
+# Actions AWS authorizes only against Resource "*" (no resource-level permissions for these calls).
+STAR_ONLY_ACTIONS = frozenset(
+    {
+        "rds:DescribeDBInstances",  # the scanner lists every instance of the account and Region
+        "dynamodb:ListStreams",
+        "ec2:CreateNetworkInterface",  # the VPC-attached Lambda's ENIs, as in AWSLambdaVPCAccessExecutionRole
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    partition: str
+    region: str
+    account_id: str
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+    @property
+    def db_instances(self) -> str:
+        return self.arn("rds", "db:*")
+
+
+def document(*statements: Statement) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def assume_role_policy(service: str) -> str:
+    return document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def _allow(sid: str, actions: list[str], resources: str | list[str], **extra: Any) -> Statement:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
+
+def _runtime_statements(log_group_arn: str) -> list[Statement]:
+    """Logging to the function's own log group, and the ENIs of a VPC-attached function."""
+    return [
+        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
+        _allow(
+            "VpcNetworkInterfaces",
+            sorted(a for a in STAR_ONLY_ACTIONS if a.startswith("ec2:")),
+            "*",
+        ),
+    ]
+
+
+def scanner_policy(scope: Scope, *, queue_arn: str, log_group_arn: str) -> str:
+    return document(
+        _allow("ListDbInstances", ["rds:DescribeDBInstances"], "*"),
+        _allow("EnqueueInstances", ["sqs:SendMessage"], queue_arn),
+        *_runtime_statements(log_group_arn),
+    )
+
+
+def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
+    return document(
+        _allow("ListLogFiles", ["rds:DescribeDBLogFiles"], scope.db_instances),
+        _allow(
+            "TrackLogFiles",
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            table_arn,
+        ),
+        _allow(
+            "ConsumeInstanceQueue",
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            queue_arn,
+        ),
+        *_runtime_statements(log_group_arn),
+    )
+
+
+def downloader_policy(
+    scope: Scope,
+    *,
+    bucket_arn: str,
+    log_prefix: str,
+    key_arn: str,
+    table_arn: str,
+    stream_arn: str,
+    failure_queue_arn: str,
+    log_group_arn: str,
+) -> str:
+    return document(
+        _allow(
+            "DownloadLogFiles",
+            ["rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"],
+            scope.db_instances,
+        ),
+        _allow(
+            "WriteBackups",
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            f"{bucket_arn}/{log_prefix}/*",
+        ),
+        _allow(
+            "ListBackups",
+            ["s3:ListBucket"],
+            bucket_arn,
+            Condition={"StringLike": {"s3:prefix": [f"{log_prefix}/*", log_prefix]}},
+        ),
+        _allow("EncryptBackups", ["kms:GenerateDataKey", "kms:Decrypt"], key_arn),
+        _allow(
+            "ReadTableStream",
+            ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            stream_arn,
+        ),
+        _allow("ListTableStreams", ["dynamodb:ListStreams"], "*"),
+        _allow("UpdateTracking", ["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arn),
+        _allow("ReportStreamFailures", ["sqs:SendMessage"], failure_queue_arn),
+        *_runtime_statements(log_group_arn),
+    )
+
+
+def test_host_policy(scope: Scope, *, ssm_prefix: str, master_secret_arn: str) -> str:
+    """The lab scripts read endpoints from SSM and the master password from Secrets Manager."""
+    return document(
+        _allow(
+            "ReadLabParameters",
+            ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            [scope.arn("ssm", f"parameter{ssm_prefix}"), scope.arn("ssm", f"parameter{ssm_prefix}/*")],
+        ),
+        _allow(
+            "ReadMasterPassword",
+            ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            master_secret_arn,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class RolesArgs:
+    project: str
+    function_names: dict[str, str]  # key -> function name
+    log_prefix: str
+    scope: Scope
+    queue_arn: pulumi.Input[str]
+    failure_queue_arn: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    stream_arn: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    log_group_arns: dict[str, pulumi.Input[str]]
+
+
+class PipelineRoles(pulumi.ComponentResource):
+    """An execution role per function; ``policies`` lets functions wait until their grants exist."""
+
+    roles: dict[str, aws.iam.Role]
+    policies: dict[str, aws.iam.RolePolicy]
+
+    def __init__(self, name: str, args: RolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("labkit:lab:PipelineRoles", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        scope = args.scope
+        documents: dict[str, pulumi.Output[str]] = {
+            "scanner": pulumi.Output.all(args.queue_arn, args.log_group_arns["scanner"]).apply(
+                lambda a: scanner_policy(scope, queue_arn=a[0], log_group_arn=a[1])
+            ),
+            "detector": pulumi.Output.all(
+                args.queue_arn, args.table_arn, args.log_group_arns["detector"]
+            ).apply(lambda a: detector_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),
+            "downloader": pulumi.Output.all(
+                args.bucket_arn,
+                args.key_arn,
+                args.table_arn,
+                args.stream_arn,
+                args.failure_queue_arn,
+                args.log_group_arns["downloader"],
+            ).apply(
+                lambda a: downloader_policy(
+                    scope,
+                    bucket_arn=a[0],
+                    log_prefix=args.log_prefix,
+                    key_arn=a[1],
+                    table_arn=a[2],
+                    stream_arn=a[3],
+                    failure_queue_arn=a[4],
+                    log_group_arn=a[5],
+                )
+            ),
+        }
+        self.roles, self.policies = {}, {}
+        for key, function_name in args.function_names.items():
+            role = aws.iam.Role(
+                f"{key}-role",
+                name=f"{function_name}-role",
+                assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+                description=f"{args.project}: execution role of {function_name}",
+                opts=child,
+            )
+            self.policies[key] = aws.iam.RolePolicy(
+                f"{key}-policy", role=role.id, policy=documents[key], opts=child
+            )
+            self.roles[key] = role
+        self.register_outputs({key: role.arn for key, role in self.roles.items()})

@@ -1,0 +1,204 @@
+"""The backup pipeline's data: KMS key, S3 backup bucket, tracking table with its stream, queues.
+
+Names and pipeline settings come from labkit's LabConfig, so the local target builds the same things.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+from settings import BackupRetention
+
+from labkit.config import LabConfig
+
+TTL_ATTRIBUTE = "expires_at"
+PARTITION_KEY, SORT_KEY = "pk", "sk"
+MAX_SQS_RETENTION_S = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    lab: LabConfig
+    retention: BackupRetention
+    force_destroy_bucket: bool
+
+
+def tls_only_policy(resource_arns: list[str], action: str) -> str:
+    """Deny every request that does not come over TLS (aws:SecureTransport false)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": action,
+                    "Resource": resource_arns,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+class BackupStorage(pulumi.ComponentResource):
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("labkit:lab:BackupStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lab, names, retention = args.lab, args.lab.names, args.retention
+
+        self.key = aws.kms.Key(
+            "backup-key",
+            description=f"{lab.project}: SSE-KMS for the audit log backups",
+            enable_key_rotation=True,
+            deletion_window_in_days=7,
+            opts=child,
+        )
+        aws.kms.Alias(
+            "backup-key-alias", name=f"alias/{lab.project}-backups", target_key_id=self.key.key_id, opts=child
+        )
+
+        lock = retention.object_lock_days > 0
+        self.bucket = aws.s3.Bucket(
+            "backups",
+            bucket=names.bucket,
+            object_lock_enabled=lock,
+            force_destroy=args.force_destroy_bucket and not lock,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            "backups-ownership",
+            bucket=self.bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        public_access = aws.s3.BucketPublicAccessBlock(
+            "backups-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            "backups-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": self.key.arn,
+                    },
+                    "bucket_key_enabled": True,  # one KMS call per object batch, not per PUT
+                }
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            "backups-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            "backups-tls-only",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(lambda arn: tls_only_policy([arn, f"{arn}/*"], "s3:*")),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+        )
+        transitions = [{"days": retention.infrequent_access_days, "storage_class": "STANDARD_IA"}]
+        if retention.glacier_ir_days:
+            transitions.append({"days": retention.glacier_ir_days, "storage_class": "GLACIER_IR"})
+        rule: dict = {
+            "id": "colder-storage-then-expiry",
+            "status": "Enabled",
+            "filter": {"prefix": f"{lab.log_prefix}/"},
+            "transitions": transitions,
+            "noncurrent_version_expiration": {"noncurrent_days": retention.noncurrent_expiration_days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        }
+        if retention.expiration_days:
+            rule["expiration"] = {"days": retention.expiration_days}
+        aws.s3.BucketLifecycleConfiguration(
+            "backups-lifecycle",
+            bucket=self.bucket.id,
+            rules=[rule],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        if lock:
+            aws.s3.BucketObjectLockConfiguration(
+                "backups-object-lock",
+                bucket=self.bucket.id,
+                rule={
+                    "default_retention": {
+                        "mode": retention.object_lock_mode,
+                        "days": retention.object_lock_days,
+                    }
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            )
+
+        self.table = aws.dynamodb.Table(
+            "log-files",
+            name=names.table,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=PARTITION_KEY,
+            range_key=SORT_KEY,
+            attributes=[{"name": PARTITION_KEY, "type": "S"}, {"name": SORT_KEY, "type": "S"}],
+            stream_enabled=True,
+            stream_view_type=lab.stream_view_type,
+            point_in_time_recovery={"enabled": True},
+            server_side_encryption={"enabled": True},  # KMS (AWS managed key for DynamoDB)
+            ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+            opts=child,
+        )
+
+        self.dlq = aws.sqs.Queue(
+            "instances-dlq",
+            name=names.dlq,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=MAX_SQS_RETENTION_S,
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            "instances",
+            name=names.queue,
+            sqs_managed_sse_enabled=True,
+            visibility_timeout_seconds=lab.sqs_visibility_timeout_s,
+            redrive_policy=self.dlq.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": lab.max_receive_count})
+            ),
+            opts=child,
+        )
+        self.stream_failures = aws.sqs.Queue(
+            "stream-failures",
+            name=names.stream_failures,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=MAX_SQS_RETENTION_S,
+            opts=child,
+        )
+        for logical, queue in (
+            ("instances", self.queue),
+            ("instances-dlq", self.dlq),
+            ("stream-failures", self.stream_failures),
+        ):
+            aws.sqs.QueuePolicy(
+                f"{logical}-tls-only",
+                queue_url=queue.url,
+                policy=queue.arn.apply(lambda arn: tls_only_policy([arn], "sqs:*")),
+                opts=child,
+            )
+        self.register_outputs(
+            {
+                "bucket": self.bucket.bucket,
+                "keyArn": self.key.arn,
+                "table": self.table.name,
+                "streamArn": self.table.stream_arn,
+                "queueUrl": self.queue.url,
+            }
+        )
