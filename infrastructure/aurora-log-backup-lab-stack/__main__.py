@@ -66,7 +66,6 @@ roles = PipelineRoles(
         queue_arn=storage.queue.arn,
         failure_queue_arn=storage.stream_failures.arn,
         table_arn=storage.table.arn,
-        stream_arn=storage.table.stream_arn,
         bucket_arn=storage.bucket.arn,
         key_arn=storage.key.arn,
         log_group_arns={

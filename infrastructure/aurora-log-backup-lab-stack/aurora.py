@@ -133,7 +133,7 @@ class AuroraCluster(pulumi.ComponentResource):
                 f"ssm-{key}",
                 name=f"{args.ssm_prefix}/{key}",
                 type="String",
-                value=value,
+                insecure_value=value,  # endpoints and an ARN: nothing secret, readable in diffs
                 description=f"{lab.project}: Aurora {key} for the lab scripts",
                 opts=child,
             )

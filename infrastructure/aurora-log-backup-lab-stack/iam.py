@@ -105,7 +105,6 @@ def downloader_policy(
     log_prefix: str,
     key_arn: str,
     table_arn: str,
-    stream_arn: str,
     failure_queue_arn: str,
     log_group_arn: str,
 ) -> str:
@@ -130,7 +129,8 @@ def downloader_policy(
         _allow(
             "ReadTableStream",
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-            stream_arn,
+            # any stream of the table: a re-enabled stream gets a new ARN (and stream ARNs hold ':')
+            f"{table_arn}/stream/*",
         ),
         _allow("ListTableStreams", ["dynamodb:ListStreams"], "*"),
         _allow("UpdateTracking", ["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arn),
@@ -164,7 +164,6 @@ class RolesArgs:
     queue_arn: pulumi.Input[str]
     failure_queue_arn: pulumi.Input[str]
     table_arn: pulumi.Input[str]
-    stream_arn: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     log_group_arns: dict[str, pulumi.Input[str]]
@@ -191,7 +190,6 @@ class PipelineRoles(pulumi.ComponentResource):
                 args.bucket_arn,
                 args.key_arn,
                 args.table_arn,
-                args.stream_arn,
                 args.failure_queue_arn,
                 args.log_group_arns["downloader"],
             ).apply(
@@ -201,9 +199,8 @@ class PipelineRoles(pulumi.ComponentResource):
                     log_prefix=args.log_prefix,
                     key_arn=a[1],
                     table_arn=a[2],
-                    stream_arn=a[3],
-                    failure_queue_arn=a[4],
-                    log_group_arn=a[5],
+                    failure_queue_arn=a[3],
+                    log_group_arn=a[4],
                 )
             ),
         }

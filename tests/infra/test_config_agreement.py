@@ -1,0 +1,117 @@
+"""The stack and labkit.config agree: the local target and AWS are built from the same names and settings."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import (
+    ECR_DIR,
+    ECR_PROJECT,
+    LAB_DIR,
+    LAB_PROJECT,
+    REGION,
+    ProgramRun,
+    ecr_outputs,
+    lab_config,
+    run_program,
+)
+
+from labkit.config import LabConfig, load_config
+
+
+def test_resource_names_are_labkits(lab_run: ProgramRun) -> None:
+    names = LabConfig().names
+    declared = {
+        "bucket": lab_run.one("aws:s3/bucket:Bucket", "backups")["bucket"],
+        "table": lab_run.one("aws:dynamodb/table:Table", "log-files")["name"],
+        "queue": lab_run.one("aws:sqs/queue:Queue", "instances")["name"],
+        "dlq": lab_run.one("aws:sqs/queue:Queue", "instances-dlq")["name"],
+        "stream_failures": lab_run.one("aws:sqs/queue:Queue", "stream-failures")["name"],
+        "schedule_rule": lab_run.one("aws:cloudwatch/eventRule:EventRule", "scan-schedule")["name"],
+        "scanner": lab_run.one("aws:lambda/function:Function", "scanner")["name"],
+        "detector": lab_run.one("aws:lambda/function:Function", "detector")["name"],
+        "downloader": lab_run.one("aws:lambda/function:Function", "downloader")["name"],
+        "alias": lab_run.one("aws:lambda/alias:Alias", "scanner-live")["name"],
+    }
+    assert declared == {field: getattr(names, field) for field in declared}
+
+
+def test_pipeline_settings_are_labkits(lab_run: ProgramRun) -> None:
+    config = LabConfig()
+    table = lab_run.one("aws:dynamodb/table:Table", "log-files")
+    queue = lab_run.one("aws:sqs/queue:Queue", "instances")
+    functions = lab_run.of_type("aws:lambda/function:Function")
+    assert table["streamViewType"] == config.stream_view_type == "NEW_AND_OLD_IMAGES"
+    assert lab_run.one("aws:cloudwatch/eventRule:EventRule", "scan-schedule")["scheduleExpression"] == (
+        config.scan_schedule
+    )
+    assert lab_run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "detector-from-queue")[
+        "batchSize"
+    ] == (config.sqs_batch_size)
+    stream = lab_run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "downloader-from-stream")
+    assert stream["batchSize"] == config.stream_batch_size
+    assert stream["maximumRetryAttempts"] == config.stream_max_retries
+    assert queue["visibilityTimeoutSeconds"] == config.sqs_visibility_timeout_s
+    assert (
+        queue["visibilityTimeoutSeconds"] >= 6 * functions["detector"]["timeout"]
+    )  # AWS's rule for SQS sources
+    assert json.loads(queue["redrivePolicy"])["maxReceiveCount"] == config.max_receive_count
+    assert {k: f["timeout"] for k, f in functions.items()} == {
+        "scanner": config.scanner_timeout_s,
+        "detector": config.detector_timeout_s,
+        "downloader": config.downloader_timeout_s,
+    }
+    assert functions["downloader"]["memorySize"] == config.downloader_memory_mb
+
+
+def test_retention_settings_are_labkits(lab_run: ProgramRun) -> None:
+    config = LabConfig()
+    table = lab_run.one("aws:dynamodb/table:Table", "log-files")
+    assert table["ttl"]["enabled"] is True  # tracking items expire after tracking_ttl_days (set by labkit)
+    lifecycle = lab_run.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "backups-lifecycle"
+    )
+    assert lifecycle["rules"][0]["filter"]["prefix"] == f"{config.log_prefix}/"
+    env = lab_run.one("aws:lambda/function:Function", "downloader")["environment"]["variables"]
+    assert env["LABKIT_TRACKING_TTL_DAYS"] == str(config.tracking_ttl_days)
+
+
+def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRun) -> None:
+    """load_config() inside a Lambda sees LABKIT_* variables: it must rebuild the stack's names."""
+    stack_config = load_config(target="aws", region=REGION)
+    for key, function in lab_run.of_type("aws:lambda/function:Function").items():
+        in_lambda = load_config(env=function["environment"]["variables"])
+        assert in_lambda.target == "aws", key
+        assert in_lambda.region == REGION, key
+        assert in_lambda.names == stack_config.names, key
+        assert (in_lambda.engines, in_lambda.opt_out_tag, in_lambda.log_prefix) == (
+            stack_config.engines,
+            stack_config.opt_out_tag,
+            stack_config.log_prefix,
+        )
+
+
+def test_a_project_override_renames_everything_consistently() -> None:
+    project = "workshop-team-7"
+    names = LabConfig(project=project).names
+    ecr = run_program(ECR_DIR, ECR_PROJECT, {f"{ECR_PROJECT}:labProject": project})
+    lab = run_program(LAB_DIR, LAB_PROJECT, lab_config(labProject=project), ecr.outputs)
+    assert {r["name"] for r in ecr.of_type("aws:ecr/repository:Repository").values()} == set(names.functions)
+    assert lab.one("aws:s3/bucket:Bucket", "backups")["bucket"] == names.bucket
+    assert lab.one("aws:rds/cluster:Cluster", "aurora")["clusterIdentifier"] == f"{project}-cluster"
+    env = lab.one("aws:lambda/function:Function", "scanner")["environment"]["variables"]
+    assert env["LABKIT_PROJECT"] == project
+    assert ecr_outputs(project)["repositoryUrls"] == ecr.outputs["repositoryUrls"]
+
+
+def test_stack_settings_follow_labkit_environment_variables(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """LABKIT_* in the deploying shell reach the stack the same way they reach the local target."""
+    from conftest import _run
+
+    monkeypatch.setenv("LABKIT_SQS_BATCH_SIZE", "5")
+    monkeypatch.setenv("LABKIT_DETECTOR_TIMEOUT_S", "120")
+    run = _run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs())
+    assert (
+        run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "detector-from-queue")["batchSize"] == 5
+    )
+    assert run.one("aws:sqs/queue:Queue", "instances")["visibilityTimeoutSeconds"] == 720
