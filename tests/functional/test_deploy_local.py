@@ -51,7 +51,11 @@ def test_queue_settings_and_redrive_come_from_the_config(
     attributes = sqs.get_queue_attributes(QueueUrl=deployed.queue_url, AttributeNames=["All"])["Attributes"]
     # THEN its visibility timeout, SSE and redrive policy are the stack's
     assert deployed.queue_url.endswith("/" + config.names.queue)
-    assert int(attributes["VisibilityTimeout"]) == config.sqs_visibility_timeout_s == 6 * config.detector_timeout_s
+    assert (
+        int(attributes["VisibilityTimeout"])
+        == config.sqs_visibility_timeout_s
+        == 6 * config.detector_timeout_s
+    )
     assert attributes["SqsManagedSseEnabled"] == "true"
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": deployed.dlq_arn,
@@ -75,7 +79,10 @@ def test_table_has_the_key_schema_stream_ttl_and_encryption(
     ttl = ddb.describe_time_to_live(TableName=config.names.table)["TimeToLiveDescription"]
     # THEN it has pk/sk string keys, on-demand billing, a NEW_AND_OLD_IMAGES stream, TTL and SSE
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
-    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
+        "pk": "S",
+        "sk": "S",
+    }
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": config.stream_view_type}
     assert config.stream_view_type == "NEW_AND_OLD_IMAGES"
