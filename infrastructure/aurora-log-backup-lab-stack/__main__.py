@@ -86,6 +86,7 @@ backup = functions.BackupFunctions(
         subnet_ids=network.private_subnet_ids,
         security_group_id=network.lambda_security_group_id,
         queue_arn=storage.queue.arn,
+        queue_url=storage.queue.url,
         stream_arn=storage.table.stream_arn,
         failure_queue_arn=storage.stream_failures.arn,
     ),

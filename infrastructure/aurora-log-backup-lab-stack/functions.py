@@ -29,6 +29,7 @@ class FunctionsArgs:
     subnet_ids: list[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     queue_arn: pulumi.Input[str]
+    queue_url: pulumi.Input[str]
     stream_arn: pulumi.Input[str]
     failure_queue_arn: pulumi.Input[str]
 
@@ -60,6 +61,8 @@ class BackupFunctions(pulumi.ComponentResource):
             "downloader": names.downloader,
         }
         self.functions, self.aliases = {}, {}
+        # the scanner sends to the queue by URL without needing sqs:GetQueueUrl
+        extra_env = {"scanner": {"LABKIT_QUEUE_URL": args.queue_url}}
         for key, (timeout, memory) in function_sizes(lab).items():
             log_group = aws.cloudwatch.LogGroup(
                 f"{key}-logs",
@@ -77,7 +80,7 @@ class BackupFunctions(pulumi.ComponentResource):
                 memory_size=memory,
                 publish=True,
                 architectures=["x86_64"],
-                environment={"variables": lambda_environment(lab, key)},
+                environment={"variables": lambda_environment(lab, key, extra_env.get(key))},
                 vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [args.security_group_id]},
                 logging_config={"log_format": "JSON", "log_group": log_group.name},
                 # the VPC checks at creation need the ENI grants in place

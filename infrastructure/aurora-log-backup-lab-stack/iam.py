@@ -111,7 +111,8 @@ def downloader_policy(
     return document(
         _allow(
             "DownloadLogFiles",
-            ["rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"],
+            # DescribeDBLogFiles: the downloader re-checks a file's current name and size before copying
+            ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"],
             scope.db_instances,
         ),
         _allow(

@@ -6,8 +6,10 @@ config adds only what exists on AWS alone (image tags, sizes, retention of the b
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -17,8 +19,13 @@ FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
 ECR_PROJECT = "aurora-log-backup-lab-ecr"
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 
-# LabConfig fields the handlers read at run time; they travel as LABKIT_* variables (labkit.config).
-HANDLER_SETTINGS = ("engines", "opt_out_tag", "log_prefix", "tracking_ttl_days")
+# LabConfig's "pipeline settings" block starts here; the Lambdas get all of it as LABKIT_* variables.
+FIRST_PIPELINE_FIELD = "engines"
+
+
+def pipeline_fields() -> list[str]:
+    names = [f.name for f in dataclasses.fields(LabConfig)]
+    return names[names.index(FIRST_PIPELINE_FIELD) :]
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,13 @@ def read_settings(config: pulumi.Config, region: str) -> StackSettings:
     return settings
 
 
-def lambda_environment(lab: LabConfig, function_key: str) -> dict[str, str]:
+def lambda_environment(
+    lab: LabConfig, function_key: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """LABKIT_* variables that make ``load_config()`` inside a handler equal to this stack's config."""
-    env = {"LABKIT_TARGET": "aws", "LABKIT_PROJECT": lab.project, "LABKIT_REGION": lab.region}
-    for name in HANDLER_SETTINGS:
+    env: dict[str, Any] = {"LABKIT_TARGET": "aws", "LABKIT_PROJECT": lab.project, "LABKIT_REGION": lab.region}
+    for name in pipeline_fields():
         env[f"LABKIT_{name.upper()}"] = str(getattr(lab, name))
     env["POWERTOOLS_SERVICE_NAME"] = function_key
-    env["POWERTOOLS_METRICS_NAMESPACE"] = lab.project
+    env.update(extra or {})
     return env

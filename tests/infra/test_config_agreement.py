@@ -76,19 +76,29 @@ def test_retention_settings_are_labkits(lab_run: ProgramRun) -> None:
     assert env["LABKIT_TRACKING_TTL_DAYS"] == str(config.tracking_ttl_days)
 
 
-def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRun) -> None:
-    """load_config() inside a Lambda sees LABKIT_* variables: it must rebuild the stack's names."""
+def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRun, lab_modules: None) -> None:
+    """load_config() inside a Lambda sees LABKIT_* variables: it must rebuild the stack's config."""
+    from settings import pipeline_fields
+
     stack_config = load_config(target="aws", region=REGION)
+    assert {"engines", "opt_out_tag", "log_prefix", "tracking_ttl_days", "stream_view_type"} <= set(
+        pipeline_fields()
+    )
     for key, function in lab_run.of_type("aws:lambda/function:Function").items():
         in_lambda = load_config(env=function["environment"]["variables"])
-        assert in_lambda.target == "aws", key
-        assert in_lambda.region == REGION, key
-        assert in_lambda.names == stack_config.names, key
-        assert (in_lambda.engines, in_lambda.opt_out_tag, in_lambda.log_prefix) == (
-            stack_config.engines,
-            stack_config.opt_out_tag,
-            stack_config.log_prefix,
+        assert (in_lambda.target, in_lambda.region, in_lambda.project) == (
+            "aws",
+            REGION,
+            stack_config.project,
         )
+        assert in_lambda.names == stack_config.names, key
+        for name in pipeline_fields():
+            assert getattr(in_lambda, name) == getattr(stack_config, name), (key, name)
+
+
+def test_the_scanner_is_told_its_queue_url(lab_run: ProgramRun) -> None:
+    env = lab_run.one("aws:lambda/function:Function", "scanner")["environment"]["variables"]
+    assert env["LABKIT_QUEUE_URL"] == lab_run.state[("aws:sqs/queue:Queue", "instances")]["url"]
 
 
 def test_a_project_override_renames_everything_consistently() -> None:
@@ -110,7 +120,10 @@ def test_stack_settings_follow_labkit_environment_variables(monkeypatch) -> None
 
     monkeypatch.setenv("LABKIT_SQS_BATCH_SIZE", "5")
     monkeypatch.setenv("LABKIT_DETECTOR_TIMEOUT_S", "120")
+    monkeypatch.setenv("LABKIT_SEAL_AFTER_S", "600")
     run = _run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs())
+    env = run.one("aws:lambda/function:Function", "downloader")["environment"]["variables"]
+    assert load_config(env=env).seal_after_s == 600
     assert (
         run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "detector-from-queue")["batchSize"] == 5
     )

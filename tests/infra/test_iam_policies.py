@@ -146,6 +146,7 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
     assert (
         set(downloader)
         == {
+            "rds:DescribeDBLogFiles",
             "rds:DownloadDBLogFilePortion",
             "rds:DownloadCompleteDBLogFile",
             "s3:PutObject",
