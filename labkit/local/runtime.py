@@ -602,6 +602,27 @@ def start_local_pipeline(config: LabConfig, endpoint: str) -> LambdaRuntime | No
     return runtime
 
 
+def control_routes(runtime: LambdaRuntime) -> dict[str, Callable[[str, bytes], Any]]:
+    """``/labkit-api/`` routes for other processes (notebooks, the lab's main job, status views).
+
+    GET ``runtime`` -> counters per function; POST ``runtime/tick`` -> run the scanner now;
+    POST ``runtime/drain`` with ``{"timeout": s}`` -> ``{"idle": bool}`` once the pipeline caught up.
+    """
+
+    def stats(method: str, body: bytes) -> Any:
+        return {"running": runtime.running, **runtime.stats()}
+
+    def tick(method: str, body: bytes) -> Any:
+        runtime.tick()
+        return {"ticked": True}
+
+    def drain(method: str, body: bytes) -> Any:
+        timeout = float(json.loads(body or b"{}").get("timeout", 60.0))
+        return {"idle": runtime.drain(timeout)}
+
+    return {"runtime": stats, "runtime/tick": tick, "runtime/drain": drain}
+
+
 # -- events -----------------------------------------------------------------------------------------------------
 def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
     """What EventBridge sends a target of a schedule rule."""
@@ -712,6 +733,7 @@ __all__ = [
     "FunctionStats",
     "LambdaContext",
     "LambdaRuntime",
+    "control_routes",
     "load_handlers",
     "scheduled_event",
     "sqs_event",

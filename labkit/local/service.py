@@ -21,7 +21,7 @@ from labkit.config import LabConfig, load_config
 from labkit.local.databases import LocalCluster, MariaDBServer
 from labkit.local.emulator import EmulatorServer, Faults
 from labkit.local.ports import choose_port
-from labkit.local.runtime import LambdaRuntime, start_local_pipeline
+from labkit.local.runtime import LambdaRuntime, control_routes, start_local_pipeline
 from labkit.local.state import InstanceState, LabState, state_path, write_state
 
 log = logging.getLogger("labkit.local")
@@ -55,6 +55,8 @@ class LocalLab:
         self._register(endpoint, instances)
         # the application resources and the Lambda runtime, before the state says "up"
         self.runtime = start_local_pipeline(config, endpoint)
+        if self.runtime:
+            self.emulator.app.routes.update(control_routes(self.runtime))
         state = LabState(
             pid=os.getpid(),
             endpoint=endpoint,

@@ -433,3 +433,31 @@ def test_drain_waits_for_the_whole_pipeline(
     assert [r["dynamodb"]["Keys"]["sk"]["S"] for e in fakes["downloader"].events for r in e["Records"]] == [
         "file-1"
     ]
+
+
+def test_control_routes_let_another_process_tick_drain_and_read_counters(
+    account,  # type: ignore[no-untyped-def]
+    fakes: dict[str, FakeFunction],
+    runtime: LambdaRuntime,
+) -> None:
+    # GIVEN a running runtime whose routes are mounted on the emulator, as the lab service does
+    import urllib.request
+
+    from labkit.local.runtime import control_routes
+
+    account.server.app.routes.update(control_routes(runtime))
+    runtime.start()
+
+    def call(route: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        with urllib.request.urlopen(f"{account.url}/labkit-api/{route}", data=data, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    # WHEN another process ticks, drains and reads the counters over HTTP
+    ticked = call("runtime/tick", {})
+    drained = call("runtime/drain", {"timeout": 20})
+    stats = call("runtime")
+    # THEN the scanner ran once, the pipeline is idle, and the counters say so
+    assert ticked == {"ticked": True} and drained == {"idle": True}
+    assert stats["running"] is True and stats["scanner"]["invocations"] == 1
+    assert len(fakes["scanner"].calls) == 1
