@@ -286,6 +286,24 @@ def traffic_scenario(
     _print_traffic(traffic.run_scenarios(name, _config(), target))
 
 
+@app.command("lab")
+def lab_main(
+    duration: Annotated[int, typer.Option(help="Seconds of sysbench traffic (the lab keeps it short).")] = 30,
+    out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",
+) -> None:
+    """The whole lab on this machine: up, deploy, traffic, pipeline catch-up, reconciliation, down.
+
+    This is what `make lab` runs. Exits 1 when the reconciliation finds missing or duplicated bytes.
+    """
+    from pathlib import Path
+
+    from labkit.lab import run_lab
+
+    report = run_lab(_config(), duration_s=duration, out_dir=Path(out))
+    if not report.clean:
+        raise typer.Exit(1)
+
+
 @app.command("verify")
 def verify_backups(
     out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",

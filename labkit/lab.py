@@ -1,0 +1,137 @@
+"""The lab's main job (``make lab``): up -> deploy -> traffic -> the pipeline catches up -> reconciliation.
+
+Everything runs on this machine: the local lab service holds the emulator, the databases and the Lambda
+runtime; this process only drives it and reads the result, as a notebook would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from labkit import traffic
+from labkit.backup import table as t
+from labkit.config import LabConfig
+from labkit.errors import LabkitError
+from labkit.local import control
+from labkit.report import reconcile_target, write_report
+from labkit.traffic.lab import LabTarget
+from labkit.verify import Reconciliation
+
+console = Console()
+
+
+class PipelineNotCaughtUpError(LabkitError):
+    """The pipeline still had bytes to copy when the wait ended."""
+
+
+def runtime_call(
+    endpoint: str, route: str, payload: dict[str, Any] | None = None, timeout: float = 30
+) -> Any:
+    """GET (no payload) or POST a control route of the lab service's Lambda runtime."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"{endpoint}/labkit-api/{route}", data=data, method="POST" if data else "GET"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+def pending_bytes(config: LabConfig) -> int:
+    """Bytes the tracking table knows about that are not in S3 yet (files not LOST)."""
+    from labkit import aws
+
+    table = (
+        aws.session(config)
+        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+        .Table(config.names.table)
+    )
+    return sum(
+        max(0, i["size"] - i["copied_bytes"])
+        for i in t.all_items(table)
+        if i["state"] not in (t.LOST, t.FAILED) and "vanished_at" not in i
+    )
+
+
+def catch_up(config: LabConfig, endpoint: str, timeout_s: float = 180.0) -> int:
+    """Scan now and let the pipeline drain, until a scan finds nothing new; returns the rounds it took."""
+    deadline = time.monotonic() + timeout_s
+    rounds = 0
+    while time.monotonic() < deadline:
+        rounds += 1
+        runtime_call(endpoint, "runtime/tick")
+        runtime_call(
+            endpoint, "runtime/drain", {"timeout": max(5.0, deadline - time.monotonic())}, timeout=timeout_s
+        )
+        if pending_bytes(config) == 0:
+            runtime_call(endpoint, "runtime/tick")  # one more scan: did anything change meanwhile?
+            runtime_call(endpoint, "runtime/drain", {"timeout": 30.0}, timeout=60)
+            if pending_bytes(config) == 0:
+                return rounds
+    raise PipelineNotCaughtUpError(f"{pending_bytes(config)} bytes still to copy after {timeout_s:.0f}s")
+
+
+def seal_active_files(config: LabConfig) -> None:
+    """Rotate every instance's audit file, so the files of this run are sealed and can be BACKED_UP."""
+    target = LabTarget.resolve(config)
+    for role in ("writer", "reader"):
+        connection = target.login(role).connect()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET GLOBAL server_audit_file_rotate_now = ON")
+        finally:
+            connection.close()
+
+
+def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")) -> Reconciliation:
+    # local pacing: scan every 10 s, and call an aurora-named file sealed 5 s after its last write
+    config = replace(
+        config, scan_interval_s=min(config.scan_interval_s, 10.0), seal_after_s=min(config.seal_after_s, 5.0)
+    )
+    started_at = time.monotonic()
+    console.rule("1/5 local lab up (emulator, Aurora stand-in, pipeline)")
+    state, started = control.up(config)
+    console.print(
+        f"emulator {state.endpoint}; instances: " + ", ".join(f"{i.id}:{i.port}" for i in state.instances)
+    )
+    try:
+        console.rule(f"2/5 sysbench and audit scenarios for {duration_s}s")
+        spec = traffic.TrafficSpec("oltp_read_write", intensity="low", duration_s=duration_s, rate=200)
+        traffic.prepare(spec, config)
+        run = traffic.run(spec, config)
+        traffic.run_scenarios("all", config)
+        console.print(
+            f"sysbench: {run.transactions_per_s or 0:.0f} tps, {run.audit_bytes / 1e6:.1f} MB of audit log written"
+        )
+        console.rule("3/5 the pipeline catches up (scan -> detect -> copy)")
+        time.sleep(config.seal_after_s + 1)  # let the rotated files become sealed
+        seal_active_files(config)
+        rounds = catch_up(config, state.endpoint)
+        stats = runtime_call(state.endpoint, "runtime")
+        console.print(f"caught up after {rounds} scan(s); invocations: {json.dumps(stats)}")
+        console.rule("4/5 reconciliation: S3 bytes vs the database's audit files")
+        report = reconcile_target(config)
+        summary_path, chart_path = write_report(
+            report,
+            out_dir,
+            {"elapsed_s": round(time.monotonic() - started_at, 1), "sysbench_tps": run.transactions_per_s},
+        )
+        verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
+        s = report.summary()
+        console.print(
+            f"{verdict}: {s['files']} files, {s['backed_up_bytes']:,} bytes in S3 "
+            f"({s['compressed_bytes']:,} gzip), missing {s['missing_files']}, duplicated {s['duplicated_files']}, "
+            f"lost {s['lost_files']}"
+        )
+        console.print(f"summary: {summary_path}\nchart:   {chart_path}")
+        return report
+    finally:
+        if started:
+            console.rule("5/5 local lab down")
+            control.down(config)
