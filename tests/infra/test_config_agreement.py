@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import (
+from pulumi_harness import (
     ECR_DIR,
     ECR_PROJECT,
     LAB_DIR,
@@ -116,7 +116,7 @@ def test_a_project_override_renames_everything_consistently() -> None:
 
 def test_stack_settings_follow_labkit_environment_variables(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """LABKIT_* in the deploying shell reach the stack the same way they reach the local target."""
-    from conftest import _run
+    from pulumi_harness import _run
 
     monkeypatch.setenv("LABKIT_SQS_BATCH_SIZE", "5")
     monkeypatch.setenv("LABKIT_DETECTOR_TIMEOUT_S", "120")

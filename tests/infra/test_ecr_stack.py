@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ACCOUNT, REGION, ProgramRun
+from pulumi_harness import ACCOUNT, REGION, ProgramRun
 
 from labkit.config import LabConfig
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, REGION, ProgramRun
 from parliament import analyze_policy_string, enhance_finding
+from pulumi_harness import ACCOUNT, REGION, ProgramRun
 
 from labkit.config import LabConfig
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from pulumi_harness import REPO
 
 IMAGES_MK = "infrastructure/images.mk"
 FUNCTIONS = ("scanner", "detector", "downloader")

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import (
+from pulumi_harness import (
     ACCOUNT,
     IMAGE_TAGS,
     LAB_DIR,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import INFRA, REPO
+from pulumi_harness import INFRA, REPO
 
 DOCKERFILES = sorted(REPO.glob("lambdas/*/Dockerfile"))
 SCRIPTS = sorted((INFRA / "scripts").glob("*.sh"))
