@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pulumi_harness import (
     ECR_DIR,
     ECR_PROJECT,
@@ -114,7 +115,7 @@ def test_a_project_override_renames_everything_consistently() -> None:
     assert ecr_outputs(project)["repositoryUrls"] == ecr.outputs["repositoryUrls"]
 
 
-def test_stack_settings_follow_labkit_environment_variables(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_stack_settings_follow_labkit_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """LABKIT_* in the deploying shell reach the stack the same way they reach the local target."""
     from pulumi_harness import _run
 
