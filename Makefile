@@ -56,3 +56,6 @@ test: deps lint typecheck
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+include infrastructure/images.mk
+clean: clean-images

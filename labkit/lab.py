@@ -44,7 +44,8 @@ def runtime_call(
 
 
 def pending_bytes(config: LabConfig) -> int:
-    """Bytes the tracking table knows about that are not in S3 yet (files not LOST)."""
+    """Bytes the tracking table knows about that are not in S3 yet: files not LOST, and not the active
+    file of an rds-mysql instance (its name moves at rotation, so it is copied once it is sealed)."""
     from labkit import aws
 
     table = (
@@ -55,7 +56,9 @@ def pending_bytes(config: LabConfig) -> int:
     return sum(
         max(0, i["size"] - i["copied_bytes"])
         for i in t.all_items(table)
-        if i["state"] not in (t.LOST, t.FAILED) and "vanished_at" not in i
+        if i["state"] not in (t.LOST, t.FAILED)
+        and "vanished_at" not in i
+        and (i["scheme"] != "rds-mysql" or i.get("sealed"))
     )
 
 

@@ -25,7 +25,8 @@ def lab_config(tmp_path_factory: pytest.TempPathFactory) -> LabConfig:
         naming_scheme="aurora",
         reader_naming_scheme="rds-mysql",
         audit_rotate_size=1024 * 1024,
-        audit_rotations=200,  # no retention deletes during a test run: inode numbers stay unique
+        audit_rotations=200,
+        seal_after_s=2.0,  # no retention deletes during a test run: inode numbers stay unique
     )
 
 
