@@ -106,7 +106,13 @@ class Downloader:
         stats = {"calls": 0, "fetched": 0}
         try:
             if item.get("sealed") and start == 0:
-                marker = self._copy_complete(item, name, writer, stats)
+                try:
+                    marker = self._copy_complete(item, name, writer, stats)
+                except ClientError as exc:  # refused before any byte arrived: page it instead
+                    if exc.response["Error"]["Code"] in GONE_CODES or writer.source_bytes:
+                        raise
+                    log.warning("%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc)
+                    marker = self._copy_pages(item, name, writer, stats)
             elif start > 0 and not item["marker"]:
                 marker = self._copy_complete(item, name, writer, stats, skip=start)
             else:

@@ -37,6 +37,15 @@ def lab(lab_config: LabConfig) -> Iterator[LabState]:
         yield state
     finally:
         control.down(lab_config)
+        # down leaves no process behind: the service and both mariadbd are gone
+        from labkit.local.state import pid_alive
+
+        left = [
+            p
+            for p in (state.pid, *(i.pid for i in state.instances))
+            if pid_alive(p) and not control._is_zombie(p)
+        ]
+        assert not left, f"processes left running after down: {left}"
 
 
 @pytest.fixture(scope="session")

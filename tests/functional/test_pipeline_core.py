@@ -302,3 +302,28 @@ def test_instance_deleted_mid_run_marks_uncopied_files_lost(
     assert pipeline.downloader().copy(item["pk"], item["sk"], "s1").action == "lost"
     assert pipeline.detect("db-1").instance_gone
     assert [f.state for f in pipeline.reconcile().files] == [t.LOST]
+
+
+def test_complete_download_refused_falls_back_to_paging(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a sealed file and a DownloadCompleteDBLogFile that is refused (e.g. an IAM policy without it)
+    from botocore.exceptions import ClientError
+
+    from labkit.backup import downloader as module
+
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 20_000)
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    os.utime(directory / "server_audit.log.1", (1_700_000_000, 1_700_000_000))
+    append(directory / "server_audit.log", 20_000, 10)
+    pipeline.detect("db-1")
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DownloadCompleteDBLogFile")
+
+    monkeypatch.setattr(module, "download_complete_log_file", refused)
+    # WHEN copied THEN it is paged instead, and the backup is exact
+    copies = [o for o in pipeline.copy_all("db-1") if o.action == "copied"]
+    assert max(o.rds_calls for o in copies) > 1
+    assert pipeline.reconcile().clean
