@@ -111,7 +111,9 @@ class Downloader:
                 except ClientError as exc:  # refused before any byte arrived: page it instead
                     if exc.response["Error"]["Code"] in GONE_CODES or writer.source_bytes:
                         raise
-                    log.warning("%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc)
+                    log.warning(
+                        "%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc
+                    )
                     marker = self._copy_pages(item, name, writer, stats)
             elif start > 0 and not item["marker"]:
                 marker = self._copy_complete(item, name, writer, stats, skip=start)
