@@ -98,3 +98,42 @@ def test_an_idle_scan_writes_nothing_to_the_table(lab: LabState, lab_config: Lab
     sealed = {(i["pk"], i["sk"]) for i in after_items if i.get("sealed")}
     assert sealed, "expected sealed files from the previous test"
     assert {k for k in sealed if before.get(k) != after[k]} == set()
+
+
+def test_a_malformed_message_ends_in_the_dlq_without_holding_back_its_batch(
+    lab: LabState, lab_config: LabConfig
+) -> None:
+    # GIVEN a batch with one malformed message and one for a real instance, on the real queue
+    sqs = aws.client("sqs", lab_config)
+    queue = sqs.get_queue_url(QueueName=lab_config.names.queue)["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=lab_config.names.dlq)["QueueUrl"]
+    body = json.dumps(
+        {
+            "instance_id": lab_config.writer_id,
+            "cluster_id": lab_config.cluster_id,
+            "engine": "aurora-mysql",
+            "scheme": "aurora",
+        }
+    )
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[{"Id": "bad", "MessageBody": "{not json"}, {"Id": "good", "MessageBody": body}],
+    )
+    # WHEN the lab's runtime has driven the real detector until the queue is empty
+    deadline = time.monotonic() + 60
+    poison: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not poison:
+        poison = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+    # THEN the malformed message is in the DLQ, alone, and the detector's counters show its failures
+    assert [m["Body"] for m in poison] == ["{not json"]
+    with urllib.request.urlopen(f"{lab.endpoint}/labkit-api/runtime") as response:
+        stats = json.load(response)
+    assert stats["detector"]["item_failures"] >= 1
+    assert (
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+        == "0"
+    )

@@ -3,6 +3,7 @@ every byte is known; each test ends with the reconciliation a user would run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,56 @@ def test_complete_download_refused_falls_back_to_paging(
     copies = [o for o in pipeline.copy_all("db-1") if o.action == "copied"]
     assert max(o.rds_calls for o in copies) > 1
     assert pipeline.reconcile().clean
+
+
+class Crashing:
+    """Wraps a client: the n-th call through any wrapped client raises, as if the function died there."""
+
+    def __init__(self, inner: Any, budget: list[int]) -> None:
+        self._inner, self._budget = inner, budget
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name in ("meta", "exceptions", "get_paginator"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._budget[0] -= 1
+            if self._budget[0] == 0:
+                raise RuntimeError(f"killed at {name}")
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def test_a_downloader_killed_at_every_point_then_redelivered_copies_each_byte_once(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN a growing file; for every k, a copy that dies at its k-th AWS call, then a redelivery
+    directory = account.add_instance("db-1")
+    active = directory / "server_audit.log"
+    line = 0
+    for k in range(1, 12):
+        append(active, line, 3_000)
+        line += 3_000
+        pipeline.detect("db-1")
+        [item] = t.instance_items(pipeline.table, "db-1")
+        budget = [k]
+        dying = Downloader(
+            rds=Crashing(account.rds, budget),
+            s3=Crashing(pipeline.s3, budget),
+            table=Crashing(pipeline.table, budget),
+            credentials=account.session.get_credentials(),
+            bucket=BUCKET,
+            prefix=PREFIX,
+            lease_ms=60_000,
+        )
+        sequence = f"seq-{k}"
+        with contextlib.suppress(RuntimeError):
+            dying.copy(item["pk"], item["sk"], sequence)
+        # WHEN the same record is redelivered
+        pipeline.downloader().copy(item["pk"], item["sk"], sequence)
+    # THEN S3 holds the file exactly: no byte missing, none twice
+    report = pipeline.reconcile()
+    assert report.clean, report.files[0].problems
+    assert report.files[0].s3_bytes == active.stat().st_size
