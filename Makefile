@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 LABKIT := $(VENV)/bin/labkit
-EXTRAS := lab,infra,dev
+EXTRAS := lab,notebooks,infra,dev
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr , -)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
