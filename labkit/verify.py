@@ -116,6 +116,10 @@ def check_file(
     check.parts = len(keys)
     if covered != item["copied_bytes"]:
         check.problems.append(f"table says {item['copied_bytes']} bytes copied, S3 parts cover {covered}")
+    if item["state"] == t.FAILED:
+        check.problems.append(
+            f"copy FAILED after {item.get('failures', '?')} attempts: {item.get('last_error', '')}"
+        )
     if item["state"] == t.LOST:
         return check  # reported as lost upstream; what was copied was checked above
     _compare_with_source(item, rds, credentials, backup.hexdigest(), covered, check)

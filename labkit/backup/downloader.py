@@ -59,6 +59,7 @@ class Downloader:
     lease_ms: int
     remaining_ms: Callable[[], int] = lambda: 900_000
     reserve_ms: int = 30_000  # stop paging with this much time left, and commit what was copied
+    max_failures: int = 4  # failed copies of one file before it shows as FAILED (stream retries + 1)
 
     # -- entry point -------------------------------------------------------------------------------------
     def handle_record(self, record: dict[str, Any]) -> CopyOutcome:
@@ -77,7 +78,7 @@ class Downloader:
 
     def copy(self, pk: str, sk: str, owner: str) -> CopyOutcome:
         item = t.get_item(self.table, pk, sk)
-        if item is None or item["state"] in (t.LOST, t.FAILED) or "vanished_at" in item:
+        if item is None or item["state"] == t.LOST or "vanished_at" in item:
             return CopyOutcome(pk, sk, "skipped")
         if item["copied_bytes"] >= item["size"]:
             return self._settle(item)
@@ -90,10 +91,13 @@ class Downloader:
         except ClientError as exc:
             if exc.response["Error"]["Code"] in GONE_CODES:
                 return self._lost(item, owner, exc.response["Error"]["Code"])
-            self._release(item, owner)
+            self._release(item, owner, failure=str(exc))
             raise
-        except Exception:
-            self._release(item, owner)
+        except SourceChangedError:
+            self._release(item, owner)  # rotation: not the copy's fault, the retry will find the file
+            raise
+        except Exception as exc:
+            self._release(item, owner, failure=f"{type(exc).__name__}: {exc}")
             raise
 
     # -- copying -----------------------------------------------------------------------------------------
@@ -251,7 +255,7 @@ class Downloader:
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression=(
                 "SET copied_bytes = :end, marker = :marker, parts = :parts, #state = :state, #size = :size, "
-                "updated_at = :now REMOVE lease_owner, lease_until"
+                "updated_at = :now, failures = :zero REMOVE lease_owner, lease_until, last_error"
             ),
             ConditionExpression="copied_bytes = :copied AND lease_owner = :me AND #size <= :size",
             ExpressionAttributeNames={"#state": "state", "#size": "size"},
@@ -264,19 +268,29 @@ class Downloader:
                 ":now": t.now_ms(),
                 ":copied": item["copied_bytes"],
                 ":me": owner,
+                ":zero": 0,
             },
         )
 
-    def _release(self, item: dict[str, Any], owner: str) -> None:
+    def _release(self, item: dict[str, Any], owner: str, failure: str = "") -> None:
+        """Give the lease back; a failed copy is counted, and after ``max_failures`` the file is FAILED
+        (visible on the dashboard) until a later copy succeeds."""
+        failures = int(item.get("failures", 0)) + (1 if failure else 0)
+        state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
+        if failure and failures >= self.max_failures:
+            state = t.FAILED
+            log.error("copy of %s %s failed %d times: %s", item["pk"], item["sk"], failures, failure)
         try:
             self.table.update_item(
                 Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :state REMOVE lease_owner, lease_until",
+                UpdateExpression="SET #state = :state, failures = :failures, last_error = :error REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :me",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
                     ":me": owner,
-                    ":state": t.PARTIAL if item["copied_bytes"] else t.DETECTED,
+                    ":state": state,
+                    ":failures": failures,
+                    ":error": failure[:500],
                 },
             )
         except ClientError as exc:

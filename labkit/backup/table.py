@@ -9,12 +9,14 @@ States (``state``):
   PARTIAL    some bytes are in S3 (``copied_bytes``); the file may still grow
   BACKED_UP  every byte the file has is in S3 and the file is sealed (will not grow)
   LOST       the file vanished (retention, instance deleted) before all its bytes were copied
-  FAILED     copying failed after all retries (the stream record went to the on-failure queue)
+  FAILED     copying failed ``max_failures`` times in a row (stream retries + 1; the stream record went to the
+             on-failure queue); a later successful copy (the file grew, or a redrive) clears it
 
 Other attributes: cluster_id, engine, scheme, log_file_name (current name), size and last_written (as last
 listed), sealed, copied_bytes, marker (DownloadDBLogFilePortion marker after copied_bytes, opaque; empty when
 unknown), parts (S3 objects written), date (S3 partition), first_seen, updated_at, vanished_at,
-lost_bytes, expires_at (TTL, epoch seconds: set when the item can be forgotten).
+lost_bytes, failures and last_error (failed copies since the last success), lease_owner and lease_until
+(the copy in progress), expires_at (TTL, epoch seconds: set when the item can be forgotten).
 """
 
 from __future__ import annotations

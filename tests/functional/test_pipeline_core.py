@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from labkit.backup import table as t
 from labkit.backup.detector import detect, parse_message
@@ -381,3 +382,62 @@ def test_a_downloader_killed_at_every_point_then_redelivered_copies_each_byte_on
     report = pipeline.reconcile()
     assert report.clean, report.files[0].problems
     assert report.files[0].s3_bytes == active.stat().st_size
+
+
+def test_a_copy_that_keeps_failing_shows_as_failed_until_a_copy_succeeds(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 1_000)
+    pipeline.detect("db-1")
+    [item] = t.instance_items(pipeline.table, "db-1")
+    broken = pipeline.downloader()
+    broken.bucket = "no-such-bucket"  # every S3 write fails
+    for attempt in range(4):
+        with pytest.raises(ClientError):
+            broken.copy(item["pk"], item["sk"], f"seq-{attempt}")
+    [failed] = t.instance_items(pipeline.table, "db-1")
+    assert failed["state"] == t.FAILED and failed["failures"] == 4 and "NoSuchBucket" in failed["last_error"]
+    report = pipeline.reconcile()
+    assert not report.clean and "FAILED" in report.files[0].problems[0]
+    # WHEN the cause is fixed and the record is redriven THEN the file is copied and the failure cleared
+    assert pipeline.downloader().copy(item["pk"], item["sk"], "redrive").action == "copied"
+    [fixed] = t.instance_items(pipeline.table, "db-1")
+    assert fixed["state"] == t.PARTIAL and fixed["failures"] == 0 and "last_error" not in fixed
+    assert pipeline.reconcile().clean
+
+
+def test_rotation_during_a_copy_is_detected_and_the_retry_copies_the_right_file(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an rds-mysql instance with a sealed server_audit.log.1
+    from labkit.backup import downloader as module
+
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    append(directory / "server_audit.log", 0, 30_000)
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    append(directory / "server_audit.log", 30_000, 100)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    sealed = next(i for i in t.instance_items(pipeline.table, "db-1") if i["sealed"])
+    real = module.download_complete_log_file
+
+    def rotating(*args: Any, **kwargs: Any) -> Any:
+        for n, chunk in enumerate(real(*args, **kwargs)):
+            if n == 0:  # MariaDB rotates while the copy streams: .1 -> .2, active -> .1
+                os.rename(directory / "server_audit.log.1", directory / "server_audit.log.2")
+                os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+                append(directory / "server_audit.log", 40_000, 10)
+            yield chunk
+
+    monkeypatch.setattr(module, "download_complete_log_file", rotating)
+    # WHEN copied THEN the copy notices the rename and discards its part
+    with pytest.raises(module.SourceChangedError):
+        pipeline.downloader().copy(sealed["pk"], sealed["sk"], "seq-1")
+    monkeypatch.setattr(module, "download_complete_log_file", real)
+    # AND the redelivery, after the next scan, copies the same file under its new name, exactly
+    pipeline.detect("db-1", scheme="rds-mysql")
+    assert pipeline.downloader().copy(sealed["pk"], sealed["sk"], "seq-1").action == "copied"
+    [copied] = [i for i in t.instance_items(pipeline.table, "db-1") if i["sk"] == sealed["sk"]]
+    assert copied["log_file_name"] == "audit/server_audit.log.2" and copied["state"] == t.BACKED_UP
+    report = pipeline.reconcile()
+    assert all(f.ok for f in report.files if f.file_id == sealed["sk"]), [f.problems for f in report.files]
