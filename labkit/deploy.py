@@ -23,11 +23,11 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from labkit import aws
+from labkit.backup.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from labkit.config import LabConfig
 from labkit.errors import DeployError
+from labkit.policies import tls_only_policy
 
-PARTITION_KEY, SORT_KEY = "pk", "sk"
-TTL_ATTRIBUTE = "expires_at"
 IMAGE_TAG = "local"  # the tag the local deploy records in each ECR repository
 FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
 DEFAULT_MEMORY_MB = 128  # Lambda's default, used where the stack sets no memory size
@@ -109,25 +109,6 @@ def function_sizes(config: LabConfig) -> dict[str, tuple[int, int]]:
         "detector": (config.detector_timeout_s, DEFAULT_MEMORY_MB),
         "downloader": (config.downloader_timeout_s, config.downloader_memory_mb),
     }
-
-
-def tls_only_policy(resource_arns: list[str], action: str) -> str:
-    """Deny every request that does not come over TLS (the same statement the stack attaches)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": action,
-                    "Resource": resource_arns,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
 
 
 def deploy_local(config: LabConfig) -> DeployedResources:

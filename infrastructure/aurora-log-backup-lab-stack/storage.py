@@ -12,10 +12,10 @@ import pulumi
 import pulumi_aws as aws
 from settings import BackupRetention
 
+from labkit.backup.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from labkit.config import LabConfig
+from labkit.policies import tls_only_policy
 
-TTL_ATTRIBUTE = "expires_at"
-PARTITION_KEY, SORT_KEY = "pk", "sk"
 MAX_SQS_RETENTION_S = 14 * 24 * 3600
 
 
@@ -24,25 +24,6 @@ class StorageArgs:
     lab: LabConfig
     retention: BackupRetention
     force_destroy_bucket: bool
-
-
-def tls_only_policy(resource_arns: list[str], action: str) -> str:
-    """Deny every request that does not come over TLS (aws:SecureTransport false)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": action,
-                    "Resource": resource_arns,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
 
 
 class BackupStorage(pulumi.ComponentResource):

@@ -25,6 +25,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
+PARTITION_KEY, SORT_KEY = "pk", "sk"  # the key schema, shared by the local deploy and the Pulumi stack
+TTL_ATTRIBUTE = "expires_at"
+
 DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED = (
     "DETECTED",
     "COPYING",
