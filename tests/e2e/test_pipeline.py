@@ -67,6 +67,22 @@ def test_every_audit_byte_reaches_s3_exactly_once_in_both_schemes(
         assert item["state"] == t.BACKED_UP
         compared += 1
     assert compared >= 2
+    # AND `labkit verify` agrees, with exit code 0
+    import os
+    import subprocess
+    import sys
+
+    from labkit.local import control
+
+    env = {**os.environ, **control.config_env(lab_config)}
+    cli = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "verify", "--json", "--out", str(Path(lab.state_dir) / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["clean"] is True
 
 
 def _segment(file_id: str) -> str:

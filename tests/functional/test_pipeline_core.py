@@ -441,3 +441,21 @@ def test_rotation_during_a_copy_is_detected_and_the_retry_copies_the_right_file(
     assert copied["log_file_name"] == "audit/server_audit.log.2" and copied["state"] == t.BACKED_UP
     report = pipeline.reconcile()
     assert all(f.ok for f in report.files if f.file_id == sealed["sk"]), [f.problems for f in report.files]
+
+
+def test_a_part_larger_than_one_s3_part_streams_through_a_multipart_upload(pipeline: Pipeline) -> None:
+    import gzip
+    import hashlib
+
+    from labkit.backup.s3parts import GzipPartWriter
+
+    data = os.urandom(12 * 1024 * 1024)  # incompressible: three 5 MB multipart parts
+    writer = GzipPartWriter(pipeline.s3, BUCKET, "audit-logs/x/part-00001.gz", 100, part_size=5 * 1024 * 1024)
+    for offset in range(0, len(data), 1024 * 1024):
+        writer.write(data[offset : offset + 1024 * 1024])
+    part = writer.close({"instance": "db-1"})
+    obj = pipeline.s3.get_object(Bucket=BUCKET, Key=part.key)
+    assert gzip.decompress(obj["Body"].read()) == data
+    assert obj["Metadata"]["source-sha256"] == hashlib.sha256(data).hexdigest()
+    assert (obj["Metadata"]["source-start"], obj["Metadata"]["source-end"]) == ("100", str(100 + len(data)))
+    assert pipeline.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
