@@ -30,16 +30,23 @@ def write_report(
     report: Reconciliation, out_dir: Path, extra: dict[str, Any] | None = None
 ) -> tuple[Path, Path]:
     """out/summary.json and out/backup-state.png: files by state per instance, bytes per instance."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # a file, not a window (notebooks use their own inline backend)
-    import matplotlib.pyplot as plt
-
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {**report.summary(), **(extra or {})}
     summary["problems"] = {f"{f.instance_id}/{f.file_id}": f.problems for f in report.files if f.problems}
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    chart_path = out_dir / "backup-state.png"
+    reconciliation_figure(report).savefig(chart_path, dpi=110)
+    return summary_path, chart_path
+
+
+def reconciliation_figure(report: Reconciliation) -> Any:
+    """Files by state per instance and bytes per instance, as a matplotlib Figure.
+
+    Built without pyplot, so no backend is chosen here: a script saves it to a file, a notebook shows it
+    (the workbook's verify step) and nothing is left open in pyplot's figure list.
+    """
+    from matplotlib.figure import Figure
 
     states: dict[str, Counter[str]] = defaultdict(Counter)
     sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -49,7 +56,8 @@ def write_report(
         sizes[f.instance_id][1] += f.s3_bytes
         sizes[f.instance_id][2] += f.compressed_bytes
     instances = sorted(states) or ["(none)"]
-    fig, (ax_states, ax_bytes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    ax_states, ax_bytes = fig.subplots(1, 2)
     bottom = [0] * len(instances)
     colors = {
         t.BACKED_UP: "#2ca02c",
@@ -88,7 +96,4 @@ def write_report(
     verdict = "clean" if report.clean else "PROBLEMS FOUND"
     fig.suptitle(f"Backup reconciliation: {verdict} - {len(report.files)} files, {len(report.lost)} lost")
     fig.tight_layout()
-    chart_path = out_dir / "backup-state.png"
-    fig.savefig(chart_path, dpi=110)
-    plt.close(fig)
-    return summary_path, chart_path
+    return fig

@@ -1,0 +1,49 @@
+"""The workbook's one-call-per-cell layer: each notebook cell calls one of these and displays the result.
+
+Every step takes ``target`` ("local" or "aws") and decides inside labkit what that means, so cells hold
+no ``if TARGET``, no loops and no definitions. Long waits show a progress bar; values a headless run is
+judged by are written with :func:`record` to ``out/notebooks/<notebook>.values.json``.
+"""
+
+from __future__ import annotations
+
+from labkit.workbook.common import paced, record, workbook_config
+from labkit.workbook.pipeline import (
+    Verification,
+    backup_parts,
+    generate_traffic,
+    inspect_backup_state,
+    summarize_backup_state,
+    verify_backups,
+    wait_for_backups,
+)
+from labkit.workbook.setup import (
+    build_and_push_images,
+    check_prerequisites,
+    cleanup,
+    deploy_ecr_stack,
+    deploy_lab_stack,
+)
+from labkit.workbook.versioning import lambda_versions, point_alias, publish_new_version, rollback_alias
+
+__all__ = [
+    "Verification",
+    "backup_parts",
+    "build_and_push_images",
+    "check_prerequisites",
+    "cleanup",
+    "deploy_ecr_stack",
+    "deploy_lab_stack",
+    "generate_traffic",
+    "inspect_backup_state",
+    "lambda_versions",
+    "paced",
+    "point_alias",
+    "publish_new_version",
+    "record",
+    "rollback_alias",
+    "summarize_backup_state",
+    "verify_backups",
+    "wait_for_backups",
+    "workbook_config",
+]

@@ -1,0 +1,102 @@
+"""What every workbook step shares: the config for a target, progress bars, and recorded values.
+
+Notebook cells hold one call each; the target (``local`` or ``aws``) is decided here and below, never in
+a cell. The local lab is paced for a workshop: scans every 10 s and aurora-named files sealed 5 s after
+their last write (the same pacing ``make lab`` uses), so a notebook sees its backups within a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from labkit.config import LabConfig, load_config
+
+LOCAL_SCAN_INTERVAL_S = 10.0
+LOCAL_SEAL_AFTER_S = 5.0
+DEFAULT_OUT_DIR = Path("out") / "notebooks"
+
+
+def workbook_config(target: str = "local", **overrides: Any) -> LabConfig:
+    """The lab config for ``target`` (argument > LABKIT_* variable > default), paced for the workbook."""
+    config = load_config(target=target, **overrides)
+    return paced(config)
+
+
+def paced(config: LabConfig) -> LabConfig:
+    """Local only: scan often and seal quickly, so the pipeline catches up in seconds, not an hour."""
+    if config.target != "local":
+        return config
+    return replace(
+        config,
+        scan_interval_s=min(config.scan_interval_s, LOCAL_SCAN_INTERVAL_S),
+        seal_after_s=min(config.seal_after_s, LOCAL_SEAL_AFTER_S),
+    )
+
+
+def progress(total: float | None, description: str, unit: str = "step") -> Any:
+    """A text progress bar on stdout: shows in notebooks, in papermill's output and in a terminal.
+
+    Text rather than widgets: ipywidgets is not a dependency, and the bar must survive an HTML export.
+    """
+    from tqdm import tqdm
+
+    counted = "{desc}: {n_fmt} {unit} [{elapsed}]{postfix}"
+    measured = (
+        "{desc}: {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]{postfix}"
+    )
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        unit_scale=unit == "B",
+        file=sys.stdout,
+        mininterval=0.5,
+        bar_format=counted if total is None else measured,
+        ncols=110,
+    )
+
+
+@contextmanager
+def timed_bar(seconds: float, description: str) -> Iterator[Any]:
+    """A bar over wall-clock seconds, for waits whose length is known in advance."""
+    with progress(seconds, description, unit="s") as bar:
+        started = time.monotonic()
+
+        def advance() -> None:
+            bar.n = min(seconds, time.monotonic() - started)
+            bar.refresh()
+
+        bar.advance = advance
+        yield bar
+        bar.n = seconds
+        bar.refresh()
+
+
+def record(name: str, values: Mapping[str, Any], out_dir: str | Path = DEFAULT_OUT_DIR) -> dict[str, Any]:
+    """Write ``<out_dir>/<name>.values.json`` and return the values (the cell displays them).
+
+    papermill records nothing by itself; tests and people read these files after a headless run.
+    """
+    plain = {key: _plain(value) for key, value in values.items()}
+    path = Path(out_dir) / f"{name}.values.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plain, indent=2, sort_keys=True, default=str) + "\n")
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas scalars as the Python values JSON knows."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            return value
+    return value

@@ -1,0 +1,285 @@
+"""Workbook steps on the running pipeline: traffic, waiting for the backups, inspecting, verifying.
+
+Local: sysbench and the audit scenarios against the MariaDB stand-ins, and the lab's Lambda runtime is
+told to scan now. AWS: the same scripts run on the stack's EC2 test host through SSM, and the scanner's
+``live`` alias is invoked; from there on both targets are read the same way (DynamoDB, S3, RDS).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from labkit import aws
+from labkit.backup import table as t
+from labkit.config import LabConfig
+from labkit.errors import LabkitError
+from labkit.workbook.common import progress, timed_bar, workbook_config
+
+
+class TrafficCommandError(LabkitError):
+    """The traffic script on the AWS test host did not succeed."""
+
+
+# -- 40 traffic -----------------------------------------------------------------------------------------------
+def generate_traffic(
+    target: str = "local",
+    workload: str = "oltp_read_write",
+    intensity: str = "low",
+    duration_s: int = 10,
+    scenarios: str = "all",
+    rate: int = 200,
+    stack_name: str = "dev",
+) -> pd.DataFrame:
+    """sysbench for ``duration_s`` seconds plus the audit scenarios; one row per action and instance."""
+    config = workbook_config(target)
+    if config.target == "aws":
+        return _traffic_on_test_host(config, stack_name, workload, intensity, duration_s, scenarios, rate)
+    from labkit import traffic
+
+    spec = traffic.TrafficSpec(workload, intensity=intensity, duration_s=duration_s, rate=rate)
+    summaries = []
+    with progress(spec.resolved.duration_s, f"{workload} ({intensity})", unit="s") as bar:
+        bar.set_postfix_str("preparing tables")
+        summaries.append(traffic.prepare(spec, config))
+
+        def tick(t: traffic.ProgressTick) -> None:
+            bar.n = min(float(bar.total), t.elapsed_s)
+            bar.set_postfix_str(f"{t.tps:,.0f} tps")
+
+        summaries.append(traffic.run(spec, config, on_progress=tick))
+        bar.n = bar.total
+        if scenarios:
+            bar.set_postfix_str(f"scenarios: {scenarios}")
+            summaries.extend(traffic.run_scenarios(scenarios, config))
+        bar.set_postfix_str("done")
+    return traffic_frame(summaries)
+
+
+def traffic_frame(summaries: list[Any]) -> pd.DataFrame:
+    """TrafficSummary objects as rows: the instance not targeted shows what it got by replication."""
+    return pd.DataFrame(
+        [
+            {
+                "action": f"{s.action} {s.workload or ''}".strip(),
+                "sent to": s.target,
+                "instance": entry.instance_id,
+                "seconds": round(s.duration_s, 1),
+                "tps": None if s.transactions_per_s is None else round(s.transactions_per_s, 1),
+                "audit lines": entry.lines,
+                "audit bytes": entry.bytes,
+            }
+            for s in summaries
+            for entry in s.audit
+        ]
+    )
+
+
+def _traffic_on_test_host(
+    config: LabConfig,
+    stack_name: str,
+    workload: str,
+    intensity: str,
+    duration_s: int,
+    scenarios: str,
+    rate: int,
+) -> pd.DataFrame:
+    from labkit.stacks import LabStacks
+
+    host = LabStacks(stack_name, config, on_output=None).outputs(["lab"])["lab"]["testHostId"]
+    script = (
+        "set -e; /opt/auditlab/setup_sysbench.sh; "
+        f"/opt/auditlab/test_audit_logs.sh --workload {workload} --intensity {intensity} --time {int(duration_s)} "
+        f"--rate {int(rate)} {'all' if scenarios in ('all', '') else 'workload'}"
+    )
+    ssm = aws.client("ssm", config)
+    command_id = ssm.send_command(
+        InstanceIds=[host], DocumentName="AWS-RunShellScript", Parameters={"commands": [script]}
+    )["Command"]["CommandId"]
+    budget = duration_s + 300
+    with timed_bar(budget, f"traffic on {host}") as bar:
+        while True:
+            time.sleep(5)
+            bar.advance()
+            try:
+                answer = ssm.get_command_invocation(CommandId=command_id, InstanceId=host)
+            except ssm.exceptions.InvocationDoesNotExist:
+                continue
+            if answer["Status"] not in ("Pending", "InProgress", "Delayed"):
+                break
+    if answer["Status"] != "Success":
+        raise TrafficCommandError(
+            f"traffic on test host {host}: {answer['Status']}:\n{answer.get('StandardErrorContent', '')[-2000:]}"
+        )
+    return pd.DataFrame({"output": answer.get("StandardOutputContent", "").splitlines()[-20:]})
+
+
+# -- 40/50 waiting for the pipeline ---------------------------------------------------------------------------
+def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: float = 30.0) -> pd.DataFrame:
+    """Scan now and wait until every sealed audit byte is in S3; a bar of bytes backed up.
+
+    Local: the files written so far are rotated (sealed) and the lab's runtime scans and drains until a
+    scan finds nothing new. AWS: the scanner's ``live`` alias is invoked and the table is polled (at least
+    ``settle_s`` seconds, the time detection takes to start).
+    """
+    from labkit.lab import PipelineNotCaughtUpError, pending_bytes
+
+    config = workbook_config(target)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    rounds = 0
+    with progress(1, "bytes backed up", unit="B") as bar:
+        if config.target == "local":
+            from labkit.lab import runtime_call, seal_active_files
+            from labkit.local.state import read_running_state
+
+            endpoint = read_running_state(config).endpoint
+            bar.set_postfix_str("rotating the active audit files")
+            seal_active_files(config)  # what was written so far moves to files that no longer grow
+            time.sleep(0.1)
+            _write_to_active_files(config)  # the new files are the newest now: the old ones can be sealed
+            time.sleep(config.seal_after_s + 1)  # not written for seal_after_s: the detector seals them
+        else:
+            _invoke_scanner(config)
+        while True:
+            rounds += 1
+            if config.target == "local":
+                runtime_call(endpoint, "runtime/tick")
+                runtime_call(
+                    endpoint,
+                    "runtime/drain",
+                    {"timeout": max(5.0, deadline - time.monotonic())},
+                    timeout=timeout_s + 30,
+                )
+            else:
+                time.sleep(10)
+            pending = pending_bytes(config)
+            _show_bytes(bar, config, pending, rounds)
+            settled = config.target == "local" or time.monotonic() - started >= settle_s
+            if pending == 0 and settled:
+                break
+            if time.monotonic() > deadline:
+                raise PipelineNotCaughtUpError(f"{pending:,} bytes still to copy after {timeout_s:.0f}s")
+    return backup_progress(config, rounds, time.monotonic() - started)
+
+
+def _write_to_active_files(config: LabConfig) -> None:
+    """A query on each instance: its audit line lands in the file the rotation just opened.
+
+    The detector seals an aurora-named file only when a newer one was written after it, and a rotation
+    stamps the old and the new file in the same millisecond.
+    """
+    from labkit.traffic.lab import LabTarget
+
+    lab = LabTarget.resolve(config)
+    for role in ("writer", "reader"):
+        connection = lab.login(role).connect()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        finally:
+            connection.close()
+
+
+def _invoke_scanner(config: LabConfig) -> None:
+    lam = aws.client("lambda", config)
+    lam.invoke(FunctionName=config.names.scanner, Qualifier=config.names.alias, InvocationType="Event")
+
+
+def _show_bytes(bar: Any, config: LabConfig, pending: int, rounds: int) -> None:
+    copied = sum(int(i.get("copied_bytes", 0)) for i in _items(config))
+    bar.total = max(1, copied + pending)
+    bar.n = copied
+    bar.set_postfix_str(f"scan {rounds}, {pending:,} B pending")
+
+
+def backup_progress(config: LabConfig, rounds: int, seconds: float) -> pd.DataFrame:
+    """Files per state and bytes copied, after the wait."""
+    items = _items(config)
+    row: dict[str, Any] = {"scans": rounds, "seconds": round(seconds, 1), "files": len(items)}
+    row.update({state: sum(1 for i in items if i["state"] == state) for state in t.STATES})
+    row["bytes backed up"] = sum(int(i.get("copied_bytes", 0)) for i in items)
+    return pd.DataFrame([row])
+
+
+def _items(config: LabConfig) -> list[dict[str, Any]]:
+    table = (
+        aws.session(config)
+        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+        .Table(config.names.table)
+    )
+    return t.all_items(table)
+
+
+# -- 50 inspect -----------------------------------------------------------------------------------------------
+def inspect_backup_state(target: str = "local") -> pd.DataFrame:
+    """One row per tracked audit file (the tracking table), as the dashboards read it."""
+    from labkit.dashboard.state import backup_state
+
+    return backup_state(workbook_config(target))
+
+
+def backup_parts(target: str = "local") -> pd.DataFrame:
+    """One row per S3 part object: the source byte range it holds, compressed size, when it was written."""
+    from labkit.dashboard.state import backup_parts as parts
+
+    return parts(workbook_config(target))
+
+
+def summarize_backup_state(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str, Any]:
+    """The figures a run is judged by: files backed up, bytes in S3, LOST files and bytes."""
+    counts = state["state"].value_counts() if len(state) else pd.Series(dtype=int)
+    return {
+        "files": len(state),
+        "files_backed_up": int(counts.get(t.BACKED_UP, 0)),
+        "files_lost": int(counts.get(t.LOST, 0)),
+        "files_failed": int(counts.get(t.FAILED, 0)),
+        "bytes_backed_up": int(state["copied_bytes"].sum()) if len(state) else 0,
+        "bytes_lost": int(state["lost_bytes"].sum()) if len(state) else 0,
+        "bytes_pending": int(state["pending_bytes"].sum()) if len(state) else 0,
+        "parts": len(parts),
+        "compressed_bytes": int(parts["compressed_bytes"].sum()) if len(parts) else 0,
+    }
+
+
+# -- 60 verify ------------------------------------------------------------------------------------------------
+@dataclass
+class Verification:
+    """The reconciliation as a notebook shows it: a verdict, one row per file, a chart, recorded values."""
+
+    summary: pd.DataFrame
+    files: pd.DataFrame
+    chart: Any  # matplotlib Figure
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        return str(self.summary.to_html(index=False))
+
+
+def verify_backups(target: str = "local") -> Verification:
+    """Every detected file's S3 parts hold exactly its bytes, none twice (``labkit verify``)."""
+    from labkit.report import reconcile_target, reconciliation_figure
+
+    report = reconcile_target(workbook_config(target))
+    values = report.summary()
+    files = pd.DataFrame(
+        [
+            {
+                "instance": f.instance_id,
+                "file": f.name,
+                "state": f.state,
+                "source bytes": f.size,
+                "in S3": f.s3_bytes,
+                "parts": f.parts,
+                "gzip bytes": f.compressed_bytes,
+                "pending": f.pending,
+                "source checked": f.source_checked,
+                "problems": "; ".join(f.problems) or "-",
+            }
+            for f in report.files
+        ]
+    )
+    return Verification(pd.DataFrame([values]), files, reconciliation_figure(report), values)
