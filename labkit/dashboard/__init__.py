@@ -1,0 +1,65 @@
+"""Dashboards of the backup: pandas frames and matplotlib charts for the notebooks (never for the Lambdas).
+
+State (DynamoDB + S3): ``backup_state``, ``backup_parts``, ``loss_risk_table``; charts ``files_by_state``,
+``bytes_backed_up_over_time``, ``backup_lag``, ``compression_ratio``, ``loss_risk``. Audit analytics from the
+backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``top_users``, ``failed_logins``,
+``ddl_dcl_events``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``.
+"""
+
+from __future__ import annotations
+
+from labkit.dashboard.audit import (
+    AuditEvent,
+    ddl_dcl_events,
+    events_over_time,
+    failed_logins,
+    load_audit_events,
+    parse_line,
+    parse_lines,
+    top_users,
+)
+from labkit.dashboard.charts import (
+    backup_lag,
+    bytes_backed_up_over_time,
+    compression_ratio,
+    files_by_state,
+    loss_risk,
+)
+from labkit.dashboard.cost import (
+    PipelineShape,
+    Prices,
+    cost_chart,
+    cost_totals,
+    measured_volume,
+    monthly_cost,
+)
+from labkit.dashboard.errors import BackupStoreError, DashboardError
+from labkit.dashboard.risk import loss_risk_table
+from labkit.dashboard.state import backup_parts, backup_state
+
+__all__ = [
+    "AuditEvent",
+    "BackupStoreError",
+    "DashboardError",
+    "PipelineShape",
+    "Prices",
+    "backup_lag",
+    "backup_parts",
+    "backup_state",
+    "bytes_backed_up_over_time",
+    "compression_ratio",
+    "cost_chart",
+    "cost_totals",
+    "ddl_dcl_events",
+    "events_over_time",
+    "failed_logins",
+    "files_by_state",
+    "load_audit_events",
+    "loss_risk",
+    "loss_risk_table",
+    "measured_volume",
+    "monthly_cost",
+    "parse_line",
+    "parse_lines",
+    "top_users",
+]

@@ -1,0 +1,195 @@
+"""What a month of audit logs costs: this pipeline (gzip parts in S3) beside publishing to CloudWatch Logs.
+
+Every price is a parameter (``Prices``); the defaults are AWS's public us-east-1 list prices for the
+Standard tiers, without free tiers, volume discounts or taxes, and prices change: check them on the
+services' pricing pages before quoting a figure. The pipeline's request counts follow from how it works
+(one scan per interval, one SQS message per instance and scan, one part per copy of a growing file); they
+are estimates, listed line by line so a reader can see and change every assumption. Left out as negligible
+at audit volumes: DynamoDB storage, KMS (the bucket key), the functions' own CloudWatch logs, data transfer
+(none leaves the Region).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from labkit.dashboard.charts import new_figure
+
+GIB = 1024**3
+DAYS_PER_MONTH = 730 / 24  # AWS bills a month as 730 hours
+S3_PART_SIZE = 8 * 1024 * 1024  # labkit.backup.s3parts.PART_SIZE: above it a part is a multipart upload
+DEFAULT_COMPRESSION_RATIO = 20.0  # gzip-6 on real audit logs (REFERENCE.md), used when nothing was measured
+PIPELINE, CLOUDWATCH = "S3 pipeline (this lab)", "CloudWatch Logs"
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD list prices, us-east-1 (check before use: aws.amazon.com/<service>/pricing)."""
+
+    s3_standard_gb_month: float = 0.023
+    s3_put_per_1k: float = 0.005  # PUT, COPY, POST, LIST
+    lambda_gb_second: float = 0.0000166667  # x86
+    lambda_requests_per_million: float = 0.20
+    dynamodb_write_per_million: float = 0.625  # on-demand write request units
+    dynamodb_read_per_million: float = 0.125  # on-demand read request units
+    sqs_per_million: float = 0.40  # standard queue requests
+    cloudwatch_ingest_per_gb: float = 0.50  # Standard log class
+    cloudwatch_storage_gb_month: float = 0.03
+
+
+@dataclass(frozen=True)
+class PipelineShape:
+    """How the pipeline is deployed and how fast it copies (defaults: labkit's config defaults)."""
+
+    instances: int = 1
+    scan_interval_s: float = 300.0
+    active_files: int = 4  # Aurora writes about four audit files at a time (REFERENCE.md)
+    sqs_batch_size: int = 10
+    downloader_memory_mb: int = 512
+    small_function_memory_mb: int = 256  # scanner and detector
+    invocation_s: float = 0.5  # fixed time of one function invocation (start, API calls, commit)
+    copy_mb_per_s: float = 10.0  # RDS log download into gzip parts, per downloader
+    tracking_ttl_days: int = 30
+    item_bytes: int = 600
+
+
+def monthly_cost(
+    audit_bytes_per_day: float,
+    compression_ratio: float,
+    files_per_day: float,
+    prices: Prices = Prices(),
+    retention_days: int = 365,
+    *,
+    shape: PipelineShape = PipelineShape(),
+    cloudwatch_stored_ratio: float | None = None,
+) -> pd.DataFrame:
+    """One row per billed item and option; storage is the steady state once ``retention_days`` are kept.
+
+    ``cloudwatch_stored_ratio``: CloudWatch bills archived logs after its own compression, whose ratio AWS
+    does not publish; None assumes the same ratio as the gzip parts (favourable to CloudWatch)."""
+    days = DAYS_PER_MONTH
+    raw_month = audit_bytes_per_day * days
+    ratio = max(compression_ratio, 1.0)
+    scans = days * 86400 / shape.scan_interval_s
+    files = files_per_day * days
+    parts = scans * shape.instances * shape.active_files + files
+    part_bytes = raw_month / ratio / parts if parts else 0.0
+    puts_per_part = 1 if part_bytes <= S3_PART_SIZE else 3 + math.ceil(part_bytes / S3_PART_SIZE)
+    detector_calls = scans * math.ceil(shape.instances / shape.sqs_batch_size)
+    items_per_instance = files_per_day / max(shape.instances, 1) * shape.tracking_ttl_days
+    query_units = max(1, math.ceil(items_per_instance * shape.item_bytes / 4096))
+    small_gb = shape.small_function_memory_mb / 1024
+    copy_s = parts * shape.invocation_s + raw_month / (shape.copy_mb_per_s * 1e6)
+    stored_cw = ratio if cloudwatch_stored_ratio is None else max(cloudwatch_stored_ratio, 1.0)
+    rows = [
+        (
+            PIPELINE,
+            "S3 storage (gzip)",
+            audit_bytes_per_day * retention_days / ratio / GIB,
+            "GB-month",
+            prices.s3_standard_gb_month,
+        ),
+        (PIPELINE, "S3 PUT requests", parts * puts_per_part / 1000, "1k requests", prices.s3_put_per_1k),
+        (
+            PIPELINE,
+            "Lambda requests",
+            (scans + detector_calls + parts) / 1e6,
+            "1M requests",
+            prices.lambda_requests_per_million,
+        ),
+        (
+            PIPELINE,
+            "Lambda compute",
+            (scans + detector_calls) * shape.invocation_s * small_gb
+            + copy_s * shape.downloader_memory_mb / 1024,
+            "GB-second",
+            prices.lambda_gb_second,
+        ),
+        (
+            PIPELINE,
+            "DynamoDB writes",
+            (parts * 3 + files * 2) / 1e6,
+            "1M write units",
+            prices.dynamodb_write_per_million,
+        ),
+        (
+            PIPELINE,
+            "DynamoDB reads",
+            (parts + scans * shape.instances * query_units) / 1e6,
+            "1M read units",
+            prices.dynamodb_read_per_million,
+        ),
+        (PIPELINE, "SQS requests", scans * shape.instances * 3 / 1e6, "1M requests", prices.sqs_per_million),
+        (CLOUDWATCH, "CloudWatch Logs ingestion", raw_month / GIB, "GB", prices.cloudwatch_ingest_per_gb),
+        (
+            CLOUDWATCH,
+            "CloudWatch Logs storage",
+            audit_bytes_per_day * retention_days / stored_cw / GIB,
+            "GB-month",
+            prices.cloudwatch_storage_gb_month,
+        ),
+    ]
+    frame = pd.DataFrame(rows, columns=["option", "item", "quantity", "unit", "unit_price_usd"])
+    frame["monthly_usd"] = frame["quantity"] * frame["unit_price_usd"]
+    return frame
+
+
+def cost_totals(frame: pd.DataFrame) -> pd.Series:
+    """Monthly USD per option."""
+    return frame.groupby("option", sort=False)["monthly_usd"].sum()
+
+
+def cost_chart(frame: pd.DataFrame) -> Figure:
+    """One stacked bar per option, split by billed item, with the monthly total written at its end."""
+    fig, ax = new_figure(9.0, 3.5)
+    options = list(dict.fromkeys(frame["option"]))
+    left = [0.0] * len(options)
+    for n, item in enumerate(dict.fromkeys(frame["item"])):
+        rows = frame[frame["item"] == item].set_index("option")["monthly_usd"]
+        values = [float(rows.get(o, 0.0)) for o in options]
+        ax.barh(options, values, left=left, label=item, color=f"C{n % 10}")
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    for y, total in enumerate(left):
+        ax.annotate(
+            f"${total:,.2f}/month", (total, y), xytext=(4, 0), textcoords="offset points", va="center"
+        )
+    ax.set_xlim(0, max(left or [1.0]) * 1.3 or 1.0)
+    ax.set_xlabel("USD per month")
+    ax.set_title("Monthly cost of keeping the audit logs")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def measured_volume(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str, Any]:
+    """The lab's audit volume per day: every tracked file's bytes over the time from the first detection to
+    the last write (bytes written before the first scan count too, so early in a lab this runs high), and
+    the compression ratio the parts in S3 achieve (``DEFAULT_COMPRESSION_RATIO`` when none exist yet).
+
+    ``audit_bytes_per_day``, ``compression_ratio`` and ``files_per_day`` are ``monthly_cost``'s arguments."""
+    source_bytes = int(state["size"].sum()) if not state.empty else 0
+    window_s = 0.0
+    if not state.empty:
+        window_s = (state["last_written"].max() - state["first_seen"].min()).total_seconds()
+    window_s = max(window_s, 1.0)
+    known = parts.dropna(subset=["source_bytes"]) if not parts.empty else parts
+    in_s3 = int(known["source_bytes"].sum()) if not known.empty else 0
+    compressed = int(known["compressed_bytes"].sum()) if not known.empty else 0
+    measured = compressed > 0 and in_s3 > 0
+    return {
+        "audit_bytes_per_day": source_bytes / window_s * 86400,
+        "compression_ratio": in_s3 / compressed if measured else DEFAULT_COMPRESSION_RATIO,
+        "files_per_day": len(state) / window_s * 86400,
+        "compression_measured": measured,
+        "source_bytes": source_bytes,
+        "backed_up_bytes": in_s3,
+        "compressed_bytes": compressed,
+        "files": len(state),
+        "instances": int(state["instance_id"].nunique()) if not state.empty else 0,
+        "window_s": window_s,
+    }
