@@ -7,6 +7,7 @@ their last write (the same pacing ``make lab`` uses), so a notebook sees its bac
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -79,20 +80,47 @@ def timed_bar(seconds: float, description: str) -> Iterator[Any]:
         bar.refresh()
 
 
-def record(name: str, values: Mapping[str, Any], out_dir: str | Path = DEFAULT_OUT_DIR) -> dict[str, Any]:
+class Chart:
+    """A matplotlib Figure that shows itself as a PNG in any notebook front end.
+
+    IPython renders a bare Figure as an image only once pyplot's inline backend is loaded; this needs no
+    backend at all (papermill, Voila and HTML exports get ``image/png`` either way).
+    """
+
+    def __init__(self, figure: Any, dpi: int = 100) -> None:
+        self.figure = figure
+        self.dpi = dpi
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
+        return buffer.getvalue()
+
+    def savefig(self, *args: Any, **kwargs: Any) -> None:
+        self.figure.savefig(*args, **kwargs)
+
+
+def record(name: str, values: Any, out_dir: str | Path = DEFAULT_OUT_DIR) -> dict[str, Any]:
     """Write ``<out_dir>/<name>.values.json`` and return the values (the cell displays them).
 
-    papermill records nothing by itself; tests and people read these files after a headless run.
+    ``values``: a mapping, or a DataFrame (recorded as ``{"rows": [...]}``). papermill records nothing by
+    itself; tests and people read these files after a headless run.
     """
-    plain = {key: _plain(value) for key, value in values.items()}
+    if hasattr(values, "to_dict") and not isinstance(values, Mapping):
+        values = {"rows": values.to_dict(orient="records")}
+    plain = {str(key): _plain(value) for key, value in dict(values).items()}
     path = Path(out_dir) / f"{name}.values.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(plain, indent=2, sort_keys=True, default=str) + "\n")
-    return plain
+    return json.loads(path.read_text())  # exactly what was recorded
 
 
 def _plain(value: Any) -> Any:
-    """numpy/pandas scalars as the Python values JSON knows."""
+    """numpy/pandas scalars as the Python values JSON knows; lists of rows element by element."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     item = getattr(value, "item", None)
     if callable(item):
         try:

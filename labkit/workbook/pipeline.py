@@ -17,7 +17,7 @@ from labkit import aws
 from labkit.backup import table as t
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
-from labkit.workbook.common import progress, timed_bar, workbook_config
+from labkit.workbook.common import Chart, progress, timed_bar, workbook_config
 
 
 class TrafficCommandError(LabkitError):
@@ -252,7 +252,7 @@ class Verification:
 
     summary: pd.DataFrame
     files: pd.DataFrame
-    chart: Any  # matplotlib Figure
+    chart: Chart  # files by state and bytes per instance
     values: dict[str, Any] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
@@ -282,4 +282,4 @@ def verify_backups(target: str = "local") -> Verification:
             for f in report.files
         ]
     )
-    return Verification(pd.DataFrame([values]), files, reconciliation_figure(report), values)
+    return Verification(pd.DataFrame([values]), files, Chart(reconciliation_figure(report)), values)

@@ -1,0 +1,73 @@
+"""Every workbook notebook is a lesson plus one labkit call per cell, and the checker catches what is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from hygiene import cell_problems, notebook_problems
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labkit.notebooks import workbook_notebooks
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = [
+    "00_prerequisites",
+    "10_deploy_ecr_stack",
+    "20_build_and_push_images",
+    "30_deploy_lab_stack",
+    "40_generate_audit_traffic",
+    "50_inspect_backup_state",
+    "60_verify_backups",
+    "70_lambda_versioning",
+    "80_audit_analytics_and_cost",
+    "90_cleanup",
+]
+NOTEBOOKS = workbook_notebooks(ROOT / "notebooks")
+
+
+def test_the_workbook_has_every_step_in_order() -> None:
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_a_lesson_with_parameters_and_one_call_per_cell(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert notebook_problems(nb) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def f():\n    return 1", "def"),
+        ("class A:\n    pass", "class"),
+        ("for x in workbook.versions(TARGET):\n    display(x)", "for loop"),
+        ("while True:\n    workbook.tick(TARGET)", "while loop"),
+        ('if TARGET == "aws":\n    workbook.cleanup(TARGET)', "if"),
+        ("f = lambda: workbook.cleanup(TARGET)", "lambda"),
+        ("[workbook.cleanup(t) for t in TARGETS]", "comprehension"),
+        ("state = workbook.inspect_backup_state(TARGET)\nworkbook.verify_backups(TARGET)", "2 calls"),
+        ("import os", "import of os"),
+        ("print(TARGET)", "cells call labkit"),
+    ],
+)
+def test_logic_in_a_cell_is_reported(source: str, expected: str) -> None:
+    assert any(expected in problem for problem in cell_problems(source)), cell_problems(source)
+
+
+def test_one_call_and_its_display_pass() -> None:
+    assert cell_problems("state = workbook.inspect_backup_state(TARGET)\nstate") == []
+    assert cell_problems("verification.chart") == []
+    assert cell_problems('display(workbook.record("x", values, OUT_DIR))') == []
+
+
+def test_a_notebook_without_parameters_cell_or_with_outputs_is_reported() -> None:
+    code = new_code_cell("workbook.cleanup(TARGET)")
+    code.outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb = new_notebook(cells=[new_markdown_cell("# lesson"), code])
+    problems = notebook_problems(nb)
+    assert any("parameters" in p for p in problems)
+    assert any("outputs" in p for p in problems)
