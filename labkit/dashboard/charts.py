@@ -107,22 +107,13 @@ def bytes_backed_up_over_time(parts: pd.DataFrame) -> Figure:
         known.sort_values("last_modified").groupby("instance_id", sort=True)
     ):
         color = f"C{n % 10}"
-        when = naive_utc(rows["last_modified"])
-        ax.step(
-            when,
-            rows["source_bytes"].astype(float).cumsum() / 1e6,
-            where="post",
-            color=color,
-            label=f"{instance}",
-        )
-        ax.step(
-            when,
-            rows["compressed_bytes"].astype(float).cumsum() / 1e6,
-            where="post",
-            color=color,
-            linestyle="--",
-            label=f"{instance} (gzip in S3)",
-        )
+        when = pd.concat([naive_utc(rows["last_modified"]).iloc[:1], naive_utc(rows["last_modified"])])
+        for column, style, label in (
+            ("source_bytes", "-", f"{instance}"),
+            ("compressed_bytes", "--", f"{instance} (gzip in S3)"),
+        ):
+            total = [0.0, *(rows[column].astype(float).cumsum() / 1e6)]  # from zero at the first part
+            ax.step(when, total, where="post", color=color, linestyle=style, label=label)
     ax.set_ylabel("MB (cumulative)")
     ax.set_xlabel("time (UTC)")
     ax.legend(fontsize=8)

@@ -166,17 +166,22 @@ def cost_chart(frame: pd.DataFrame) -> Figure:
     return fig
 
 
-def measured_volume(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str, Any]:
-    """The lab's audit volume per day: every tracked file's bytes over the time from the first detection to
-    the last write (bytes written before the first scan count too, so early in a lab this runs high), and
-    the compression ratio the parts in S3 achieve (``DEFAULT_COMPRESSION_RATIO`` when none exist yet).
+def measured_volume(
+    state: pd.DataFrame, parts: pd.DataFrame, window_s: float | None = None
+) -> dict[str, Any]:
+    """The lab's audit volume per day: every tracked file's bytes over ``window_s`` (default: from the first
+    detection to the last write; bytes written before the first scan count too, so a short lab runs high,
+    and a burst of traffic is extrapolated as if it lasted all day: pass the traffic's real duration, or
+    give ``monthly_cost`` your production volume), and the compression ratio the parts in S3 achieve
+    (``DEFAULT_COMPRESSION_RATIO`` when none exist yet).
 
     ``audit_bytes_per_day``, ``compression_ratio`` and ``files_per_day`` are ``monthly_cost``'s arguments."""
     source_bytes = int(state["size"].sum()) if not state.empty else 0
-    window_s = 0.0
-    if not state.empty:
-        window_s = (state["last_written"].max() - state["first_seen"].min()).total_seconds()
-    window_s = max(window_s, 1.0)
+    if window_s is None:
+        window_s = 0.0
+        if not state.empty:
+            window_s = (state["last_written"].max() - state["first_seen"].min()).total_seconds()
+    window_s = max(float(window_s), 1.0)
     known = parts.dropna(subset=["source_bytes"]) if not parts.empty else parts
     in_s3 = int(known["source_bytes"].sum()) if not known.empty else 0
     compressed = int(known["compressed_bytes"].sum()) if not known.empty else 0

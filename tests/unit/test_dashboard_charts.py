@@ -86,8 +86,8 @@ def test_bytes_backed_up_over_time_is_cumulative_per_instance(parts: pd.DataFram
     fig = charts.bytes_backed_up_over_time(parts)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     assert set(lines) == {"db-1", "db-1 (gzip in S3)", "db-2", "db-2 (gzip in S3)"}
-    assert list(lines["db-1"].get_ydata()) == pytest.approx([0.001, 0.004])
-    assert list(lines["db-1 (gzip in S3)"].get_ydata()) == pytest.approx([0.0001, 0.0002])
+    assert list(lines["db-1"].get_ydata()) == pytest.approx([0, 0.001, 0.004])
+    assert list(lines["db-1 (gzip in S3)"].get_ydata()) == pytest.approx([0, 0.0001, 0.0002])
 
 
 def test_compression_ratio_per_instance_and_overall(parts: pd.DataFrame) -> None:

@@ -106,6 +106,8 @@ def test_measured_volume_turns_the_lab_into_bytes_per_day() -> None:
     assert (volume["instances"], volume["window_s"]) == (2, timedelta(minutes=10).total_seconds())
     frame = monthly_cost(volume["audit_bytes_per_day"], volume["compression_ratio"], volume["files_per_day"])
     assert cost_totals(frame)[PIPELINE] > 0
+    # a window given by the caller (e.g. the traffic's duration) replaces the one read from the table
+    assert measured_volume(state, parts, window_s=86400)["audit_bytes_per_day"] == pytest.approx(3_000_000)
 
 
 def test_measured_volume_without_parts_assumes_the_reference_ratio() -> None:
