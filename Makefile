@@ -11,21 +11,26 @@ STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr , -)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 
-.PHONY: help lab test deps system-deps lint typecheck unit clean
+.PHONY: help lab test deps system-deps lint typecheck unit clean notebooks jupyter dashboard kernel
 
 help:
 	@echo "make lab    - bring the local lab up, run it end to end, bring it down (no AWS account needed)"
 	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make notebooks - run the workbook headless (papermill) against the local lab -> out/notebooks/"
+	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 with the labkit kernel"
+	@echo "make dashboard - the dashboard notebook as a web page (Voila) on 127.0.0.1"
 	@echo "make clean  - remove the virtualenv, caches and out/"
 
 deps: system-deps $(STAMP)
 
-# mariadb-server (the Aurora stand-in) and sysbench (traffic) from Debian; the lab runs its own private
-# mariadbd, so the distribution's service is kept from starting during the install (policy-rc.d).
+# mariadb-server (the Aurora stand-in) and sysbench (traffic) from Debian, and chromium (headless, for the
+# dashboard page test); the lab runs its own private mariadbd, so the distribution's service is kept from
+# starting during the install (policy-rc.d).
 system-deps:
 	@missing=""; \
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	command -v sysbench >/dev/null || missing="$$missing sysbench"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
@@ -45,14 +50,42 @@ lab: deps
 	$(LABKIT) lab
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check labkit tests bench infrastructure
-	$(VENV)/bin/ruff format --check labkit tests bench infrastructure
+	$(VENV)/bin/ruff check labkit tests bench infrastructure notebooks
+	$(VENV)/bin/ruff format --check labkit tests bench infrastructure notebooks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy labkit
 
 test: deps lint typecheck
 	$(PY) -m pytest
+
+# --- the workbook -------------------------------------------------------------------------------------
+# The lab paced for a workshop: scan every 10 s, seal an aurora-named file 5 s after its last write.
+WORKBOOK_ENV := LABKIT_SCAN_INTERVAL_S=10 LABKIT_SEAL_AFTER_S=5
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/labkit/kernel.json
+JUPYTER_PORT ?= 8888
+DASHBOARD_PORT ?= 8866
+
+# A kernelspec inside the venv, named labkit, running the venv's interpreter.
+kernel: $(KERNEL_SPEC)
+$(KERNEL_SPEC): $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name labkit --display-name "Python (labkit)"
+
+notebooks: deps $(KERNEL_SPEC)
+	$(WORKBOOK_ENV) $(LABKIT) notebooks run --out out/notebooks
+
+# JupyterLab on loopback with a token (printed in its URL; set JUPYTER_TOKEN to choose it). The lab stays
+# up when JupyterLab stops: 90_cleanup or `labkit local down` stops it.
+jupyter: deps $(KERNEL_SPEC)
+	$(WORKBOOK_ENV) $(LABKIT) local up
+	$(WORKBOOK_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(JUPYTER_PORT) --no-browser \
+	  --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=labkit
+
+# The dashboard notebook as a page (code cells hidden), executed against the running local lab.
+dashboard: deps
+	$(WORKBOOK_ENV) $(LABKIT) local up
+	$(WORKBOOK_ENV) $(VENV)/bin/voila notebooks/80_audit_analytics_and_cost.ipynb --no-browser \
+	  --Voila.ip=127.0.0.1 --port=$(DASHBOARD_PORT)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info

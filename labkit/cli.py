@@ -354,6 +354,50 @@ def _print_reconciliation(report: Any) -> None:
     )
 
 
+# --- labkit notebooks ------------------------------------------------------------------------------------
+notebooks_app = typer.Typer(help="The workbook: numbered notebooks in notebooks/.", no_args_is_help=True)
+app.add_typer(notebooks_app, name="notebooks")
+
+
+@notebooks_app.command("run")
+def notebooks_run(
+    out: Annotated[str, typer.Option(help="Folder for executed notebooks, HTML exports and values.")] = (
+        "out/notebooks"
+    ),
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run the notebooks whose name starts with this (repeat)."),
+    ] = None,
+    duration: Annotated[int | None, typer.Option(help="Seconds of sysbench traffic (DURATION_S).")] = None,
+) -> None:
+    """Run every notebook in order, headless (papermill), against the local lab.
+
+    This is what `make notebooks` runs. The lab is brought up first and down at the end if this run started
+    it. A failing cell stops the run and names the notebook and the cell (exit 1).
+    """
+    from pathlib import Path
+
+    from labkit.notebooks import NotebookFailedError, run_workbook
+
+    parameters = {} if duration is None else {"DURATION_S": duration}
+    try:
+        result = run_workbook(
+            load_config(target="local"),
+            Path(out),
+            names=only or None,
+            parameters=parameters,
+            on_notebook=lambda name: console.print(f"[bold]{name}[/bold] ..."),
+        )
+    except NotebookFailedError as exc:
+        err.print(f"[red]notebook failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for run in result.runs:
+        console.print(f"  {run.name:32} {run.seconds:6.1f}s")
+    console.print(
+        f"[green]{len(result.runs)} notebooks ran[/green] in {result.seconds:.0f}s; outputs in {out}/"
+    )
+
+
 def main() -> None:
     try:
         app()
