@@ -64,8 +64,9 @@ def sysbench(lab: LabState, role: str, command: str, *extra: str) -> subprocess.
 @pytest.fixture(scope="module")
 def under_load(lab: LabState) -> Iterator[None]:
     """sysbench on both instances (rate-limited) for the whole module."""
-    prepare = sysbench(lab, "writer", "prepare")
-    assert prepare.wait(120) == 0, prepare.stdout.read() if prepare.stdout else ""
+    for step in ("cleanup", "prepare"):  # other modules share this lab and may have left sbtest tables
+        done = sysbench(lab, "writer", step)
+        assert done.wait(120) == 0, done.stdout.read() if done.stdout else ""
     time.sleep(1)  # let the reader replicate the tables
     runs = [
         sysbench(lab, "writer", "run", "--time=600", "--rate=150", "--threads=2"),
