@@ -64,6 +64,8 @@ test: deps lint typecheck
 WORKBOOK_ENV := LABKIT_SCAN_INTERVAL_S=10 LABKIT_SEAL_AFTER_S=5
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/labkit/kernel.json
 JUPYTER_PORT ?= 8888
+# Jupyter refuses root unless told; containers and CI run as root.
+JUPYTER_AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 DASHBOARD_PORT ?= 8866
 
 # A kernelspec inside the venv, named labkit, running the venv's interpreter.
@@ -79,7 +81,7 @@ notebooks: deps $(KERNEL_SPEC)
 jupyter: deps $(KERNEL_SPEC)
 	$(WORKBOOK_ENV) $(LABKIT) local up
 	$(WORKBOOK_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(JUPYTER_PORT) --no-browser \
-	  --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=labkit
+	  --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=labkit $(JUPYTER_AS_ROOT)
 
 # The dashboard notebook as a page (code cells hidden), executed against the running local lab.
 dashboard: deps
