@@ -18,7 +18,6 @@ function timeout: minutes). Here failed messages are made visible again after ``
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import logging
@@ -28,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,33 +37,13 @@ from labkit import aws
 from labkit.config import LabConfig
 from labkit.deploy import deploy_local, function_names, function_sizes
 from labkit.errors import LabkitError, LabNotRunningError
+from labkit.local.events import LambdaContext, iso, iso_now, jsonable, scheduled_event, sqs_event
 
 log = logging.getLogger("labkit.runtime")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTION_KEYS = ("scanner", "detector", "downloader")
 ON_FAILURE_CONDITION = "RetryAttemptsExhausted"
-
-
-# -- invocation context --------------------------------------------------------------------------------------
-@dataclass
-class LambdaContext:
-    """The attributes and method of AWS's Python context object that handlers and powertools read."""
-
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    timeout_s: int
-    started_at: float = field(default_factory=time.monotonic)
-    identity: Any = None  # Cognito identity: never set for these event sources
-    client_context: Any = None  # mobile SDK client context: never set either
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started_at + self.timeout_s - time.monotonic()) * 1000))
 
 
 @dataclass
@@ -440,7 +419,7 @@ class LambdaRuntime:
 
     def _stream_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """A GetRecords record as Lambda delivers it: JSON types and the eventSourceARN."""
-        shaped = _jsonable(record)
+        shaped = jsonable(record)
         created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             shaped["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
@@ -465,13 +444,13 @@ class LambdaRuntime:
                 **({"functionError": "Unhandled"} if outcome.error else {}),
             },
             "version": "1.0",
-            "timestamp": _iso_now(millis=True),
+            "timestamp": iso_now(millis=True),
             "DDBStreamBatchInfo": {
                 "shardId": shard.shard_id,
                 "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(first["dynamodb"].get("ApproximateCreationDateTime")),
-                "approximateArrivalOfLastRecord": _iso(last["dynamodb"].get("ApproximateCreationDateTime")),
+                "approximateArrivalOfFirstRecord": iso(first["dynamodb"].get("ApproximateCreationDateTime")),
+                "approximateArrivalOfLastRecord": iso(last["dynamodb"].get("ApproximateCreationDateTime")),
                 "batchSize": len(records),
                 "streamArn": self.stream_arn,
             },
@@ -623,57 +602,6 @@ def control_routes(runtime: LambdaRuntime) -> dict[str, Callable[[str, bytes], A
     return {"runtime": stats, "runtime/tick": tick, "runtime/drain": drain}
 
 
-# -- events -----------------------------------------------------------------------------------------------------
-def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
-    """What EventBridge sends a target of a schedule rule."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": rule_arn.split(":")[4],
-        "time": _iso_now(),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """What Lambda's SQS poller delivers for a batch of ReceiveMessage results."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes", {})),
-                "messageAttributes": {
-                    name: _message_attribute(value) for name, value in m.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for m in messages
-        ]
-    }
-
-
-def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    shaped: dict[str, Any] = {
-        "stringListValues": [],
-        "binaryListValues": [],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        shaped["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        shaped["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
-    return shaped
-
-
 def _batch_outcome(result: Any, item_ids: list[str]) -> _Outcome:
     """Read a partial batch response the way Lambda does: anything malformed fails the whole batch."""
     if result is None or not isinstance(result, dict) or "batchItemFailures" not in result:
@@ -692,31 +620,6 @@ def _batch_outcome(result: Any, item_ids: list[str]) -> _Outcome:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return value
-
-
-def _iso(epoch: Any) -> str:
-    if isinstance(epoch, int | float):
-        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return _iso_now()
-
-
-def _iso_now(millis: bool = False) -> str:
-    now = datetime.now(UTC)
-    if millis:
-        return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _json_log(event: str, **fields: Any) -> str:
     return json.dumps({"event": event, **fields}, default=str)
 
