@@ -88,7 +88,7 @@ def detect(
         matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
     else:
         matches = match_renamed(items, listed)
-    newest = max((f["LastWritten"] for f in listed), default=0)
+    newest = max(listed, key=_recency)["LogFileName"] if listed else ""
     seen: set[str] = set()
     for f in listed:
         item = matches.get(f["LogFileName"])
@@ -145,10 +145,16 @@ def _consistent(old: dict[int, dict[str, Any]], new: dict[int, dict[str, Any]], 
     return mapped > 0 or not old or shift > max(new, default=-1)
 
 
-def _is_sealed(scheme: str, f: dict[str, Any], newest: int, now: float, seal_after_s: float) -> bool:
+def _recency(f: dict[str, Any]) -> tuple[int, list[Any]]:
+    """Newest last: LastWritten, then the name with its numbers compared as numbers (a rotation can give
+    the old and the new file the same millisecond)."""
+    return f["LastWritten"], [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", f["LogFileName"])]
+
+
+def _is_sealed(scheme: str, f: dict[str, Any], newest: str, now: float, seal_after_s: float) -> bool:
     if scheme == "rds-mysql":
         return position(f["LogFileName"]) >= 1
-    return f["LastWritten"] < newest and (now * 1000 - f["LastWritten"]) >= seal_after_s * 1000
+    return f["LogFileName"] != newest and (now * 1000 - f["LastWritten"]) >= seal_after_s * 1000
 
 
 def file_id(message: InstanceMessage, f: dict[str, Any]) -> str:

@@ -459,3 +459,20 @@ def test_a_part_larger_than_one_s3_part_streams_through_a_multipart_upload(pipel
     assert obj["Metadata"]["source-sha256"] == hashlib.sha256(data).hexdigest()
     assert (obj["Metadata"]["source-start"], obj["Metadata"]["source-end"]) == ("100", str(100 + len(data)))
     assert pipeline.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_file_rotated_in_the_same_millisecond_as_its_successor_is_still_sealed(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 100)
+    pipeline.detect("db-1")  # named first: audit.log.0.<minute>.0
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    append(directory / "server_audit.log", 100, 10)
+    for name in ("server_audit.log", "server_audit.log.1"):
+        os.utime(directory / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    pipeline.detect("db-1")
+    sealed = {
+        i["log_file_name"].rsplit(".", 1)[1]: i["sealed"] for i in t.instance_items(pipeline.table, "db-1")
+    }
+    assert sealed == {"0": True, "1": False}
