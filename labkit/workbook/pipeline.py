@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.backup import table as t
@@ -22,6 +23,10 @@ from labkit.workbook.common import Chart, progress, timed_bar, workbook_config
 
 class TrafficCommandError(LabkitError):
     """The traffic script on the AWS test host did not succeed."""
+
+
+class ScannerInvokeError(LabkitError):
+    """The scanner's ``live`` alias could not be invoked on the AWS target."""
 
 
 # -- 40 traffic -----------------------------------------------------------------------------------------------
@@ -78,6 +83,37 @@ def traffic_frame(summaries: list[Any]) -> pd.DataFrame:
     )
 
 
+# The test host's scripts (infrastructure/scripts, installed by the stack's user data) name the scenarios
+# differently; ``adhoc`` has no counterpart there. The workload itself always runs, as it does locally.
+HOST_SCENARIOS: dict[str, str] = {"ddl": "ddl", "users": "users", "failed-logins": "failed-login"}
+HOST_PROFILE = "/etc/profile.d/auditlab.sh"  # LAB_PROJECT, LAB_SSM_PREFIX, AWS_REGION (user data writes it)
+SSM_POLL_S = 5.0
+SSM_GRACE_S = 300.0  # setup_sysbench.sh and the scenarios, on top of the workload's run time
+
+
+def host_scenarios(scenarios: str) -> str:
+    """The test_audit_logs.sh arguments for the workbook's ``scenarios`` ("" = the workload alone)."""
+    if scenarios == "all":
+        return "all"
+    if not scenarios:
+        return "workload"
+    if scenarios not in HOST_SCENARIOS:
+        raise TrafficCommandError(
+            f"scenario {scenarios!r} does not run on the AWS test host: choose one of "
+            f"{', '.join(HOST_SCENARIOS)}, all, or '' (the workload alone)"
+        )
+    return f"workload {HOST_SCENARIOS[scenarios]}"
+
+
+def host_script(workload: str, intensity: str, duration_s: int, scenarios: str, rate: int) -> str:
+    """The shell the SSM command runs: Run Command starts a plain shell, so the lab's profile is read first."""
+    return (
+        f"set -e; . {HOST_PROFILE}; /opt/auditlab/setup_sysbench.sh; "
+        f"/opt/auditlab/test_audit_logs.sh --workload {workload} --intensity {intensity} --time {int(duration_s)} "
+        f"--rate {int(rate)} {host_scenarios(scenarios)}"
+    )
+
+
 def _traffic_on_test_host(
     config: LabConfig,
     stack_name: str,
@@ -89,27 +125,38 @@ def _traffic_on_test_host(
 ) -> pd.DataFrame:
     from labkit.stacks import LabStacks
 
+    script = host_script(workload, intensity, duration_s, scenarios, rate)  # refused before any call
     host = LabStacks(stack_name, config, on_output=None).outputs(["lab"])["lab"]["testHostId"]
-    script = (
-        "set -e; /opt/auditlab/setup_sysbench.sh; "
-        f"/opt/auditlab/test_audit_logs.sh --workload {workload} --intensity {intensity} --time {int(duration_s)} "
-        f"--rate {int(rate)} {'all' if scenarios in ('all', '') else 'workload'}"
-    )
+    budget = duration_s + SSM_GRACE_S
     ssm = aws.client("ssm", config)
-    command_id = ssm.send_command(
-        InstanceIds=[host], DocumentName="AWS-RunShellScript", Parameters={"commands": [script]}
-    )["Command"]["CommandId"]
-    budget = duration_s + 300
+    try:
+        command_id = ssm.send_command(
+            InstanceIds=[host],
+            DocumentName="AWS-RunShellScript",
+            # the document's own default stops a script after 3600 s, whatever duration_s asks for
+            Parameters={"commands": [script], "executionTimeout": [str(int(budget))]},
+        )["Command"]["CommandId"]
+    except ClientError as exc:
+        raise TrafficCommandError(
+            f"traffic on test host {host}: SSM refused the command ({exc}); is the host running and "
+            "registered with Systems Manager (its SSM agent starts a few minutes after pulumi up)?"
+        ) from exc
+    deadline = time.monotonic() + budget
+    answer: dict[str, Any] = {"Status": "Pending"}
     with timed_bar(budget, f"traffic on {host}") as bar:
-        while True:
-            time.sleep(5)
+        while answer["Status"] in ("Pending", "InProgress", "Delayed"):
+            if time.monotonic() > deadline:
+                raise TrafficCommandError(
+                    f"traffic on test host {host}: still {answer['Status']} after {budget:.0f}s "
+                    f"(SSM command {command_id}); see it with aws ssm list-command-invocations "
+                    f"--command-id {command_id} --details"
+                )
+            time.sleep(SSM_POLL_S)
             bar.advance()
             try:
                 answer = ssm.get_command_invocation(CommandId=command_id, InstanceId=host)
             except ssm.exceptions.InvocationDoesNotExist:
                 continue
-            if answer["Status"] not in ("Pending", "InProgress", "Delayed"):
-                break
     if answer["Status"] != "Success":
         raise TrafficCommandError(
             f"traffic on test host {host}: {answer['Status']}:\n{answer.get('StandardErrorContent', '')[-2000:]}"
@@ -185,8 +232,15 @@ def _write_to_active_files(config: LabConfig) -> None:
 
 
 def _invoke_scanner(config: LabConfig) -> None:
+    """Start a scan now (asynchronously, as the schedule would) through the ``live`` alias."""
     lam = aws.client("lambda", config)
-    lam.invoke(FunctionName=config.names.scanner, Qualifier=config.names.alias, InvocationType="Event")
+    name, alias = config.names.scanner, config.names.alias
+    try:
+        lam.invoke(FunctionName=name, Qualifier=alias, InvocationType="Event")
+    except ClientError as exc:
+        raise ScannerInvokeError(
+            f"could not invoke {name}:{alias} ({exc}): deploy the lab stack first (deploy_lab_stack)"
+        ) from exc
 
 
 def _show_bytes(bar: Any, config: LabConfig, pending: int, rounds: int) -> None:
