@@ -113,8 +113,8 @@ def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")
             f"sysbench: {run.transactions_per_s or 0:.0f} tps, {run.audit_bytes / 1e6:.1f} MB of audit log written"
         )
         console.rule("3/5 the pipeline catches up (scan -> detect -> copy)")
-        time.sleep(config.seal_after_s + 1)  # let the rotated files become sealed
-        seal_active_files(config)
+        seal_active_files(config)  # rotate: every file of this run but the new active one can be sealed
+        time.sleep(config.seal_after_s + 1)  # ... once it has been quiet for seal_after_s
         rounds = catch_up(config, state.endpoint)
         stats = runtime_call(state.endpoint, "runtime")
         console.print(f"caught up after {rounds} scan(s); invocations: {json.dumps(stats)}")

@@ -72,6 +72,7 @@ def reconciliation_figure(report: Reconciliation) -> Any:
         if any(counts):
             ax_states.bar(instances, counts, bottom=bottom, label=state, color=colors[state])
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax_states.yaxis.get_major_locator().set_params(integer=True)
     ax_states.set_title("Audit files by backup state")
     ax_states.set_ylabel("files")
     ax_states.legend()
