@@ -11,6 +11,8 @@ import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +102,8 @@ def deploy_ecr_stack(target: str = "local", stack_name: str = "dev") -> pd.DataF
     """The ECR repositories, one per function: ``pulumi up`` of the ECR stack, or the emulator's on local."""
     config = workbook_config(target)
     if config.target == "aws":
-        outputs = _stacks(config, stack_name, "ECR stack").up(only=["ecr"])["ecr"]
+        with _stacks(config, stack_name, "ECR stack") as stacks:
+            outputs = stacks.up(only=["ecr"])["ecr"]
         urls = outputs.get("repositoryUrls", {})
         return pd.DataFrame([{"function": key, "repository": url} for key, url in sorted(urls.items())])
     ensure_local_lab(config)
@@ -267,10 +270,10 @@ def deploy_lab_stack(target: str = "local", stack_name: str = "dev", image_versi
     """
     config = workbook_config(target)
     if config.target == "aws":
-        stacks = _stacks(config, stack_name, "lab stack")
-        if image_version:
-            stacks.set_image_tags(image_version)
-        outputs = stacks.up(only=["lab"])["lab"]
+        with _stacks(config, stack_name, "lab stack") as stacks:
+            if image_version:
+                stacks.set_image_tags(image_version)
+            outputs = stacks.up(only=["lab"])["lab"]
         return pd.DataFrame([{"output": key, "value": value} for key, value in sorted(outputs.items())])
     ensure_local_lab(config)
     return deployed_resources(config)
@@ -325,7 +328,8 @@ def cleanup(target: str = "local", stack_name: str = "dev") -> pd.DataFrame:
     """Tear it all down: ``pulumi destroy`` (lab, then ECR) on aws; stop the local lab's processes on local."""
     config = workbook_config(target)
     if config.target == "aws":
-        _stacks(config, stack_name, "destroy").destroy()
+        with _stacks(config, stack_name, "destroy") as stacks:
+            stacks.destroy()
         return pd.DataFrame([{"stack": "lab", "state": "destroyed"}, {"stack": "ecr", "state": "destroyed"}])
     from labkit.local import control
     from labkit.local.state import read_state
@@ -360,14 +364,16 @@ def _function_names(config: LabConfig) -> dict[str, str]:
     return {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
 
 
-def _stacks(config: LabConfig, stack_name: str, what: str) -> Any:
+@contextmanager
+def _stacks(config: LabConfig, stack_name: str, what: str) -> Iterator[Any]:
+    """The stacks wrapper, with Pulumi's output counted on a progress bar that is closed afterwards."""
     from labkit.stacks import LabStacks
 
-    bar = progress(None, f"pulumi: {what}", unit="line")
+    with progress(None, f"pulumi: {what}", unit="line") as bar:
 
-    def on_output(line: str) -> None:
-        bar.update(1)
-        if line.strip():
-            bar.set_postfix_str(line.strip()[:60])
+        def on_output(line: str) -> None:
+            bar.update(1)
+            if line.strip():
+                bar.set_postfix_str(line.strip()[:60])
 
-    return LabStacks(stack_name, config, on_output=on_output)
+        yield LabStacks(stack_name, config, on_output=on_output)
