@@ -4,6 +4,7 @@ synthetic audit files), e2e (the real local lab: MariaDB with server_audit, sysb
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +66,29 @@ def account(tmp_path: Path) -> Iterator[EmulatedAccount]:
     finally:
         server.stop()
         get_backend("rds").reset()
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            zombie = (entry / "stat").read_text().split()[2] == "Z"
+        except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
+            continue
+        if text in cmdline and not zombie:
+            found.append(f"{entry.name}: {cmdline[:160]}")
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests leave nothing running: no process started under this run's temporary directories survives."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    left = _processes_mentioning(str(factory.getbasetemp()))
+    if left:
+        print("\nprocesses left running by the tests:\n  " + "\n  ".join(left))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
