@@ -236,7 +236,13 @@ class LogFileApi:
             directories = dict(self.directories)
         return {
             instance_id: [
-                {"name": f.name, "path": str(f.path), "size": f.size, "last_written": f.last_written_ms}
+                {
+                    "name": f.name,
+                    "path": str(f.path),
+                    "inode": f.inode,
+                    "size": f.size,
+                    "last_written": f.last_written_ms,
+                }
                 for f in audit.files()
             ]
             for instance_id, audit in directories.items()

@@ -62,19 +62,35 @@ class AuditDirectory:
         self._minute_counts: dict[str, int] = {}
 
     def files(self) -> list[LogFile]:
-        """The files RDS would list now, oldest first."""
-        on_disk = self._scan()
-        if self.scheme == "rds-mysql":
-            return [
-                LogFile(f"audit/{path.name}", path, st.st_size, _ms(st.st_mtime_ns), st.st_ino)
-                for path, st in on_disk
-            ]
+        """The files RDS would list now, oldest first.
+
+        MariaDB renames files while we look: a listing is only used when two scans in a row agree (a
+        rename between them could otherwise show one file twice, or hide one — which a backup would read
+        as a vanished file), and a file's first bytes are read through the inode that was listed.
+        """
+        for attempt in range(100):
+            if attempt:
+                time.sleep(0.001)
+            on_disk = self._scan()
+            if self.scheme == "rds-mysql":
+                if _same_listing(on_disk, self._scan()):
+                    return [
+                        LogFile(f"audit/{path.name}", path, st.st_size, _ms(st.st_mtime_ns), st.st_ino)
+                        for path, st in on_disk
+                    ]
+                continue
+            heads = [_read_head(path, st.st_ino) for path, st in on_disk]
+            if any(head is None for head in heads) or not _same_listing(on_disk, self._scan()):
+                continue  # renamed meanwhile: look again
+            return self._aurora_view(on_disk, [h or b"" for h in heads])
+        raise RuntimeError(f"{self.directory}: the audit files kept changing while being listed")
+
+    def _aurora_view(self, on_disk: list[tuple[Path, os.stat_result]], heads: list[bytes]) -> list[LogFile]:
         with self._lock:
             live: dict[tuple[int, int], _Identity] = {}
             files = []
-            for path, st in on_disk:
+            for (path, st), head in zip(on_disk, heads, strict=True):
                 key = (st.st_dev, st.st_ino)
-                head = _read_head(path)
                 known = self._names.get(key)
                 if known is None or not known.same_file(head, st.st_size):
                     known = _Identity(self._new_aurora_name(), head, st.st_size)
@@ -134,12 +150,19 @@ def _ms(mtime_ns: int) -> int:
     return mtime_ns // 1_000_000
 
 
-def _read_head(path: Path) -> bytes:
+def _read_head(path: Path, inode: int) -> bytes | None:
+    """The first bytes of the file with this inode; None when the name now belongs to another file."""
     try:
         with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_ino != inode:
+                return None
             return handle.read(_FINGERPRINT)
     except FileNotFoundError:
-        return b""
+        return None
+
+
+def _same_listing(a: list[tuple[Path, os.stat_result]], b: list[tuple[Path, os.stat_result]]) -> bool:
+    return [(p.name, st.st_ino) for p, st in a] == [(p.name, st.st_ino) for p, st in b]
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,10 @@ def test_every_audit_file_is_reproduced_byte_for_byte_under_load(
     checked = 0
     for listed in files:
         for _attempt in range(5):
-            # the file's identity now: its inode (the emulator's view follows it in the aurora scheme)
-            path_now = _path_for(lab, inst.id, listed["LogFileName"])
-            if path_now is None:
+            # the file's identity now: its inode, as the emulator maps the name
+            inode = _inode_for(lab, inst.id, listed["LogFileName"])
+            if inode is None:
                 break  # deleted by retention meanwhile
-            inode = os.stat(path_now).st_ino
             if method == "raw":
                 got = b"".join(p.data for p in iter_portions(lab_rds, inst.id, listed["LogFileName"]))
             elif method == "paginator":
@@ -118,9 +117,10 @@ def test_every_audit_file_is_reproduced_byte_for_byte_under_load(
                 got = b"".join(
                     download_complete_log_file(lab_rds, credentials, inst.id, listed["LogFileName"])
                 )
-            after_path = _path_for(lab, inst.id, listed["LogFileName"])
-            renamed = after_path is None or os.stat(after_path).st_ino != inode
-            if inst.scheme == "rds-mysql" and renamed:
+            renamed = _inode_for(lab, inst.id, listed["LogFileName"]) != inode
+            if inst.scheme == "aurora":
+                assert not renamed, "an aurora name must stay with its file for the file's whole life"
+            elif renamed:
                 continue  # the name moved to another file mid-download (RDS for MySQL's rotation): retry
             disk = disk_bytes_by_inode(inst.audit_dir, inode)
             assert len(got) >= listed["Size"]
@@ -134,10 +134,10 @@ def test_every_audit_file_is_reproduced_byte_for_byte_under_load(
     assert checked >= 2
 
 
-def _path_for(lab: LabState, instance_id: str, name: str) -> str | None:
+def _inode_for(lab: LabState, instance_id: str, name: str) -> int | None:
     with urllib.request.urlopen(f"{lab.endpoint}/labkit-api/logfiles") as response:
         files = json.load(response)[instance_id]
-    return next((f["path"] for f in files if f["name"] == name), None)
+    return next((f["inode"] for f in files if f["name"] == name), None)
 
 
 def write_audit_bytes(lab: LabState, role: str, at_least: int) -> None:

@@ -12,8 +12,9 @@ def rotate(directory: Path, keep: int) -> None:
     """What server_audit does at rotation: .N-1 -> .N ... log -> .1, the oldest beyond `keep` deleted."""
     oldest = directory / f"server_audit.log.{keep}"
     oldest.unlink(missing_ok=True)
-    for n in range(keep - 1, 0, -1):
-        if (directory / f"server_audit.log.{n}").exists():
+    rotated = sorted((int(p.suffix[1:]) for p in directory.glob("server_audit.log.*")), reverse=True)
+    for n in rotated:
+        if n < keep:
             os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
     os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
     (directory / "server_audit.log").write_bytes(b"")
@@ -72,3 +73,39 @@ def test_markers_are_opaque_but_round_trip(tmp_path: Path) -> None:
         assert rest.data == b"line two\n" and not rest.pending
     finally:
         os.close(fd)
+
+
+def test_listings_taken_while_mariadb_rotates_never_rename_or_hide_a_file(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    # GIVEN a thread rotating the directory as fast as it can (as server_audit does at a tiny rotate size)
+    audit = AuditDirectory(tmp_path, "aurora")
+    (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,line 0\n")
+    stop = threading.Event()
+
+    def rotate_forever() -> None:
+        n = 0
+        while not stop.is_set() and n < 150:
+            n += 1
+            rotate(tmp_path, keep=10_000)
+            (tmp_path / "server_audit.log").write_bytes(f"20261126 15:00:00,line {n}\n".encode())
+            time.sleep(0.002)  # still hundreds of rotations a second: far more than MariaDB does
+
+    rotator = threading.Thread(target=rotate_forever)
+    rotator.start()
+    name_of: dict[int, str] = {}
+    listings = 0
+    try:
+        while rotator.is_alive():
+            files = audit.files()
+            listings += 1
+            # THEN each listing holds every inode once, and an inode keeps its name from listing to listing
+            assert len({f.inode for f in files}) == len(files) == len({f.name for f in files})
+            for f in files:
+                assert name_of.setdefault(f.inode, f.name) == f.name
+            assert len(files) >= len(name_of) - 1  # none hidden (the newest may not be listed yet)
+    finally:
+        stop.set()
+        rotator.join()
+    assert listings > 10
