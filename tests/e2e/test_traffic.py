@@ -95,8 +95,9 @@ def test_sysbench_on_the_writer_reports_throughput_and_every_audit_byte(
     writer = summary.audit_for("writer")
     assert summary.transactions_per_s and summary.transactions_per_s > 0
     assert summary.queries_per_s and summary.queries_per_s > summary.transactions_per_s
-    assert 2.5 < summary.duration_s < 30
-    assert [t.elapsed_s for t in ticks] == [1, 2, 3]  # one progress tick a second
+    assert summary.duration_s > 2.5  # it ran for its --time, not a timing target
+    elapsed = [t.elapsed_s for t in ticks]  # one progress tick a second (a loaded machine may miss the last)
+    assert len(elapsed) >= 2 and elapsed == list(range(1, len(elapsed) + 1))
     assert writer.bytes == after[0] - before[0] > 0  # across several rotations, nothing missed or doubled
     assert writer.lines == after[1] - before[1]
     assert len(audit_files(traffic_lab, "writer")) > 2, "the 1 MB rotate size should have rotated the log"
