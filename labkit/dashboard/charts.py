@@ -89,6 +89,7 @@ def files_by_state(state: pd.DataFrame) -> Figure:
     failed = int((state["state"] == t.FAILED).sum())
     ax.set_title(f"Audit files by backup state - {len(state)} files, {lost} LOST, {failed} FAILED")
     ax.set_ylabel("files")
+    ax.yaxis.get_major_locator().set_params(integer=True)  # files come whole
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", labelrotation=10, labelsize=8)
     fig.tight_layout()
