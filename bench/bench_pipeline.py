@@ -24,6 +24,7 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.rdslogs import iter_portions
 from labkit.backup.scanner import InstanceMessage
+from labkit.backup.table import table_definition
 from labkit.local.emulator import EmulatorServer
 
 LINE = "20261126 15:29:21,vm,sbtest,127.0.0.1,13,{i},QUERY,sbtest,'SELECT c FROM sbtest1 WHERE id={i}',0\n"
@@ -49,18 +50,7 @@ class Bench:
         self.s3 = self.session.client("s3", endpoint_url=url)
         self.s3.create_bucket(Bucket="bench-backups")
         ddb = self.session.client("dynamodb", endpoint_url=url)
-        ddb.create_table(
-            TableName="bench-files",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb.create_table(**table_definition("bench-files"))
         self.table = self.session.resource("dynamodb", endpoint_url=url).Table("bench-files")
         self.tmp = tmp
         self.seq = 0

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from labkit import aws
-from labkit.backup.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from labkit.backup.table import TTL_ATTRIBUTE, table_definition
 from labkit.config import LabConfig
 from labkit.errors import DeployError
 from labkit.policies import tls_only_policy
@@ -198,20 +198,7 @@ def _bucket(config: LabConfig, key_arn: str) -> None:
 def _table(config: LabConfig) -> tuple[str, str]:
     ddb, name = _client("dynamodb", config), config.names.table
     try:
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": config.stream_view_type},
-            SSESpecification={"Enabled": True},
-        )
+        ddb.create_table(**table_definition(name, config.stream_view_type))
     except ClientError as exc:
         if _code(exc) != "ResourceInUseException":
             raise

@@ -13,6 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from labkit.backup.table import LIVE_INDEX
+
 Statement = dict[str, Any]
 
 # Actions AWS authorizes only against Resource "*" (no resource-level permissions for these calls).
@@ -79,11 +81,8 @@ def scanner_policy(scope: Scope, *, queue_arn: str, log_group_arn: str) -> str:
 def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
     return document(
         _allow("ListLogFiles", ["rds:DescribeDBLogFiles"], scope.db_instances),
-        _allow(
-            "TrackLogFiles",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-            table_arn,
-        ),
+        _allow("TrackLogFiles", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
+        _allow("ReadLiveFiles", ["dynamodb:Query"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow(
             "ConsumeInstanceQueue",
             [

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 from settings import BackupRetention
 
-from labkit.backup.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from labkit.backup.table import LIVE_INDEX, LIVE_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from labkit.config import LabConfig
 from labkit.policies import tls_only_policy
 
@@ -130,7 +130,10 @@ class BackupStorage(pulumi.ComponentResource):
             billing_mode="PAY_PER_REQUEST",
             hash_key=PARTITION_KEY,
             range_key=SORT_KEY,
-            attributes=[{"name": PARTITION_KEY, "type": "S"}, {"name": SORT_KEY, "type": "S"}],
+            attributes=[{"name": key, "type": "S"} for key in (PARTITION_KEY, SORT_KEY, LIVE_KEY)],
+            global_secondary_indexes=[
+                {"name": LIVE_INDEX, "hash_key": LIVE_KEY, "range_key": SORT_KEY, "projection_type": "ALL"}
+            ],
             stream_enabled=True,
             stream_view_type=lab.stream_view_type,
             point_in_time_recovery={"enabled": True},

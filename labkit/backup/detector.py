@@ -82,7 +82,7 @@ def detect(
             raise
         outcome.instance_gone = True
         listed = []
-    items = [i for i in t.instance_items(table, message.instance_id) if "vanished_at" not in i]
+    items = [i for i in t.live_items(table, message.instance_id) if "vanished_at" not in i]
     if message.scheme == "aurora":
         by_sk = {i["sk"]: i for i in items}
         matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
@@ -94,9 +94,9 @@ def detect(
         item = matches.get(f["LogFileName"])
         sealed = _is_sealed(message.scheme, f, newest, now, seal_after_s)
         if item is None:
-            _put_new(table, message, f, sealed, now)
-            outcome.new += 1
-            outcome.writes += 1
+            written = _put_new(table, message, f, sealed, now)
+            outcome.new += written
+            outcome.writes += written
             continue
         seen.add(item["sk"])
         wrote = _update_changed(table, item, f, sealed, now)
@@ -163,9 +163,10 @@ def file_id(message: InstanceMessage, f: dict[str, Any]) -> str:
     return f"{f['LogFileName']}@{f['LastWritten']}"
 
 
-def _put_new(table: Any, message: InstanceMessage, f: dict[str, Any], sealed: bool, now: float) -> None:
+def _put_new(table: Any, message: InstanceMessage, f: dict[str, Any], sealed: bool, now: float) -> int:
     item = {
         "pk": message.instance_id,
+        t.LIVE_KEY: message.instance_id,
         "sk": file_id(message, f),
         "cluster_id": message.cluster_id or "none",
         "engine": message.engine,
@@ -188,6 +189,8 @@ def _put_new(table: Any, message: InstanceMessage, f: dict[str, Any], sealed: bo
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         log.info("%s %s was recorded by a concurrent scan", message.instance_id, item["sk"])
+        return 0
+    return 1
 
 
 def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed: bool, now: float) -> int:
@@ -234,7 +237,10 @@ def _mark_vanished(
     try:
         table.update_item(
             Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression="SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, updated_at = :now",
+            UpdateExpression=(
+                "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
+                f"updated_at = :now REMOVE {t.LIVE_KEY}"
+            ),
             # a copy in flight decides itself (it sees the file gone and marks it)
             ConditionExpression="attribute_not_exists(vanished_at) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             ExpressionAttributeNames={"#state": "state"},

@@ -320,7 +320,7 @@ class Downloader:
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression=(
                 "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now "
-                "REMOVE lease_owner, lease_until"
+                f"REMOVE lease_owner, lease_until, {t.LIVE_KEY}"
             ),
             ConditionExpression="lease_owner = :me",
             ExpressionAttributeNames={"#state": "state"},

@@ -27,6 +27,9 @@ from typing import Any
 
 PARTITION_KEY, SORT_KEY = "pk", "sk"  # the key schema, shared by the local deploy and the Pulumi stack
 TTL_ATTRIBUTE = "expires_at"
+# A sparse index of the files still on their instance: ``live_pk`` (= pk) is set when a file is detected and
+# removed when it vanishes, so a scan reads only live files, not the history kept until the TTL.
+LIVE_INDEX, LIVE_KEY = "live-files", "live_pk"
 
 DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED = (
     "DETECTED",
@@ -62,6 +65,50 @@ def instance_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def live_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
+    """The instance's files not yet seen to vanish, from the sparse index (eventually consistent: a scan
+    that reads a stale item fails its conditional write and the next scan catches up)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "IndexName": LIVE_INDEX,
+        "KeyConditionExpression": f"{LIVE_KEY} = :pk",
+        "ExpressionAttributeValues": {":pk": instance_id},
+    }
+    while True:
+        page = table.query(**kwargs)
+        items.extend(plain(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def table_definition(name: str, stream_view_type: str = "NEW_AND_OLD_IMAGES") -> dict[str, Any]:
+    """CreateTable arguments for the tracking table (the Pulumi stack declares the same)."""
+    return {
+        "TableName": name,
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": key, "AttributeType": "S"} for key in (PARTITION_KEY, SORT_KEY, LIVE_KEY)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": LIVE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": LIVE_KEY, "KeyType": "HASH"},
+                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": stream_view_type},
+        "SSESpecification": {"Enabled": True},
+    }
 
 
 def all_items(table: Any) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from labkit.backup import table as t
 from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
+from labkit.backup.table import table_definition
 from labkit.config import LabConfig
 from labkit.dashboard import (
     BackupStoreError,
@@ -39,18 +40,7 @@ class Lab:
         names = self.config.names
         self.s3 = account.client("s3")
         self.s3.create_bucket(Bucket=names.bucket)
-        account.client("dynamodb").create_table(
-            TableName=names.table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        account.client("dynamodb").create_table(**table_definition(names.table))
         self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(names.table)
         self.seq = 0
 

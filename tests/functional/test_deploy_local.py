@@ -82,6 +82,14 @@ def test_table_has_the_key_schema_stream_ttl_and_encryption(
     assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
         "pk": "S",
         "sk": "S",
+        "live_pk": "S",
+    }
+    # AND the sparse index of live files the detector reads
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "live-files" and index["Projection"] == {"ProjectionType": "ALL"}
+    assert {k["AttributeName"]: k["KeyType"] for k in index["KeySchema"]} == {
+        "live_pk": "HASH",
+        "sk": "RANGE",
     }
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": config.stream_view_type}

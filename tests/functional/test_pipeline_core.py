@@ -16,6 +16,7 @@ from labkit.backup.detector import detect, parse_message
 from labkit.backup.downloader import Downloader
 from labkit.backup.errors import BadInputError
 from labkit.backup.scanner import InstanceMessage, scan
+from labkit.backup.table import table_definition
 from labkit.verify import reconcile
 from tests.conftest import EmulatedAccount, audit_line
 
@@ -30,19 +31,7 @@ class Pipeline:
         self.s3 = account.client("s3")
         self.s3.create_bucket(Bucket=BUCKET)
         ddb = account.client("dynamodb")
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        ddb.create_table(**table_definition(TABLE))
         self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(TABLE)
         self.sqs = account.client("sqs")
         self.queue = self.sqs.create_queue(QueueName="lab-instances")["QueueUrl"]
@@ -216,6 +205,7 @@ def test_a_file_evicted_before_it_was_copied_is_lost_within_one_scan(
     assert len(outcome.lost) == 1
     [item] = t.instance_items(pipeline.table, "db-1")
     assert item["state"] == t.LOST and item["lost_bytes"] == item["size"] > 0
+    assert t.live_items(pipeline.table, "db-1") == []  # later scans no longer read it
     report = pipeline.reconcile()
     assert [f.file_id for f in report.lost] == [item["sk"]]
 

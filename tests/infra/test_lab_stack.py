@@ -130,7 +130,14 @@ def test_table_has_stream_pitr_encryption_and_ttl(lab_run: ProgramRun) -> None:
     assert table["serverSideEncryption"]["enabled"] is True
     assert table["ttl"] == {"attributeName": "expires_at", "enabled": True}
     assert (table["hashKey"], table["rangeKey"]) == ("pk", "sk")
-    assert {a["name"]: a["type"] for a in table["attributes"]} == {"pk": "S", "sk": "S"}
+    assert {a["name"]: a["type"] for a in table["attributes"]} == {"pk": "S", "sk": "S", "live_pk": "S"}
+    [index] = table["globalSecondaryIndexes"]  # the sparse index of live files the detector queries
+    assert (index["name"], index["hashKey"], index["rangeKey"], index["projectionType"]) == (
+        "live-files",
+        "live_pk",
+        "sk",
+        "ALL",
+    )
 
 
 def test_every_queue_is_encrypted_and_tls_only(lab_run: ProgramRun) -> None:
