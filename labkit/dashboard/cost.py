@@ -54,7 +54,7 @@ class PipelineShape:
     small_function_memory_mb: int = 256  # scanner and detector
     invocation_s: float = 0.5  # fixed time of one function invocation (start, API calls, commit)
     copy_mb_per_s: float = 10.0  # RDS log download into gzip parts, per downloader
-    tracking_ttl_days: int = 30
+    instance_log_retention_h: float = 24.0  # how long an instance keeps its audit files (REFERENCE.md)
     item_bytes: int = 600
 
 
@@ -81,8 +81,10 @@ def monthly_cost(
     part_bytes = raw_month / ratio / parts if parts else 0.0
     puts_per_part = 1 if part_bytes <= S3_PART_SIZE else 3 + math.ceil(part_bytes / S3_PART_SIZE)
     detector_calls = scans * math.ceil(shape.instances / shape.sqs_batch_size)
-    items_per_instance = files_per_day / max(shape.instances, 1) * shape.tracking_ttl_days
-    query_units = max(1, math.ceil(items_per_instance * shape.item_bytes / 4096))
+    # the detector queries the sparse live-files index: only files still on the instance, eventually
+    # consistent (half a read unit per 4 KB)
+    live_items_per_instance = files_per_day / max(shape.instances, 1) * shape.instance_log_retention_h / 24
+    query_units = max(0.5, math.ceil(live_items_per_instance * shape.item_bytes / 4096) / 2)
     small_gb = shape.small_function_memory_mb / 1024
     copy_s = parts * shape.invocation_s + raw_month / (shape.copy_mb_per_s * 1e6)
     stored_cw = ratio if cloudwatch_stored_ratio is None else max(cloudwatch_stored_ratio, 1.0)
@@ -113,7 +115,7 @@ def monthly_cost(
         (
             PIPELINE,
             "DynamoDB writes",
-            (parts * 3 + files * 2) / 1e6,
+            (parts * 3 + files * 2) * 2 / 1e6,  # x2: writes to a live item also write the index
             "1M write units",
             prices.dynamodb_write_per_million,
         ),
