@@ -257,3 +257,16 @@ def test_other_services_pass_through_to_moto(account: EmulatedAccount) -> None:
     s3.put_object(Bucket="lab-bucket", Key="k", Body=b"v")
     assert s3.get_object(Bucket="lab-bucket", Key="k")["Body"].read() == b"v"
     assert account.rds.describe_db_instances()["DBInstances"] == []
+
+
+def test_latency_knob_delays_every_log_file_call(account: EmulatedAccount) -> None:
+    import time
+
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    write_lines(directory / "server_audit.log", 10)
+    assert set_faults(account.url, latency_ms=300)["latency_ms"] == 300
+    started = time.monotonic()
+    account.rds.describe_db_log_files(DBInstanceIdentifier="db-1")
+    delayed = time.monotonic() - started
+    set_faults(account.url, latency_ms=0)
+    assert delayed >= 0.3  # a lower bound the emulator guarantees (it sleeps), not a speed target
