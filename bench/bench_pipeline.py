@@ -4,7 +4,8 @@
   (throughput ratio; target >= 0.8), and the same through the portion path
 - RDS calls per MB; RDS bytes fetched per source byte for a growing file copied in increments (target <= 1.02)
 - DynamoDB writes per idle scan (target 0)
-- downloader peak Python memory on the 100 MB file (tracemalloc; target <= 150 MB)
+- downloader peak memory on the 100 MB file: Python heap (tracemalloc) and a child process's peak RSS
+  (target <= 150 MB)
 - backup lag: time from an audit line written to it being in S3, for one detect + copy cycle
 Prints figures only; never asserts times. Usage: .venv/bin/python bench/bench_pipeline.py [--mb 100]
 """
@@ -12,6 +13,8 @@ Prints figures only; never asserts times. Usage: .venv/bin/python bench/bench_pi
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -94,6 +97,36 @@ class Bench:
         return outcomes
 
 
+RSS_CHILD = """
+import sys, boto3
+from labkit.backup.downloader import Downloader
+
+def peak_kb():  # VmHWM: this process image's peak RSS (ru_maxrss would carry the forking parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+url, pk, sk = sys.argv[1:4]
+session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+table = session.resource("dynamodb", endpoint_url=url).Table("bench-files")
+downloader = Downloader(session.client("rds", endpoint_url=url), session.client("s3", endpoint_url=url), table,
+                        session.get_credentials(), "bench-backups", "audit-logs", 60_000)
+before = peak_kb()
+outcome = downloader.copy(pk, sk, "rss-probe")
+assert outcome.action == "copied", outcome
+print(before, peak_kb())
+"""
+
+
+def downloader_rss(url: str, pk: str, sk: str) -> tuple[int, int]:
+    """Peak RSS (KB) of a fresh process that copies one file: what a Lambda's memory setting must hold."""
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, url, pk, sk], capture_output=True, text=True, check=True
+    )
+    before, after = out.stdout.split()
+    return int(before), int(after)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=100)
@@ -130,6 +163,16 @@ def main() -> None:
             )
             print(f"  downloader / bare loop throughput ratio: {bare_s / copy_s:.2f} (target >= 0.8)")
             print(f"  downloader peak Python memory: {peak / 1e6:.1f} MB (tracemalloc; target <= 150 MB)")
+            rss = bench.instance(server, "rss-1")
+            write_lines(rss / "server_audit.log.1", 0, args.mb)
+            write_lines(rss / "server_audit.log", 0, 0.01)
+            bench.detect("rss-1")
+            item = next(i for i in t.instance_items(bench.table, "rss-1") if i["sealed"])
+            before, after = downloader_rss(server.url, item["pk"], item["sk"])
+            print(
+                f"  downloader process peak RSS: {after / 1024:.0f} MB "
+                f"({before / 1024:.0f} MB after imports; a child process, as a Lambda; target <= 150 MB)"
+            )
             # 2. a growing file copied in increments through the portion path
             grow = bench.instance(server, "grow-1")
             line_no = 0
