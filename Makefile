@@ -20,6 +20,9 @@ help:
 	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 with the labkit kernel"
 	@echo "make dashboard - the dashboard notebook as a web page (Voila) on 127.0.0.1"
 	@echo "make clean  - remove the virtualenv, caches and out/"
+	@echo "AWS target (needs docker, pulumi, aws credentials; see LAMBDA-VERSIONING.md):"
+	@echo "  make build | get-ecr-urls | push-images | update-pulumi-config | version-info"
+	@echo "  make build-and-push-versioned VERSION=v1.0.0"
 
 deps: system-deps $(STAMP)
 
