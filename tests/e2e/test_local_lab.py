@@ -61,9 +61,9 @@ def sysbench(lab: LabState, role: str, command: str, *extra: str) -> subprocess.
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def under_load(lab: LabState) -> Iterator[None]:
-    """sysbench on both instances (rate-limited) for the whole module."""
+    """sysbench on both instances (rate-limited) for the tests of one class; stopped after them."""
     for step in ("cleanup", "prepare"):  # other modules share this lab and may have left sbtest tables
         done = sysbench(lab, "writer", step)
         assert done.wait(120) == 0, done.stdout.read() if done.stdout else ""
@@ -88,53 +88,58 @@ def disk_bytes_by_inode(audit_dir: str, inode: int) -> bytes:
     raise AssertionError(f"inode {inode} no longer on disk")
 
 
-@pytest.mark.parametrize("role", ["writer", "reader"])
-@pytest.mark.parametrize("method", ["raw", "paginator", "complete"])
-def test_every_audit_file_is_reproduced_byte_for_byte_under_load(
-    lab: LabState, lab_rds, lab_config: LabConfig, under_load: None, role: str, method: str
-) -> None:
-    inst = lab.role(role)
-    credentials = aws.session(lab_config).get_credentials()
-    files = list_log_files(lab_rds, inst.id)
-    assert len(files) >= 2, f"expected rotations under load on {role}: {files}"
-    checked = 0
-    for listed in files:
-        for _attempt in range(5):
-            # the file's identity now: its inode, as the emulator maps the name
-            identity = _identity_for(lab, inst.id, listed["LogFileName"])
-            if identity is None:
-                break  # deleted by retention meanwhile
-            inode, size_at_start = identity
-            sealed_at_start = inode != (Path(inst.audit_dir) / "server_audit.log").stat().st_ino
-            if method == "raw":
-                got = b"".join(p.data for p in iter_portions(lab_rds, inst.id, listed["LogFileName"]))
-            elif method == "paginator":
-                pages = lab_rds.get_paginator("download_db_log_file_portion").paginate(
-                    DBInstanceIdentifier=inst.id,
-                    LogFileName=listed["LogFileName"],
-                    PaginationConfig={"StartingToken": "0"},
+class TestUnderSysbenchLoad:
+    """sysbench runs on both instances for these tests; later tests in this module run without load."""
+
+    @pytest.mark.parametrize("role", ["writer", "reader"])
+    @pytest.mark.parametrize("method", ["raw", "paginator", "complete"])
+    def test_every_audit_file_is_reproduced_byte_for_byte_under_load(
+        self, lab: LabState, lab_rds, lab_config: LabConfig, under_load: None, role: str, method: str
+    ) -> None:
+        inst = lab.role(role)
+        credentials = aws.session(lab_config).get_credentials()
+        files = list_log_files(lab_rds, inst.id)
+        assert len(files) >= 2, f"expected rotations under load on {role}: {files}"
+        checked = 0
+        for listed in files:
+            for _attempt in range(5):
+                # the file's identity now: its inode, as the emulator maps the name
+                identity = _identity_for(lab, inst.id, listed["LogFileName"])
+                if identity is None:
+                    break  # deleted by retention meanwhile
+                inode, size_at_start = identity
+                sealed_at_start = inode != (Path(inst.audit_dir) / "server_audit.log").stat().st_ino
+                if method == "raw":
+                    got = b"".join(p.data for p in iter_portions(lab_rds, inst.id, listed["LogFileName"]))
+                elif method == "paginator":
+                    pages = lab_rds.get_paginator("download_db_log_file_portion").paginate(
+                        DBInstanceIdentifier=inst.id,
+                        LogFileName=listed["LogFileName"],
+                        PaginationConfig={"StartingToken": "0"},
+                    )
+                    got = b"".join(p["LogFileData"].encode() for p in pages)
+                else:
+                    got = b"".join(
+                        download_complete_log_file(lab_rds, credentials, inst.id, listed["LogFileName"])
+                    )
+                after = _identity_for(lab, inst.id, listed["LogFileName"])
+                renamed = after is None or after[0] != inode
+                if inst.scheme == "aurora":
+                    assert not renamed, "an aurora name must stay with its file for the file's whole life"
+                elif renamed:
+                    continue  # the name moved to another file mid-download (RDS for MySQL's rotation): retry
+                disk = disk_bytes_by_inode(inst.audit_dir, inode)
+                assert (
+                    len(got) >= size_at_start
+                )  # (in rds-mysql the name may mean another file than when listed)
+                assert sha256(got) == sha256(disk[: len(got)]), (
+                    f"{method} {listed['LogFileName']} differs from disk"
                 )
-                got = b"".join(p["LogFileData"].encode() for p in pages)
-            else:
-                got = b"".join(
-                    download_complete_log_file(lab_rds, credentials, inst.id, listed["LogFileName"])
-                )
-            after = _identity_for(lab, inst.id, listed["LogFileName"])
-            renamed = after is None or after[0] != inode
-            if inst.scheme == "aurora":
-                assert not renamed, "an aurora name must stay with its file for the file's whole life"
-            elif renamed:
-                continue  # the name moved to another file mid-download (RDS for MySQL's rotation): retry
-            disk = disk_bytes_by_inode(inst.audit_dir, inode)
-            assert len(got) >= size_at_start  # (in rds-mysql the name may mean another file than when listed)
-            assert sha256(got) == sha256(disk[: len(got)]), (
-                f"{method} {listed['LogFileName']} differs from disk"
-            )
-            if sealed_at_start:
-                assert got == disk  # a file already sealed when the download began: the whole of it
-            checked += 1
-            break
-    assert checked >= 2
+                if sealed_at_start:
+                    assert got == disk  # a file already sealed when the download began: the whole of it
+                checked += 1
+                break
+        assert checked >= 2
 
 
 def _identity_for(lab: LabState, instance_id: str, name: str) -> tuple[int, int] | None:
