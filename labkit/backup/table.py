@@ -51,37 +51,36 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: (int(v) if isinstance(v, Decimal) and v == int(v) else v) for k, v in item.items()}
 
 
-def instance_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
-    """Every tracked file of one instance (strongly consistent, paged)."""
+def _paged(call: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a Query or Scan, following LastEvaluatedKey."""
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": instance_id},
-        "ConsistentRead": True,
-    }
     while True:
-        page = table.query(**kwargs)
+        page = call(**kwargs)
         items.extend(plain(i) for i in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def instance_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
+    """Every tracked file of one instance (strongly consistent, paged)."""
+    return _paged(
+        table.query,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": instance_id},
+        ConsistentRead=True,
+    )
 
 
 def live_items(table: Any, instance_id: str) -> list[dict[str, Any]]:
     """The instance's files not yet seen to vanish, from the sparse index (eventually consistent: a scan
     that reads a stale item fails its conditional write and the next scan catches up)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": LIVE_INDEX,
-        "KeyConditionExpression": f"{LIVE_KEY} = :pk",
-        "ExpressionAttributeValues": {":pk": instance_id},
-    }
-    while True:
-        page = table.query(**kwargs)
-        items.extend(plain(i) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return _paged(
+        table.query,
+        IndexName=LIVE_INDEX,
+        KeyConditionExpression=f"{LIVE_KEY} = :pk",
+        ExpressionAttributeValues={":pk": instance_id},
+    )
 
 
 def table_definition(name: str, stream_view_type: str = "NEW_AND_OLD_IMAGES") -> dict[str, Any]:
@@ -112,14 +111,7 @@ def table_definition(name: str, stream_view_type: str = "NEW_AND_OLD_IMAGES") ->
 
 
 def all_items(table: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"ConsistentRead": True}
-    while True:
-        page = table.scan(**kwargs)
-        items.extend(plain(i) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return _paged(table.scan, ConsistentRead=True)
 
 
 def get_item(table: Any, pk: str, sk: str) -> dict[str, Any] | None:
