@@ -186,8 +186,6 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
             endpoint = read_running_state(config).endpoint
             bar.set_postfix_str("rotating the active audit files")
             seal_active_files(config)  # what was written so far moves to files that no longer grow
-            time.sleep(0.1)
-            _write_to_active_files(config)  # the new files are the newest now: the old ones can be sealed
             time.sleep(config.seal_after_s + 1)  # not written for seal_after_s: the detector seals them
         else:
             _invoke_scanner(config)
@@ -211,24 +209,6 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
             if time.monotonic() > deadline:
                 raise PipelineNotCaughtUpError(f"{pending:,} bytes still to copy after {timeout_s:.0f}s")
     return backup_progress(config, rounds, time.monotonic() - started)
-
-
-def _write_to_active_files(config: LabConfig) -> None:
-    """A query on each instance: its audit line lands in the file the rotation just opened.
-
-    The detector seals an aurora-named file only when a newer one was written after it, and a rotation
-    stamps the old and the new file in the same millisecond.
-    """
-    from labkit.traffic.lab import LabTarget
-
-    lab = LabTarget.resolve(config)
-    for role in ("writer", "reader"):
-        connection = lab.login(role).connect()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        finally:
-            connection.close()
 
 
 def _invoke_scanner(config: LabConfig) -> None:
