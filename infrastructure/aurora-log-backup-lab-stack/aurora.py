@@ -62,7 +62,7 @@ class AuroraCluster(pulumi.ComponentResource):
             from_port=MYSQL_PORT,
             to_port=MYSQL_PORT,
             referenced_security_group_id=args.client_security_group_id,
-            description="MySQL from the lab's test host",
+            description="MySQL from the lab test host",
             opts=child,
         )
         subnet_group = aws.rds.SubnetGroup(
