@@ -17,13 +17,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit.backup import table as t
-from labkit.backup.errors import BadInputError
+from labkit.backup.errors import BadInputError, SourceChangedError
+from labkit.backup.identity import rds_mysql_file_id, read_head
 from labkit.backup.layout import check_identifier
 from labkit.backup.rdslogs import list_log_files
+from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import InstanceMessage
 
 log = logging.getLogger(__name__)
-_POSITION = re.compile(r"\.(\d+)$")
+WRITER = "detector"  # every write says who made it: the downloader's stream filter passes only ours
 SCHEMES = ("aurora", "rds-mysql")
 
 
@@ -36,7 +38,11 @@ class DetectOutcome:
     vanished: int = 0
     lost: list[str] = field(default_factory=list)
     writes: int = 0
+    rds_calls: int = 0
     instance_gone: bool = False
+    unavailable: bool = False
+    revived: list[str] = field(default_factory=list)  # called vanished once, listed again
+    conflicts: list[str] = field(default_factory=list)  # an aurora name listed again after it vanished
 
 
 def parse_message(body: str) -> InstanceMessage:
@@ -58,12 +64,6 @@ def parse_message(body: str) -> InstanceMessage:
     return message
 
 
-def position(name: str) -> int:
-    """rds-mysql: 0 for the active server_audit.log, N for server_audit.log.N."""
-    match = _POSITION.search(name)
-    return int(match.group(1)) if match else 0
-
-
 def detect(
     rds: Any,
     table: Any,
@@ -75,74 +75,71 @@ def detect(
 ) -> DetectOutcome:
     now = time.time() if now is None else now
     outcome = DetectOutcome(message.instance_id)
+    # the items are read before the listing: every item considered existed before the files were listed,
+    # so an item whose file the listing lacks really vanished (a later item is another scan's business)
+    items = [i for i in t.live_items(table, message.instance_id) if "vanished_at" not in i]
     try:
-        listed = list_log_files(rds, message.instance_id)
+        listed = _listing(rds, message.instance_id, bool(items))
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+        code = exc.response["Error"]["Code"]
+        if code == "InvalidDBInstanceState":  # stopped or rebooting: its files wait on its log volume
+            log.warning("%s is not available (%s); nothing recorded this scan", message.instance_id, exc)
+            outcome.unavailable = True
+            return outcome
+        if code not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
             raise
         outcome.instance_gone = True
         listed = []
-    items = [i for i in t.live_items(table, message.instance_id) if "vanished_at" not in i]
+    heads = _HeadReader(rds, message.instance_id)
     if message.scheme == "aurora":
         by_sk = {i["sk"]: i for i in items}
         matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
     else:
-        matches = match_renamed(items, listed)
+        matches = match_rotated(items, listed, heads.sha)
     newest = max(listed, key=_recency)["LogFileName"] if listed else ""
     seen: set[str] = set()
     for f in listed:
         item = matches.get(f["LogFileName"])
         sealed = _is_sealed(message.scheme, f, newest, now, seal_after_s)
         if item is None:
-            written = _put_new(table, message, f, sealed, now)
-            outcome.new += written
-            outcome.writes += written
+            seen.add(_record_new(table, message, f, sealed, now, heads, outcome))
             continue
         seen.add(item["sk"])
         wrote = _update_changed(table, item, f, sealed, now)
         outcome.changed += wrote
         outcome.sealed += int(wrote and sealed and not item.get("sealed"))
         outcome.writes += wrote
+    outcome.rds_calls = 1 + heads.calls
     for item in items:
         if item["sk"] not in seen:
             outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome)
     return outcome
 
 
-def match_renamed(
-    items: list[dict[str, Any]], listed: list[dict[str, Any]]
-) -> dict[str, dict[str, Any] | None]:
-    """rds-mysql: find how far the files shifted since the last scan (rotations), so a renamed file keeps
-    its identity. A sealed file never changes, so (size, LastWritten) pins it; the active one only grows."""
-    old = {position(i["log_file_name"]): i for i in items}
-    new = {position(f["LogFileName"]): f for f in listed}
-    top = max(new, default=-1)
-    first_guess = max(0, len(new) - len(old))
-    shift = next(
-        (k for k in [first_guess, *range(top + 2)] if _consistent(old, new, k)),
-        top + 1,  # nothing fits: every known file is gone
-    )
-    result: dict[str, dict[str, Any] | None] = {f["LogFileName"]: None for f in listed}
-    for pos, item in old.items():
-        f = new.get(pos + shift)
-        if f is not None:
-            result[f["LogFileName"]] = item
-    return result
+def _listing(rds: Any, instance_id: str, tracked: bool, attempts: int = 3) -> list[dict[str, Any]]:
+    """DescribeDBLogFiles sometimes answers empty under load: an empty answer for an instance whose files
+    are tracked is asked again before it is believed (believing it would call every file vanished)."""
+    for attempt in range(attempts):
+        listed = list_log_files(rds, instance_id)
+        if listed or not tracked:
+            return listed
+        time.sleep(0.2 * (attempt + 1))
+    return listed
 
 
-def _consistent(old: dict[int, dict[str, Any]], new: dict[int, dict[str, Any]], shift: int) -> bool:
-    mapped = 0
-    for pos, item in old.items():
-        f = new.get(pos + shift)
-        if f is None:
-            continue
-        mapped += 1
-        if item.get("sealed"):
-            if (f["Size"], f["LastWritten"]) != (item["size"], item["last_written"]):
-                return False
-        elif f["Size"] < item["size"] or f["LastWritten"] < item["last_written"]:
-            return False
-    return mapped > 0 or not old or shift > max(new, default=-1)
+class _HeadReader:
+    """Heads of listed files, each read at most once per scan (one small DownloadDBLogFilePortion)."""
+
+    def __init__(self, rds: Any, instance_id: str) -> None:
+        self.rds, self.instance_id = rds, instance_id
+        self.cache: dict[str, str | None] = {}
+        self.calls = 0
+
+    def sha(self, name: str) -> str | None:
+        if name not in self.cache:
+            self.calls += 1
+            self.cache[name] = read_head(self.rds, self.instance_id, name)
+        return self.cache[name]
 
 
 def _recency(f: dict[str, Any]) -> tuple[int, list[Any]]:
@@ -157,17 +154,48 @@ def _is_sealed(scheme: str, f: dict[str, Any], newest: str, now: float, seal_aft
     return f["LogFileName"] != newest and (now * 1000 - f["LastWritten"]) >= seal_after_s * 1000
 
 
-def file_id(message: InstanceMessage, f: dict[str, Any]) -> str:
+def file_id(message: InstanceMessage, f: dict[str, Any], sha: str | None = None) -> str:
     if message.scheme == "aurora":
         return str(f["LogFileName"])
-    return f"{f['LogFileName']}@{f['LastWritten']}"
+    if sha is None:
+        raise ValueError("an rds-mysql file is identified by its head")
+    return rds_mysql_file_id(f["LogFileName"], sha)
 
 
-def _put_new(table: Any, message: InstanceMessage, f: dict[str, Any], sealed: bool, now: float) -> int:
+def _record_new(
+    table: Any,
+    message: InstanceMessage,
+    f: dict[str, Any],
+    sealed: bool,
+    now: float,
+    heads: _HeadReader,
+    outcome: DetectOutcome,
+) -> str:
+    """Track a listed file no item matched; returns its key ("" when it cannot be tracked yet)."""
+    sha = None
+    if message.scheme == "rds-mysql":
+        sha = heads.sha(f["LogFileName"]) if f["Size"] > 0 else None
+        if sha is None:  # empty, or its first line still being written: tracked once it has one
+            return ""
+    item = _new_item(message, f, sealed, now, sha)
+    try:
+        table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return _known_already(table, message, item, f, sealed, now, outcome)
+    outcome.new += 1
+    outcome.writes += 1
+    return str(item["sk"])
+
+
+def _new_item(
+    message: InstanceMessage, f: dict[str, Any], sealed: bool, now: float, sha: str | None
+) -> dict[str, Any]:
     item = {
         "pk": message.instance_id,
         t.LIVE_KEY: message.instance_id,
-        "sk": file_id(message, f),
+        "sk": file_id(message, f, sha),
         "cluster_id": message.cluster_id or "none",
         "engine": message.engine,
         "scheme": message.scheme,
@@ -182,14 +210,72 @@ def _put_new(table: Any, message: InstanceMessage, f: dict[str, Any], sealed: bo
         "date": time.strftime("%Y-%m-%d", time.gmtime(now)),
         "first_seen": int(now * 1000),
         "updated_at": int(now * 1000),
+        "writer": WRITER,
     }
+    if sha is not None:
+        item["head_sha"] = sha
+    return item
+
+
+def _known_already(
+    table: Any,
+    message: InstanceMessage,
+    new: dict[str, Any],
+    f: dict[str, Any],
+    sealed: bool,
+    now: float,
+    outcome: DetectOutcome,
+) -> str:
+    """The key exists: a concurrent scan recorded the same file (converge on its item), or an item once
+    called vanished is listed again (rds-mysql: the same content, so the same file — bring it back)."""
+    current = t.get_item(table, new["pk"], new["sk"])
+    if current is None:
+        raise SourceChangedError(f"{new['pk']} {new['sk']}: item exists and does not; retry the scan")
+    if "vanished_at" not in current:
+        log.info("%s %s was recorded by a concurrent scan", new["pk"], new["sk"])
+        outcome.writes += _update_changed(table, current, f, sealed, now)
+        return str(current["sk"])
+    if message.scheme != "rds-mysql":
+        # an aurora name is never reused on AWS: say so loudly instead of mixing two files' bytes
+        log.error("%s %s is listed again after it vanished; not tracked", new["pk"], new["sk"])
+        outcome.conflicts.append(str(new["sk"]))
+        return str(current["sk"])
+    outcome.writes += _revive(table, current, f, sealed, now, outcome)
+    return str(current["sk"])
+
+
+def _revive(
+    table: Any, item: dict[str, Any], f: dict[str, Any], sealed: bool, now: float, outcome: DetectOutcome
+) -> int:
+    state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
     try:
-        table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+        table.update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=(
+                f"SET {t.LIVE_KEY} = :pk, #state = :state, #size = :size, last_written = :lw, "
+                "log_file_name = :name, sealed = :sealed, updated_at = :now, writer = :writer "
+                "REMOVE vanished_at, expires_at, lost_bytes"
+            ),
+            ConditionExpression="vanished_at = :vanished",
+            ExpressionAttributeNames={"#state": "state", "#size": "size"},
+            ExpressionAttributeValues={
+                ":pk": item["pk"],
+                ":state": state,
+                ":size": max(f["Size"], item["size"]),
+                ":lw": f["LastWritten"],
+                ":name": f["LogFileName"],
+                ":sealed": sealed,
+                ":now": int(now * 1000),
+                ":writer": WRITER,
+                ":vanished": item["vanished_at"],
+            },
+        )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        log.info("%s %s was recorded by a concurrent scan", message.instance_id, item["sk"])
         return 0
+    log.error("%s %s was called vanished but is listed again: tracked again", item["pk"], item["sk"])
+    outcome.revived.append(str(item["sk"]))
     return 1
 
 
@@ -203,9 +289,18 @@ def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed:
         changes["sealed"] = True
     if not changes:
         return 0
+    if f["Size"] < item["size"]:
+        log.warning(
+            "%s %s shrank from %d to %d bytes (same first line)",
+            item["pk"],
+            item["sk"],
+            item["size"],
+            f["Size"],
+        )
     if item["state"] == t.BACKED_UP and f["Size"] > item["copied_bytes"]:
         changes["state"] = t.PARTIAL  # it grew after all: more to copy
     changes["updated_at"] = int(now * 1000)
+    changes["writer"] = WRITER
     names = {f"#{k}": k for k in changes}
     values = {f":{k}": v for k, v in changes.items()}
     values.update({":old_size": item["size"], ":old_name": item["log_file_name"]})
@@ -213,7 +308,9 @@ def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed:
         table.update_item(
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
-            ConditionExpression="#size_ = :old_size AND log_file_name = :old_name",
+            ConditionExpression=(
+                "#size_ = :old_size AND log_file_name = :old_name AND attribute_not_exists(vanished_at)"
+            ),
             ExpressionAttributeNames={**names, "#size_": "size"},
             ExpressionAttributeValues=values,
         )
@@ -225,39 +322,52 @@ def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed:
 
 
 def _mark_vanished(
-    table: Any, item: dict[str, Any], now: float, ttl_days: int, outcome: DetectOutcome
+    table: Any, seen: dict[str, Any], now: float, ttl_days: int, outcome: DetectOutcome
 ) -> int:
-    complete = item["copied_bytes"] >= item["size"]
-    values: dict[str, Any] = {
-        ":now": int(now * 1000),
-        ":expires": int(now + ttl_days * 86400),
-        ":state": t.BACKED_UP if complete else t.LOST,
-        ":lost": max(0, item["size"] - item["copied_bytes"]),
-    }
-    try:
-        table.update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=(
-                "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
-                f"updated_at = :now REMOVE {t.LIVE_KEY}"
-            ),
-            # a copy in flight decides itself (it sees the file gone and marks it)
-            ConditionExpression="attribute_not_exists(vanished_at) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return 0
-    outcome.vanished += 1
-    if not complete:
-        outcome.lost.append(item["sk"])
-        log.error(
-            "audit file LOST before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
-            item["pk"],
-            item["log_file_name"],
-            item["copied_bytes"],
-            item["size"],
-        )
-    return 1
+    """LOST or BACKED_UP is decided from a strongly consistent read, and the write is conditional on the
+    values read: an index read can be stale, and a copy can commit between the read and the write."""
+    for _ in range(3):
+        item = t.get_item(table, seen["pk"], seen["sk"])
+        if item is None or "vanished_at" in item:
+            return 0
+        if int(item.get("lease_until", 0)) >= int(now * 1000) and item.get("lease_owner"):
+            return 0  # a copy in flight decides itself (it sees the file gone and marks it)
+        complete = item["copied_bytes"] >= item["size"]
+        try:
+            table.update_item(
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression=(
+                    "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
+                    f"updated_at = :now, writer = :writer REMOVE {t.LIVE_KEY}"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(vanished_at) AND copied_bytes = :copied AND #size = :size "
+                    "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state", "#size": "size"},
+                ExpressionAttributeValues={
+                    ":now": int(now * 1000),
+                    ":expires": int(now + ttl_days * 86400),
+                    ":state": t.BACKED_UP if complete else t.LOST,
+                    ":lost": max(0, item["size"] - item["copied_bytes"]),
+                    ":copied": item["copied_bytes"],
+                    ":size": item["size"],
+                    ":writer": WRITER,
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            continue  # it changed under us: read again
+        outcome.vanished += 1
+        if not complete:
+            outcome.lost.append(item["sk"])
+            log.error(
+                "audit file LOST before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
+                item["pk"],
+                item["log_file_name"],
+                item["copied_bytes"],
+                item["size"],
+            )
+        return 1
+    return 0

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.backup import table as t
+
 log = logging.getLogger(__name__)
 OPT_OUT_VALUES = {"true", "yes", "1", "skip"}
 
@@ -75,10 +77,49 @@ def send_messages(
     return failed
 
 
+def tracked_elsewhere(table: Any, listed: set[str]) -> list[InstanceMessage]:
+    """Instances with live tracked files that DescribeDBInstances no longer shows (deleted, or gone from
+    the engines scanned): their detector must still run, to record those files LOST instead of never."""
+    found: dict[str, InstanceMessage] = {}
+    kwargs: dict[str, Any] = {
+        "IndexName": t.LIVE_INDEX,
+        "ProjectionExpression": "pk, cluster_id, engine, scheme",
+    }
+    while True:
+        page = table.scan(**kwargs)
+        for item in page.get("Items", []):
+            instance_id = str(item["pk"])
+            if instance_id not in listed and instance_id not in found:
+                cluster = str(item.get("cluster_id", ""))
+                found[instance_id] = InstanceMessage(
+                    instance_id,
+                    "" if cluster == "none" else cluster,
+                    str(item.get("engine", "")),
+                    str(item.get("scheme", "aurora")),
+                )
+        if "LastEvaluatedKey" not in page:
+            return list(found.values())
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def scan(
-    rds: Any, sqs: Any, queue_url: str, engines: set[str], opt_out_tag: str, scheme_tag: str
+    rds: Any,
+    sqs: Any,
+    queue_url: str,
+    engines: set[str],
+    opt_out_tag: str,
+    scheme_tag: str,
+    table: Any = None,
 ) -> ScanOutcome:
     messages, skipped = find_instances(rds, engines, opt_out_tag, scheme_tag)
+    if table is not None:
+        known = {m.instance_id for m in messages} | set(skipped)
+        gone = tracked_elsewhere(table, known)
+        for m in gone:
+            log.warning(
+                "%s is no longer listed but has live tracked files: queued to settle them", m.instance_id
+            )
+        messages += gone
     failed = send_messages(sqs, queue_url, messages)
     outcome = ScanOutcome([m.instance_id for m in messages if m.instance_id not in failed], skipped, failed)
     for instance_id, why in skipped.items():

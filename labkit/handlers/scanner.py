@@ -34,6 +34,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         {e.strip() for e in config.engines.split(",") if e.strip()},
         config.opt_out_tag,
         config.scheme_tag,
+        table=clients.table(),
     )
     metrics.add_metric(name="InstancesQueued", unit=MetricUnit.Count, value=len(outcome.sent))
     metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=len(outcome.skipped))
