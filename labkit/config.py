@@ -8,9 +8,13 @@ Pulumi stack, so the two cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ipaddress
 import os
+import re
 import typing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +25,7 @@ NamingScheme = Literal["aurora", "rds-mysql"]
 TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"
+LOCAL_ACCOUNT_ID = "123456789012"  # the emulator's account (moto's default)
 
 
 def _default_state_dir() -> Path:
@@ -35,6 +40,9 @@ class LabConfig:
     target: Target = "local"
     region: str = "us-east-1"
     project: str = "aurora-log-backup-lab"
+    # S3 bucket names are global: the backup bucket's name carries the account and Region unless given.
+    account_id: str = ""  # empty: the emulator's account (local), the caller's account (aws, one STS call)
+    bucket: str = ""  # empty: <project>-backups-<account>-<region> (backup_bucket_name)
 
     # --- local target: emulator and Aurora stand-in -------------------------------------------------
     state_dir: Path = field(default_factory=_default_state_dir)
@@ -103,8 +111,18 @@ class LabConfig:
         return f"{self.project}/master"
 
     @property
+    def account(self) -> str:
+        """The AWS account the lab lives in; asked of STS only on the aws target when not configured."""
+        if self.account_id:
+            return self.account_id
+        if self.target == "local":
+            return LOCAL_ACCOUNT_ID
+        return _caller_account(self.endpoint_url or None, self.region)
+
+    @property
     def names(self) -> ResourceNames:
-        return ResourceNames.for_project(self.project)
+        bucket = self.bucket or backup_bucket_name(self.project, self.account, self.region)
+        return ResourceNames.for_project(self.project, bucket=bucket)
 
     @property
     def sqs_visibility_timeout_s(self) -> int:
@@ -128,9 +146,10 @@ class ResourceNames:
     alias: str = "live"
 
     @classmethod
-    def for_project(cls, project: str) -> ResourceNames:
+    def for_project(cls, project: str, *, bucket: str) -> ResourceNames:
+        """``bucket`` is global, so it is chosen by LabConfig (see backup_bucket_name), not here."""
         return cls(
-            bucket=f"{project}-backups",
+            bucket=bucket,
             table=f"{project}-log-files",
             queue=f"{project}-instances",
             dlq=f"{project}-instances-dlq",
@@ -144,6 +163,67 @@ class ResourceNames:
     @property
     def functions(self) -> tuple[str, str, str]:
         return (self.scanner, self.detector, self.downloader)
+
+
+# --- the backup bucket's name -----------------------------------------------------------------------------
+BUCKET_MAX = 63
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
+_DIGEST = 8  # hex characters of the project's hash when its name had to be changed
+
+
+def backup_bucket_name(project: str, account: str, region: str) -> str:
+    """``<project>-backups-<account>-<region>``, within S3's rules (63 characters, DNS-safe, no dots).
+
+    A project name S3 would refuse as is (too long, capitals, other characters) is shortened and cleaned,
+    with a hash of the original appended, so two projects never share a bucket.
+    """
+    tail = f"-backups-{account}-{region}"
+    room = BUCKET_MAX - len(tail)
+    if room < _DIGEST + 2:
+        raise ConfigError(f"region {region!r} is too long for a bucket name: set LABKIT_BUCKET")
+    head = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", project.lower())).strip("-")
+    if head != project or len(head) > room:
+        digest = hashlib.sha256(project.encode()).hexdigest()[:_DIGEST]
+        kept = head[: room - _DIGEST - 1].rstrip("-")
+        head = f"{kept}-{digest}" if kept else digest
+    return head + tail
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why S3 would refuse ``name`` as a general purpose bucket, or None."""
+    if not _BUCKET_NAME.fullmatch(name):
+        return "3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
+    if ".." in name or ".-" in name or "-." in name:
+        return "no two adjacent periods, no period next to a hyphen"
+    try:
+        ipaddress.ip_address(name)
+        return "not formatted as an IP address"
+    except ValueError:
+        pass
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        return f"none of S3's reserved prefixes {_RESERVED_PREFIXES} or suffixes {_RESERVED_SUFFIXES}"
+    return None
+
+
+def _caller_account(endpoint_url: str | None, region: str) -> str:
+    try:
+        return _lookup_caller_account(endpoint_url, region)
+    except Exception as exc:  # botocore's NoCredentialsError, ClientError, EndpointConnectionError ...
+        raise ConfigError(
+            f"cannot tell which AWS account the lab is in (sts:GetCallerIdentity failed: {exc}); the backup "
+            "bucket's name includes it: configure AWS credentials, or set LABKIT_ACCOUNT_ID=<12 digits>, or "
+            "LABKIT_BUCKET=<bucket name> (the lab stack's bucketName output)"
+        ) from exc
+
+
+@cache
+def _lookup_caller_account(endpoint_url: str | None, region: str) -> str:
+    import boto3  # only the aws target without LABKIT_ACCOUNT_ID/LABKIT_BUCKET gets here
+
+    sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url)
+    return str(sts.get_caller_identity()["Account"])
 
 
 def _field_types() -> dict[str, Any]:
@@ -201,6 +281,19 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError(f"throttle_rate {config.throttle_rate}: expected a fraction between 0 and 1")
     if config.audit_rotate_size < 4096:
         raise ConfigError("audit_rotate_size must be at least 4096 bytes")
+    if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):
+        raise ConfigError(f"account_id {config.account_id!r}: an AWS account ID is 12 digits")
+    if config.bucket and (problem := bucket_name_problem(config.bucket)):
+        raise ConfigError(f"bucket {config.bucket!r}: S3 refuses this name; it needs {problem}")
 
 
-__all__ = ["NAMING_SCHEMES", "TARGETS", "LabConfig", "ResourceNames", "load_config"]
+__all__ = [
+    "LOCAL_ACCOUNT_ID",
+    "NAMING_SCHEMES",
+    "TARGETS",
+    "LabConfig",
+    "ResourceNames",
+    "backup_bucket_name",
+    "bucket_name_problem",
+    "load_config",
+]

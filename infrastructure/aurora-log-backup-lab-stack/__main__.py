@@ -20,7 +20,7 @@ region = aws.get_region().region
 scope = Scope(
     partition=aws.get_partition().partition, region=region, account_id=aws.get_caller_identity().account_id
 )
-settings = read_settings(pulumi.Config(), region=region)
+settings = read_settings(pulumi.Config(), region=region, account_id=scope.account_id)
 lab, names = settings.lab, settings.names
 function_names = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
 

@@ -86,10 +86,16 @@ class StackSettings:
                 raise ValueError("testHostSshCidr must not open SSH to the world; use SSM Session Manager")
 
 
-def read_settings(config: pulumi.Config, region: str) -> StackSettings:
-    """Read the stack config once (called from __main__); ``region`` is the AWS provider's."""
+def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackSettings:
+    """Read the stack config once (called from __main__); ``region`` and ``account_id`` are the AWS
+    provider's, so the backup bucket is named for the account and Region it is created in."""
     lab = load_config(
-        target="aws", region=region, project=config.get("labProject"), audit_events=config.get("auditEvents")
+        target="aws",
+        region=region,
+        account_id=account_id,
+        project=config.get("labProject"),
+        bucket=config.get("backupBucket"),  # optional override of <project>-backups-<account>-<region>
+        audit_events=config.get("auditEvents"),
     )
     missing = [key for key in FUNCTION_KEYS if not config.get(f"{key}ImageTag")]
     if missing:
@@ -128,7 +134,13 @@ def lambda_environment(
     lab: LabConfig, function_key: str, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """LABKIT_* variables that make ``load_config()`` inside a handler equal to this stack's config."""
-    env: dict[str, Any] = {"LABKIT_TARGET": "aws", "LABKIT_PROJECT": lab.project, "LABKIT_REGION": lab.region}
+    env: dict[str, Any] = {
+        "LABKIT_TARGET": "aws",
+        "LABKIT_PROJECT": lab.project,
+        "LABKIT_REGION": lab.region,
+        "LABKIT_ACCOUNT_ID": lab.account,
+        "LABKIT_BUCKET": lab.names.bucket,  # the name the stack created, whatever decided it
+    }
     for name in pipeline_fields():
         env[f"LABKIT_{name.upper()}"] = str(getattr(lab, name))
     env["POWERTOOLS_SERVICE_NAME"] = function_key

@@ -13,11 +13,14 @@ from repositories import Repositories, RepositoriesArgs
 from labkit.config import load_config
 
 config = pulumi.Config()
-lab = load_config(target="aws", project=config.get("labProject"))
-names = lab.names
 identity = aws.get_caller_identity()
 region = aws.get_region()
 partition = aws.get_partition()
+# the account and Region of the provider: labkit's names need no lookup of their own
+lab = load_config(
+    target="aws", project=config.get("labProject"), account_id=identity.account_id, region=region.region
+)
+names = lab.names
 
 repositories = Repositories(
     "lambda-images",

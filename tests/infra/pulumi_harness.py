@@ -211,10 +211,15 @@ def _run(
     return ProgramRun(mocks.resources, mocks.state, exported, mocks.stack_references, mocks.invokes)
 
 
-def ecr_outputs(project: str = LAB_PROJECT) -> dict[str, Any]:
-    from labkit.config import ResourceNames
+def stack_config(**overrides: Any) -> Any:
+    """The LabConfig the lab stack builds under these mocks: aws target, the mocked account and Region."""
+    from labkit.config import load_config
 
-    names = ResourceNames.for_project(project)
+    return load_config(env={}, **{"target": "aws", "region": REGION, "account_id": ACCOUNT, **overrides})
+
+
+def ecr_outputs(project: str = LAB_PROJECT) -> dict[str, Any]:
+    names = stack_config(project=project).names
     repos = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
     return {
         "labProject": project,

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from pulumi_harness import (
+    ACCOUNT,
     ECR_DIR,
     ECR_PROJECT,
     LAB_DIR,
@@ -15,13 +16,15 @@ from pulumi_harness import (
     ecr_outputs,
     lab_config,
     run_program,
+    stack_config,
 )
 
-from labkit.config import LabConfig, load_config
+from labkit.config import load_config
+from labkit.errors import ConfigError
 
 
 def test_resource_names_are_labkits(lab_run: ProgramRun) -> None:
-    names = LabConfig().names
+    names = stack_config().names
     declared = {
         "bucket": lab_run.one("aws:s3/bucket:Bucket", "backups")["bucket"],
         "table": lab_run.one("aws:dynamodb/table:Table", "log-files")["name"],
@@ -38,7 +41,7 @@ def test_resource_names_are_labkits(lab_run: ProgramRun) -> None:
 
 
 def test_pipeline_settings_are_labkits(lab_run: ProgramRun) -> None:
-    config = LabConfig()
+    config = stack_config()
     table = lab_run.one("aws:dynamodb/table:Table", "log-files")
     queue = lab_run.one("aws:sqs/queue:Queue", "instances")
     functions = lab_run.of_type("aws:lambda/function:Function")
@@ -66,7 +69,7 @@ def test_pipeline_settings_are_labkits(lab_run: ProgramRun) -> None:
 
 
 def test_retention_settings_are_labkits(lab_run: ProgramRun) -> None:
-    config = LabConfig()
+    config = stack_config()
     table = lab_run.one("aws:dynamodb/table:Table", "log-files")
     assert table["ttl"]["enabled"] is True  # tracking items expire after tracking_ttl_days (set by labkit)
     lifecycle = lab_run.one(
@@ -81,7 +84,7 @@ def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRu
     """load_config() inside a Lambda sees LABKIT_* variables: it must rebuild the stack's config."""
     from settings import pipeline_fields
 
-    stack_config = load_config(target="aws", region=REGION)
+    expected = stack_config()
     assert {"engines", "opt_out_tag", "log_prefix", "tracking_ttl_days", "stream_view_type"} <= set(
         pipeline_fields()
     )
@@ -90,11 +93,11 @@ def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRu
         assert (in_lambda.target, in_lambda.region, in_lambda.project) == (
             "aws",
             REGION,
-            stack_config.project,
+            expected.project,
         )
-        assert in_lambda.names == stack_config.names, key
+        assert in_lambda.names == expected.names, key
         for name in pipeline_fields():
-            assert getattr(in_lambda, name) == getattr(stack_config, name), (key, name)
+            assert getattr(in_lambda, name) == getattr(expected, name), (key, name)
 
 
 def test_the_scanner_is_told_its_queue_url(lab_run: ProgramRun) -> None:
@@ -104,7 +107,7 @@ def test_the_scanner_is_told_its_queue_url(lab_run: ProgramRun) -> None:
 
 def test_a_project_override_renames_everything_consistently() -> None:
     project = "workshop-team-7"
-    names = LabConfig(project=project).names
+    names = stack_config(project=project).names
     ecr = run_program(ECR_DIR, ECR_PROJECT, {f"{ECR_PROJECT}:labProject": project})
     lab = run_program(LAB_DIR, LAB_PROJECT, lab_config(labProject=project), ecr.outputs)
     assert {r["name"] for r in ecr.of_type("aws:ecr/repository:Repository").values()} == set(names.functions)
@@ -129,3 +132,38 @@ def test_stack_settings_follow_labkit_environment_variables(monkeypatch: pytest.
         run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "detector-from-queue")["batchSize"] == 5
     )
     assert run.one("aws:sqs/queue:Queue", "instances")["visibilityTimeoutSeconds"] == 720
+
+
+def test_the_bucket_is_named_for_the_account_and_region_and_the_lambdas_are_told(lab_run: ProgramRun) -> None:
+    """S3 names are global: a second account or Region deploying the same project gets its own bucket."""
+    bucket = lab_run.one("aws:s3/bucket:Bucket", "backups")["bucket"]
+    assert bucket == f"{LAB_PROJECT}-backups-{ACCOUNT}-{REGION}"
+    for key, function in lab_run.of_type("aws:lambda/function:Function").items():
+        env = function["environment"]["variables"]
+        assert (env["LABKIT_BUCKET"], env["LABKIT_ACCOUNT_ID"]) == (bucket, ACCOUNT), key
+        assert load_config(env=env).names.bucket == bucket, key
+    assert lab_run.outputs["bucketName"] == bucket
+
+
+def test_the_bucket_name_can_be_given_in_stack_config() -> None:
+    run = run_program(LAB_DIR, LAB_PROJECT, lab_config(backupBucket="my-org-audit-backups"), ecr_outputs())
+    assert run.one("aws:s3/bucket:Bucket", "backups")["bucket"] == "my-org-audit-backups"
+    env = run.one("aws:lambda/function:Function", "downloader")["environment"]["variables"]
+    assert load_config(env=env).names.bucket == "my-org-audit-backups"
+    policy = json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy", "backups-tls-only")["policy"])
+    assert "arn:aws:s3:::my-org-audit-backups" in policy["Statement"][0]["Resource"]
+
+
+def test_the_bucket_name_follows_labkit_bucket_in_the_deploying_shell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulumi_harness import _run
+
+    monkeypatch.setenv("LABKIT_BUCKET", "shell-chosen-backups")
+    run = _run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs())
+    assert run.one("aws:s3/bucket:Bucket", "backups")["bucket"] == "shell-chosen-backups"
+
+
+def test_a_bucket_name_s3_would_refuse_fails_before_deploying() -> None:
+    with pytest.raises(ConfigError, match="S3 refuses this name"):
+        run_program(LAB_DIR, LAB_PROJECT, lab_config(backupBucket="Not_A_Bucket"), ecr_outputs())

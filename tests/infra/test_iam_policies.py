@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 from parliament import analyze_policy_string, enhance_finding
-from pulumi_harness import ACCOUNT, REGION, ProgramRun
-
-from labkit.config import LabConfig
+from pulumi_harness import ACCOUNT, REGION, ProgramRun, stack_config
 
 BLOCKING = {"MEDIUM", "HIGH", "CRITICAL"}
 
@@ -169,7 +167,7 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
 
 
 def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> None:
-    config = LabConfig()
+    config = stack_config()
     state = lab_run.state
     queue = state[("aws:sqs/queue:Queue", "instances")]["arn"]
     failures = state[("aws:sqs/queue:Queue", "stream-failures")]["arn"]
@@ -202,5 +200,5 @@ def test_test_host_reads_only_the_lab_parameters_and_the_master_secret(lab_run: 
     grants = _grants(lab_run, "test-host-policy")
     secret = lab_run.state[("aws:rds/cluster:Cluster", "aurora")]["masterUserSecrets"][0]["secretArn"]
     assert grants["secretsmanager:GetSecretValue"] == {secret}
-    prefix = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{LabConfig().project}/aurora"
+    prefix = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{stack_config().project}/aurora"
     assert grants["ssm:GetParameter"] == {prefix, f"{prefix}/*"}

@@ -17,9 +17,8 @@ from pulumi_harness import (
     ecr_outputs,
     lab_config,
     run_program,
+    stack_config,
 )
-
-from labkit.config import LabConfig
 
 FUNCTION = "aws:lambda/function:Function"
 ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"
@@ -32,7 +31,7 @@ def subnet_ids(run: ProgramRun, prefix: str) -> set[str]:
 
 
 def alias_arns(run: ProgramRun) -> dict[str, str]:
-    names = LabConfig().names
+    names = stack_config().names
     functions = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
     return {key: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}:live" for key, fn in functions.items()}
 
@@ -42,7 +41,7 @@ def alias_arns(run: ProgramRun) -> dict[str, str]:
 
 def test_bucket_blocks_all_public_access(lab_run: ProgramRun) -> None:
     bpa = lab_run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "backups-public-access")
-    assert bpa["bucket"] == LabConfig().names.bucket
+    assert bpa["bucket"] == stack_config().names.bucket
     for setting in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert bpa[setting] is True, setting
     ownership = lab_run.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "backups-ownership")
@@ -50,7 +49,7 @@ def test_bucket_blocks_all_public_access(lab_run: ProgramRun) -> None:
 
 
 def test_bucket_policy_denies_every_request_without_tls(lab_run: ProgramRun) -> None:
-    bucket = LabConfig().names.bucket
+    bucket = stack_config().names.bucket
     policy = json.loads(lab_run.one("aws:s3/bucketPolicy:BucketPolicy", "backups-tls-only")["policy"])
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny, "no Deny statement"
@@ -83,7 +82,7 @@ def test_bucket_is_versioned_with_lifecycle_to_colder_storage_and_expiry(lab_run
     )
     (rule,) = lifecycle["rules"]
     assert rule["status"] == "Enabled"
-    assert rule["filter"]["prefix"] == f"{LabConfig().log_prefix}/"
+    assert rule["filter"]["prefix"] == f"{stack_config().log_prefix}/"
     assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [
         (30, "STANDARD_IA"),
         (90, "GLACIER_IR"),
@@ -157,7 +156,7 @@ def test_queue_redrives_to_the_dlq_after_max_receive_count(lab_run: ProgramRun) 
     queue = lab_run.one("aws:sqs/queue:Queue", "instances")
     redrive = json.loads(queue["redrivePolicy"])
     dlq_arn = lab_run.state[("aws:sqs/queue:Queue", "instances-dlq")]["arn"]
-    assert redrive == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": LabConfig().max_receive_count}
+    assert redrive == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": stack_config().max_receive_count}
     assert lab_run.one("aws:sqs/queue:Queue", "instances-dlq")["messageRetentionSeconds"] == 14 * 24 * 3600
 
 
@@ -180,7 +179,7 @@ def test_functions_are_published_images_with_a_tag_each_in_private_subnets(lab_r
 
 
 def test_each_function_has_a_live_alias_on_its_published_version(lab_run: ProgramRun) -> None:
-    names = LabConfig().names
+    names = stack_config().names
     aliases = lab_run.of_type("aws:lambda/alias:Alias")
     assert sorted(aliases) == ["detector-live", "downloader-live", "scanner-live"]
     for key, fn in (
@@ -218,7 +217,7 @@ def test_every_event_source_invokes_the_live_alias_not_the_bare_function(lab_run
 
 
 def test_event_source_mappings_report_partial_failures_and_park_poison_records(lab_run: ProgramRun) -> None:
-    config = LabConfig()
+    config = stack_config()
     queue = lab_run.one(ESM, "detector-from-queue")
     assert queue["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert queue["eventSourceArn"] == lab_run.state[("aws:sqs/queue:Queue", "instances")]["arn"]
@@ -341,7 +340,7 @@ def test_aurora_password_is_managed_by_rds_never_plaintext(lab_run: ProgramRun) 
 
 
 def test_aurora_runs_writer_and_reader_in_private_subnets_with_auditing(lab_run: ProgramRun) -> None:
-    config = LabConfig()
+    config = stack_config()
     cluster = lab_run.one("aws:rds/cluster:Cluster", "aurora")
     assert cluster["engine"] == "aurora-mysql"
     assert cluster["clusterIdentifier"] == config.cluster_id
@@ -437,13 +436,13 @@ def test_endpoints_and_secret_arn_are_published_where_the_scripts_look(lab_run: 
 
 def test_outputs_a_notebook_needs(lab_run: ProgramRun) -> None:
     out = lab_run.outputs
-    names = LabConfig().names
+    names = stack_config().names
     assert out["bucketName"] == names.bucket
     assert out["tableName"] == names.table
     assert out["queueUrl"].endswith(f"/{names.queue}")
     assert out["aliasArns"] == alias_arns(lab_run)
     assert set(out["functionArns"]) == {"scanner", "detector", "downloader"}
-    assert out["clusterEndpoint"].startswith(LabConfig().cluster_id)
+    assert out["clusterEndpoint"].startswith(stack_config().cluster_id)
     assert out["readerEndpoint"]
     assert out["testHostId"].startswith("i-")
     assert out["region"] == REGION

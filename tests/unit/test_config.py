@@ -11,7 +11,7 @@ from labkit.errors import ConfigError
 def test_default_target_is_local_and_names_derive_from_the_project() -> None:
     config = load_config(env={})
     assert config.target == "local"
-    assert config.names.bucket == "aurora-log-backup-lab-backups"
+    assert config.names.bucket == "aurora-log-backup-lab-backups-123456789012-us-east-1"  # emulator account
     assert config.names.functions == (
         "aurora-log-backup-lab-db-scanner",
         "aurora-log-backup-lab-log-detector",
