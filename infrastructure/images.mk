@@ -2,6 +2,8 @@
 # lab stack's config. Included from the top Makefile; also usable alone:
 #   make -f infrastructure/images.mk build-and-push-versioned VERSION=v1.0.0
 # Variables (override on the command line): VERSION, IMG_TAG, IMG_STACK, IMG_PLATFORM, IMG_PREFIX.
+# A self-managed Pulumi backend (pulumi login --local, s3://...) needs PULUMI_CONFIG_PASSPHRASE or
+# PULUMI_CONFIG_PASSPHRASE_FILE exported (make cannot answer the prompt); pulumi inherits them from here.
 # See LAMBDA-VERSIONING.md for the release and roll-back procedure.
 
 IMG_MK := $(lastword $(MAKEFILE_LIST))
@@ -24,7 +26,8 @@ IMG_SEMVER := ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$
 ECR_URL_OF = $(IMG_PULUMI) stack output --cwd $(ECR_STACK_DIR) --stack $(IMG_STACK) $(1)RepositoryUrl
 
 .PHONY: build get-ecr-urls push-images clean-images update-pulumi-config build-and-push-versioned \
-	version-info img-need-docker img-need-pulumi img-need-aws img-check-version img-ecr-login img-lab-stack
+	version-info img-need-docker img-need-pulumi img-need-aws img-check-version img-ecr-login img-lab-stack \
+	img-need-passphrase
 
 # --- guards: a clear message instead of a tool's stack trace ------------------------------------------
 img-need-docker:
@@ -33,6 +36,19 @@ img-need-docker:
 
 img-need-pulumi:
 	@command -v $(IMG_PULUMI) >/dev/null 2>&1 || { echo "images.mk: pulumi not found: install the CLI (curl -fsSL https://get.pulumi.com | sh), then log in (pulumi login, or pulumi login --local)" >&2; exit 1; }
+
+# Stacks on a self-managed backend encrypt secrets with a passphrase unless their stack file names another
+# secrets provider (awskms://, ...): stop before pulumi would wait for a prompt nobody can answer.
+img-need-passphrase: img-need-pulumi
+	@backend="$${PULUMI_BACKEND_URL:-$$($(IMG_PULUMI) whoami --verbose 2>/dev/null | sed -n 's/^Backend URL: *//p')}"; \
+	case "$$backend" in file://*|s3://*|gs://*|azblob://*) ;; *) exit 0;; esac; \
+	[ -z "$$PULUMI_CONFIG_PASSPHRASE$$PULUMI_CONFIG_PASSPHRASE_FILE" ] || exit 0; \
+	for dir in $(ECR_STACK_DIR) $(ECR_LAB_STACK_DIR); do \
+	  provider=$$(sed -n 's/^secretsprovider: *//p' "$$dir/Pulumi.$(IMG_STACK).yaml" 2>/dev/null); \
+	  if [ -z "$$provider" ] || [ "$$provider" = passphrase ]; then \
+	    echo "images.mk: pulumi backend $$backend encrypts stack $(IMG_STACK) with a passphrase and make cannot prompt for it: export PULUMI_CONFIG_PASSPHRASE=<passphrase> or PULUMI_CONFIG_PASSPHRASE_FILE=<file holding it>" >&2; exit 1; \
+	  fi; \
+	done
 
 img-need-aws:
 	@command -v $(IMG_AWS) >/dev/null 2>&1 || { echo "images.mk: aws CLI not found: install it (pip install awscli, or https://aws.amazon.com/cli/)" >&2; exit 1; }
@@ -48,10 +64,10 @@ build: $(addprefix img-build-,$(IMG_FUNCTIONS))
 img-build-%: img-need-docker
 	$(IMG_DOCKER) build $(IMG_BUILD_FLAGS) -f lambdas/$*/Dockerfile -t $(IMG_PREFIX)/$*:$(IMG_TAG) .
 
-get-ecr-urls: img-need-pulumi
+get-ecr-urls: img-need-passphrase
 	$(IMG_PULUMI) stack output --cwd $(ECR_STACK_DIR) --stack $(IMG_STACK) repositoryUrls --json
 
-img-ecr-login: img-need-docker img-need-pulumi img-need-aws
+img-ecr-login: img-need-docker img-need-passphrase img-need-aws
 	@url=$$($(call ECR_URL_OF,scanner)) || { echo "images.mk: no ECR stack outputs: deploy $(ECR_STACK_DIR) first (pulumi up)" >&2; exit 1; }; \
 	registry=$${url%%/*}; region=$$(echo "$$registry" | cut -d. -f4); \
 	$(IMG_AWS) ecr get-login-password --region "$$region" | $(IMG_DOCKER) login --username AWS --password-stdin "$$registry"
@@ -66,20 +82,20 @@ img-push-%: img-ecr-login
 update-pulumi-config: $(addprefix img-config-,$(IMG_FUNCTIONS))
 
 # The lab stack may not exist yet on the first release (images are pushed before its first `pulumi up`).
-img-lab-stack: img-need-pulumi
+img-lab-stack: img-need-passphrase
 	$(IMG_PULUMI) stack select --cwd $(ECR_LAB_STACK_DIR) --create $(IMG_STACK)
 
 img-config-%: img-lab-stack
 	$(IMG_PULUMI) config set --cwd $(ECR_LAB_STACK_DIR) --stack $(IMG_STACK) $*ImageTag $(IMG_TAG)
 
 # Sequential on purpose (even under -j): build all, push all, then point the stack at the new tag.
-build-and-push-versioned: img-check-version img-need-docker img-need-pulumi img-need-aws
+build-and-push-versioned: img-check-version img-need-docker img-need-passphrase img-need-aws
 	$(MAKE) --no-print-directory -f $(IMG_MK) build IMG_TAG=$(VERSION)
 	$(MAKE) --no-print-directory -f $(IMG_MK) push-images IMG_TAG=$(VERSION)
 	$(MAKE) --no-print-directory -f $(IMG_MK) update-pulumi-config IMG_TAG=$(VERSION)
 	@echo "images.mk: $(VERSION) pushed and set in stack $(IMG_STACK); deploy with: pulumi up --cwd $(ECR_LAB_STACK_DIR) --stack $(IMG_STACK)"
 
-version-info: img-need-pulumi img-need-aws
+version-info: img-need-passphrase img-need-aws
 	@echo "Image tags configured in stack $(IMG_STACK) ($(ECR_LAB_STACK_DIR)):"
 	@for fn in $(IMG_FUNCTIONS); do \
 	  printf '  %-10s %s\n' "$$fn" "$$($(IMG_PULUMI) config get --cwd $(ECR_LAB_STACK_DIR) --stack $(IMG_STACK) $${fn}ImageTag 2>/dev/null || echo '(unset)')"; \

@@ -5,10 +5,16 @@ Automation API drives the Pulumi CLI, so the CLI is checked for first and its ab
 install step. Order matters: the lab stack reads the ECR stack's outputs (and its images), so ``up`` runs
 ECR then lab, ``destroy`` lab then ECR. Between the two on a first deploy, the images must be pushed
 (``make build-and-push-versioned VERSION=v1.0.0``); ``up`` says so instead of failing inside Pulumi.
+
+A self-managed backend (``pulumi login --local``, s3://, gs://, azblob://) encrypts stack secrets with a
+passphrase by default. The Automation API runs the CLI with this process's environment and no terminal, so
+PULUMI_CONFIG_PASSPHRASE(_FILE) must be set there: it is checked before the first Pulumi command.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +30,9 @@ PULUMI_INSTALL = "curl -fsSL https://get.pulumi.com | sh"
 FUNCTION_KEYS = ("scanner", "detector", "downloader")
 
 OnOutput = Callable[[str], None]
+PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+# Backends Pulumi does not host: their default secrets provider is a passphrase.
+SELF_MANAGED_BACKENDS = ("file://", "s3://", "gs://", "azblob://")
 
 
 class PulumiNotFoundError(StackError):
@@ -35,6 +44,54 @@ class PulumiNotFoundError(StackError):
             "~/.pulumi/bin to PATH) and log in with `pulumi login`, or `pulumi login --local` to keep "
             "state on this machine"
         )
+
+
+class PassphraseRequiredError(StackError):
+    """A self-managed backend needs the stack passphrase, and nothing can prompt for it."""
+
+    def __init__(self, backend: str, stack: str) -> None:
+        super().__init__(
+            f"pulumi backend {backend} encrypts the secrets of stack {stack} with a passphrase, and neither "
+            "the Automation API nor make can prompt for it: export PULUMI_CONFIG_PASSPHRASE=<passphrase> or "
+            "PULUMI_CONFIG_PASSPHRASE_FILE=<file holding it> (the same one on every run for this stack), "
+            "or use the Pulumi Cloud backend (`pulumi login`)"
+        )
+
+
+def backend_url(env: Mapping[str, str]) -> str | None:
+    """The backend the Pulumi CLI would use: PULUMI_BACKEND_URL, else the one it is logged in to."""
+    if env.get("PULUMI_BACKEND_URL"):
+        return env["PULUMI_BACKEND_URL"]
+    home = Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    try:
+        current = json.loads((home / "credentials.json").read_text()).get("current")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current if isinstance(current, str) and current else None
+
+
+def _secrets_provider(work_dir: Path, stack_name: str) -> str | None:
+    """The stack file's ``secretsprovider`` (absent: passphrase on a self-managed backend)."""
+    try:
+        lines = (work_dir / f"Pulumi.{stack_name}.yaml").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("secretsprovider:"):
+            return line.partition(":")[2].strip().strip("'\"") or None
+    return None
+
+
+def require_passphrase(env: Mapping[str, str], work_dir: Path, stack_name: str, stack: str) -> None:
+    """Raise PassphraseRequiredError when the CLI would have to prompt for the stack's passphrase."""
+    backend = backend_url(env)
+    if backend is None or not backend.startswith(SELF_MANAGED_BACKENDS):
+        return
+    if any(env.get(name) for name in PASSPHRASE_VARIABLES):
+        return
+    if _secrets_provider(work_dir, stack_name) not in (None, "passphrase"):
+        return  # awskms://, gcpkms://, ... need credentials, not a passphrase
+    raise PassphraseRequiredError(backend, stack)
 
 
 @dataclass(frozen=True)
@@ -110,6 +167,10 @@ class LabStacks:
     def stack(self, spec: StackSpec) -> Any:
         """Select the stack, creating it on first use."""
         if spec.key not in self._stacks:
+            # the CLI inherits os.environ (so the passphrase variables reach it); check before it prompts
+            require_passphrase(
+                os.environ, spec.work_dir, self.stack_name, f"{spec.project}/{self.stack_name}"
+            )
             self._stacks[spec.key] = self._run(
                 spec,
                 "stack select",
@@ -207,8 +268,12 @@ __all__ = [
     "DESTROY_ORDER",
     "ECR",
     "LAB",
+    "PASSPHRASE_VARIABLES",
     "UP_ORDER",
     "LabStacks",
+    "PassphraseRequiredError",
     "PulumiNotFoundError",
+    "backend_url",
+    "require_passphrase",
     "require_pulumi_cli",
 ]
