@@ -1,7 +1,8 @@
 """The DynamoDB tracking table: one item per audit file ever detected.
 
 Key: ``pk`` = DB instance id, ``sk`` = the file's identity (its name in the aurora scheme, where names are
-stable; ``<first name>@<first LastWritten>`` in the rds-mysql scheme, where names shift at rotation).
+stable; ``<base name>@<sha256 of its first line, 16 hex>`` in the rds-mysql scheme, where names shift at
+rotation: see ``identity``; ``head_sha`` holds the whole hash).
 
 States (``state``):
   DETECTED   seen by the detector, nothing copied yet
@@ -16,7 +17,8 @@ Other attributes: cluster_id, engine, scheme, log_file_name (current name), size
 listed), sealed, copied_bytes, marker (DownloadDBLogFilePortion marker after copied_bytes, opaque; empty when
 unknown), parts (S3 objects written), date (S3 partition), first_seen, updated_at, vanished_at,
 lost_bytes, failures and last_error (failed copies since the last success), lease_owner and lease_until
-(the copy in progress), expires_at (TTL, epoch seconds: set when the item can be forgotten).
+(the copy in progress), expires_at (TTL, epoch seconds: set when the item can be forgotten), head_sha
+(rds-mysql), writer (``detector`` or ``downloader``: who wrote last; the stream filter passes the detector's).
 """
 
 from __future__ import annotations

@@ -29,8 +29,15 @@ def record_handler(record: SQSRecord) -> None:
     )
     metrics.add_metric(name="FilesDetected", unit=MetricUnit.Count, value=outcome.new)
     metrics.add_metric(name="TableWrites", unit=MetricUnit.Count, value=outcome.writes)
+    metrics.add_metric(name="RdsCalls", unit=MetricUnit.Count, value=outcome.rds_calls)
     if outcome.lost:
         metrics.add_metric(name="FilesLost", unit=MetricUnit.Count, value=len(outcome.lost))
+    if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused: look at it
+        metrics.add_metric(
+            name="IdentityAnomalies",
+            unit=MetricUnit.Count,
+            value=len(outcome.revived) + len(outcome.conflicts),
+        )
     logger.info("scan of instance", extra={"outcome": outcome.__dict__})
 
 
