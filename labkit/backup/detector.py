@@ -41,6 +41,7 @@ class DetectOutcome:
     rds_calls: int = 0
     instance_gone: bool = False
     unavailable: bool = False
+    at_risk_bytes: int = 0  # not copied yet, on an instance that cannot be read now
     revived: list[str] = field(default_factory=list)  # called vanished once, listed again
     conflicts: list[str] = field(default_factory=list)  # an aurora name listed again after it vanished
 
@@ -78,24 +79,41 @@ def detect(
     # the items are read before the listing: every item considered existed before the files were listed,
     # so an item whose file the listing lacks really vanished (a later item is another scan's business)
     items = [i for i in t.live_items(table, message.instance_id) if "vanished_at" not in i]
-    try:
-        listed = _listing(rds, message.instance_id, bool(items))
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "InvalidDBInstanceState":  # stopped or rebooting: its files wait on its log volume
-            log.warning("%s is not available (%s); nothing recorded this scan", message.instance_id, exc)
-            outcome.unavailable = True
-            return outcome
-        if code not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
-            raise
-        outcome.instance_gone = True
-        listed = []
-    heads = _HeadReader(rds, message.instance_id)
-    if message.scheme == "aurora":
-        by_sk = {i["sk"]: i for i in items}
-        matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
+    for _ in range(3):
+        try:
+            listed = _listing(rds, message.instance_id, bool(items))
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "InvalidDBInstanceState":  # stopped or rebooting: its files wait on its log volume
+                outcome.unavailable = True
+                outcome.at_risk_bytes = sum(max(0, i["size"] - i["copied_bytes"]) for i in items)
+                log.warning(
+                    "%s is not available (%s): %d tracked bytes not copied yet wait for it",
+                    message.instance_id,
+                    exc,
+                    outcome.at_risk_bytes,
+                )
+                return outcome
+            if code not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+                raise
+            outcome.instance_gone = True
+            listed = []
+        outcome.rds_calls += 1
+        heads = _HeadReader(rds, message.instance_id)
+        if message.scheme == "aurora":
+            by_sk = {i["sk"]: i for i in items}
+            matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
+        else:
+            matches = match_rotated(items, listed, heads.sha)
+        outcome.rds_calls += heads.calls
+        if not heads.calls or _unmoved(listed, list_log_files(rds, message.instance_id)):
+            break
+        outcome.rds_calls += 1
+        log.info("%s rotated while its files were read: scanning again", message.instance_id)
     else:
-        matches = match_rotated(items, listed, heads.sha)
+        raise SourceChangedError(
+            f"{message.instance_id}: files rotated during three scans in a row; retry later"
+        )
     newest = max(listed, key=_recency)["LogFileName"] if listed else ""
     seen: set[str] = set()
     for f in listed:
@@ -109,11 +127,27 @@ def detect(
         outcome.changed += wrote
         outcome.sealed += int(wrote and sealed and not item.get("sealed"))
         outcome.writes += wrote
-    outcome.rds_calls = 1 + heads.calls
     for item in items:
         if item["sk"] not in seen:
             outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome)
     return outcome
+
+
+def _unmoved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """No rotation between two listings (so the heads read between them belong to the first): the same
+    names, every rotated file unchanged, the active one only grown."""
+    old = {f["LogFileName"]: f for f in before}
+    new = {f["LogFileName"]: f for f in after}
+    if old.keys() != new.keys():
+        return False
+    for name, f in old.items():
+        g = new[name]
+        if position(name) == 0:
+            if g["Size"] < f["Size"]:
+                return False
+        elif (g["Size"], g["LastWritten"]) != (f["Size"], f["LastWritten"]):
+            return False
+    return True
 
 
 def _listing(rds: Any, instance_id: str, tracked: bool, attempts: int = 3) -> list[dict[str, Any]]:

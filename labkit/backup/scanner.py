@@ -113,13 +113,19 @@ def scan(
 ) -> ScanOutcome:
     messages, skipped = find_instances(rds, engines, opt_out_tag, scheme_tag)
     if table is not None:
-        known = {m.instance_id for m in messages} | set(skipped)
-        gone = tracked_elsewhere(table, known)
-        for m in gone:
+        # an opted-out instance stays out; a stopped or deleted one with live files is still scanned, so its
+        # detector says so every time (not available: at risk; gone: LOST) instead of going quiet
+        known = {m.instance_id for m in messages} | {
+            i for i, why in skipped.items() if why.startswith("opted out")
+        }
+        tracked = tracked_elsewhere(table, known)
+        for m in tracked:
             log.warning(
-                "%s is no longer listed but has live tracked files: queued to settle them", m.instance_id
+                "%s has live tracked files but is %s: queued so its detector settles them",
+                m.instance_id,
+                skipped.get(m.instance_id, "no longer listed"),
             )
-        messages += gone
+        messages += tracked
     failed = send_messages(sqs, queue_url, messages)
     outcome = ScanOutcome([m.instance_id for m in messages if m.instance_id not in failed], skipped, failed)
     for instance_id, why in skipped.items():

@@ -32,6 +32,8 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="RdsCalls", unit=MetricUnit.Count, value=outcome.rds_calls)
     if outcome.lost:
         metrics.add_metric(name="FilesLost", unit=MetricUnit.Count, value=len(outcome.lost))
+    if outcome.unavailable:
+        metrics.add_metric(name="InstancesUnavailable", unit=MetricUnit.Count, value=1)
     if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused: look at it
         metrics.add_metric(
             name="IdentityAnomalies",

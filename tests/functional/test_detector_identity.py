@@ -248,3 +248,61 @@ class StaleIndex:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.table, name)
+
+
+def test_a_rotation_while_the_scan_reads_heads_makes_it_scan_again(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: Any
+) -> None:
+    from labkit.backup import detector as module
+
+    # GIVEN E (.1) and F (active) tracked
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    active = directory / "server_audit.log"
+    append(active, 0, 100)
+    tick()
+    rotate(directory, 5)
+    append(active, 1000, 100)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    tracked = {i["sk"]: i["log_file_name"] for i in items(pipeline)}
+    append(active, 1100, 10)
+    real, rotated = module.read_head, []
+
+    def rotate_during_first_read(rds: Any, instance: str, name: str) -> Any:
+        if not rotated:  # MariaDB rotates between the listing and the head read: names mean other files
+            rotated.append(name)
+            tick()
+            rotate(directory, 5)
+            append(active, 2000, 100)
+        return real(rds, instance, name)
+
+    monkeypatch.setattr(module, "read_head", rotate_during_first_read)
+    # WHEN a scan reads heads while the names move
+    outcome = pipeline.detect("db-1", scheme="rds-mysql")
+    # THEN it notices, scans again, and every item keeps its own file (E at .2, F at .1, G new)
+    assert rotated and outcome.lost == [] and outcome.vanished == 0 and outcome.new == 1, outcome
+    now = {i["sk"]: i["log_file_name"] for i in items(pipeline)}
+    assert {sk: now[sk] for sk in tracked} == {
+        sk: name[:-1] + "2" if name.endswith(".1") else name + ".1" for sk, name in tracked.items()
+    }
+    copy_sealed(pipeline)
+    for item in items(pipeline):
+        if item["sealed"]:
+            assert (
+                stored(pipeline, item)
+                == (directory / item["log_file_name"].removeprefix("audit/")).read_bytes()
+            )
+
+
+def test_a_stopped_instance_with_tracked_files_is_still_queued(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-2", scheme="rds-mysql", engine="mysql")
+    account.add_instance("db-3", scheme="rds-mysql", engine="mysql")  # stopped, nothing tracked
+    append(directory / "server_audit.log", 0, 30)
+    pipeline.detect("db-2", scheme="rds-mysql")
+    for instance in ("db-2", "db-3"):
+        account.rds.stop_db_instance(DBInstanceIdentifier=instance)
+    outcome = scan(
+        account.rds, pipeline.sqs, pipeline.queue, {"mysql"}, "skip", SCHEME_TAG, table=pipeline.table
+    )
+    assert outcome.sent == ["db-2"] and set(outcome.skipped) == {"db-2", "db-3"}, outcome
