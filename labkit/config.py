@@ -22,6 +22,7 @@ from labkit.errors import ConfigError
 
 Target = Literal["local", "aws"]
 NamingScheme = Literal["aurora", "rds-mysql"]
+RdsLogApiVersion = Literal["v13", "v19"]  # REST path of DownloadCompleteDBLogFile
 TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"
@@ -81,6 +82,11 @@ class LabConfig:
     scheme_tag: str = "labkit:naming-scheme"  # instance tag naming the file-naming scheme (local emulator)
     scanner_timeout_s: int = 60  # the scheduled scan lists every instance of the engines above
     stream_view_type: str = "NEW_AND_OLD_IMAGES"  # the table stream the downloader reads
+    # DownloadCompleteDBLogFile: /v13/ is what the docs show; /v19/ is announced to replace it (v13 said to
+    # stop after 2027-03-01, unconfirmed). Timeouts: a stalled download falls back to paging.
+    rds_log_api_version: RdsLogApiVersion = "v13"
+    complete_connect_timeout_s: float = 10.0
+    complete_read_timeout_s: float = 60.0
 
     @property
     def cluster_id(self) -> str:
@@ -281,6 +287,8 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError(f"throttle_rate {config.throttle_rate}: expected a fraction between 0 and 1")
     if config.audit_rotate_size < 4096:
         raise ConfigError("audit_rotate_size must be at least 4096 bytes")
+    if config.complete_connect_timeout_s <= 0 or config.complete_read_timeout_s <= 0:
+        raise ConfigError("complete_connect_timeout_s and complete_read_timeout_s must be positive seconds")
     if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):
         raise ConfigError(f"account_id {config.account_id!r}: an AWS account ID is 12 digits")
     if config.bucket and (problem := bucket_name_problem(config.bucket)):

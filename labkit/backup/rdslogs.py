@@ -1,14 +1,18 @@
 """Reading RDS log files: DescribeDBLogFiles paging, DownloadDBLogFilePortion paging, and the SDK-less
 DownloadCompleteDBLogFile (a SigV4-signed GET that streams the whole file).
 
-Only boto3/botocore are used, so this runs inside the Lambda image.
+Only boto3/botocore are used, so this runs inside the Lambda image. The complete download is not an SDK
+call: its REST path version (``/v13/`` in every copy of the docs we could check; ``/v19/`` announced as its
+successor), connect and read timeouts are settings (``CompleteDownload``; the handlers set them from
+LabConfig), and its network failures arrive as a ``ClientError`` like the SDK calls' errors, so a caller's
+fallback to paging applies to them too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -18,15 +22,55 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-COMPLETE_PATH = "/v13/downloadCompleteLogFile/{instance}/{name}"
+from labkit.backup.errors import BackupError
+
+API_VERSIONS = ("v13", "v19")
+COMPLETE_PATH = "/{version}/downloadCompleteLogFile/{instance}/{name}"
+UNAVAILABLE_CODE = "CompleteDownloadUnavailable"  # connection refused/reset, timeouts: page the file instead
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _ERROR_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 _POOL = urllib3.PoolManager(maxsize=4)
 
 
 @dataclass(frozen=True)
+class CompleteDownload:
+    """How the REST complete download is reached; defaults match LabConfig's."""
+
+    api_version: str = "v13"
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0  # the longest silence between two reads, not the whole download
+    timeout: urllib3.Timeout = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.api_version not in API_VERSIONS:
+            raise ValueError(f"REST path version {self.api_version!r}: expected v13 or v19")
+        timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=self.read_timeout_s)
+        object.__setattr__(self, "timeout", timeout)
+
+
+_settings = CompleteDownload()
+
+
+def configure_complete_download(settings: CompleteDownload) -> None:
+    """The settings every later call uses unless given its own (the handlers call this once)."""
+    global _settings
+    _settings = settings
+
+
+def complete_download_settings() -> CompleteDownload:
+    return _settings
+
+
+class MissingMarkerError(BackupError):
+    """A portion answer with data pending gave no new Marker: paging cannot go on without repeating a page."""
+
+
+@dataclass(frozen=True)
 class Page:
-    """One DownloadDBLogFilePortion answer, as the bytes the file holds (UTF-8 of LogFileData)."""
+    """One DownloadDBLogFilePortion answer, as the bytes the file holds (UTF-8 of LogFileData).
+
+    ``marker`` is the answer's own Marker, "" when it gave none (then there is no point to resume from).
+    """
 
     data: bytes
     marker: str
@@ -43,16 +87,28 @@ def list_log_files(rds: Any, instance_id: str, filename_contains: str = "audit")
 
 
 def iter_portions(rds: Any, instance_id: str, log_file_name: str, marker: str = "0") -> Iterator[Page]:
-    """Page a file from ``marker`` ("0" = the start; never omit it) until no data is pending."""
+    """Page a file from ``marker`` ("0" = the start; never omit it) until no data is pending.
+
+    An answer without a Marker (or with the request's own, after data) is never continued from the request's
+    marker, which would fetch the same page again: paging stops there, with MissingMarkerError when data was
+    still pending.
+    """
     while True:
         answer = rds.download_db_log_file_portion(
             DBInstanceIdentifier=instance_id, LogFileName=log_file_name, Marker=marker
         )
         page = Page(
             answer.get("LogFileData", "").encode("utf-8"),
-            answer.get("Marker", marker),
+            answer.get("Marker") or "",
             bool(answer.get("AdditionalDataPending")),
         )
+        if page.pending and (not page.marker or (page.marker == marker and page.data)):
+            raise MissingMarkerError(
+                f"{instance_id} {log_file_name}: DownloadDBLogFilePortion at marker {marker!r} answered "
+                f"{len(page.data)} bytes with data pending but no Marker to continue from "
+                f"({'none' if not page.marker else 'the same one'}): paging stopped so no page is taken "
+                "twice; the copy is retried from its stored position"
+            )
         yield page
         if not page.pending or page.marker == marker:
             return
@@ -60,23 +116,61 @@ def iter_portions(rds: Any, instance_id: str, log_file_name: str, marker: str = 
 
 
 def download_complete_log_file(
-    rds: Any, credentials: Credentials, instance_id: str, log_file_name: str, chunk_size: int = 1024 * 1024
+    rds: Any,
+    credentials: Credentials,
+    instance_id: str,
+    log_file_name: str,
+    chunk_size: int = 1024 * 1024,
+    *,
+    settings: CompleteDownload | None = None,
 ) -> Iterator[bytes]:
     """Stream a whole log file through DownloadCompleteDBLogFile, as raw bytes.
 
-    Errors arrive as botocore ``ClientError`` with the RDS error code, like the SDK calls.
+    Errors arrive as botocore ``ClientError``: the RDS error code for an answer, UNAVAILABLE_CODE when the
+    endpoint could not be reached or stopped answering (connect/read timeout, refused or reset connection).
     """
-    path = COMPLETE_PATH.format(instance=quote(instance_id, safe=""), name=quote(log_file_name, safe="/"))
+    settings = settings or _settings
+    path = COMPLETE_PATH.format(
+        version=settings.api_version,
+        instance=quote(instance_id, safe=""),
+        name=quote(log_file_name, safe="/"),
+    )
     url = rds.meta.endpoint_url.rstrip("/") + path
     request = AWSRequest(method="GET", url=url)
     SigV4Auth(credentials.get_frozen_credentials(), "rds", rds.meta.region_name).add_auth(request)
-    response = _POOL.request("GET", url, headers=dict(request.headers.items()), preload_content=False)
+    try:
+        response = _POOL.request(
+            "GET",
+            url,
+            headers=dict(request.headers.items()),
+            preload_content=False,
+            timeout=settings.timeout,
+            retries=False,  # the caller's fallback (paging) is the retry
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        raise _unavailable(instance_id, log_file_name, url, exc) from exc
     try:
         if response.status != 200:
             raise _client_error(response.status, response.read())
         yield from response.stream(chunk_size)
+    except urllib3.exceptions.HTTPError as exc:
+        raise _unavailable(instance_id, log_file_name, url, exc) from exc
     finally:
         response.release_conn()
+
+
+def _unavailable(instance_id: str, log_file_name: str, url: str, exc: Exception) -> ClientError:
+    return ClientError(
+        {
+            "Error": {
+                "Code": UNAVAILABLE_CODE,
+                "Message": f"{instance_id} {log_file_name}: {url} unreachable or stalled "
+                f"({type(exc).__name__}: {exc})",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 0},
+        },
+        "DownloadCompleteDBLogFile",
+    )
 
 
 def _client_error(status: int, body: bytes) -> ClientError:

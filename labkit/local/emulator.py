@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 RDS_XMLNS = "http://rds.amazonaws.com/doc/2014-10-31/"
-COMPLETE_PREFIX = "/v13/downloadCompleteLogFile/"
+# DownloadCompleteDBLogFile's REST path, under either version the client may be set to (labkit.backup.rdslogs)
+COMPLETE_PATH = re.compile(r"/v(?:13|19)/downloadCompleteLogFile/")
 LABKIT_API = "/labkit-api/"
 LOG_FILE_ACTIONS = ("DescribeDBLogFiles", "DownloadDBLogFilePortion")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -83,7 +84,7 @@ class LogFileApi:
         try:
             if path.startswith(LABKIT_API):
                 return self._labkit_api(environ, start_response)
-            if path.startswith(COMPLETE_PREFIX):
+            if COMPLETE_PATH.match(path):
                 return self._download_complete(environ, start_response)
             scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if environ.get("REQUEST_METHOD") == "POST" and scope and scope.group(2) == "rds":
@@ -181,7 +182,9 @@ class LogFileApi:
                 403, "MissingAuthenticationToken", "request must be SigV4-signed for rds"
             )
             return _error(start_response, raise_rest)
-        instance_id, _, name = unquote(environ["PATH_INFO"][len(COMPLETE_PREFIX) :]).partition("/")
+        prefix = COMPLETE_PATH.match(environ["PATH_INFO"])
+        assert prefix is not None  # routed here only on a match
+        instance_id, _, name = unquote(environ["PATH_INFO"][prefix.end() :]).partition("/")
         try:
             self._inject_faults()
             audit = self._directory(instance_id, scope.group(1))

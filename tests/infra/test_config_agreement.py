@@ -85,9 +85,16 @@ def test_handlers_load_the_same_config_from_their_environment(lab_run: ProgramRu
     from settings import pipeline_fields
 
     expected = stack_config()
-    assert {"engines", "opt_out_tag", "log_prefix", "tracking_ttl_days", "stream_view_type"} <= set(
-        pipeline_fields()
-    )
+    assert {
+        "engines",
+        "opt_out_tag",
+        "log_prefix",
+        "tracking_ttl_days",
+        "stream_view_type",
+        "rds_log_api_version",  # the REST complete download's path version and timeouts reach the Lambdas
+        "complete_connect_timeout_s",
+        "complete_read_timeout_s",
+    } <= set(pipeline_fields())
     for key, function in lab_run.of_type("aws:lambda/function:Function").items():
         in_lambda = load_config(env=function["environment"]["variables"])
         assert (in_lambda.target, in_lambda.region, in_lambda.project) == (
