@@ -308,35 +308,65 @@ def lab_main(
 def verify_backups(
     out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    accept_lost: Annotated[
+        bool,
+        typer.Option(
+            "--accept-lost",
+            help="Exit 0 despite LOST files (acknowledged: gone upstream before they were copied).",
+        ),
+    ] = False,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace-seconds",
+            help="A source file written this recently and not in the table yet is pending, not undetected "
+            "(default: the scan interval).",
+        ),
+    ] = None,
 ) -> None:
-    """Reconcile: every detected audit file's S3 parts must hold exactly its bytes, none twice.
+    """Reconcile S3 against the source, independently of the tracking table.
 
-    Exits 1 when bytes are missing or duplicated; LOST files (gone upstream before they could be copied)
-    are listed in red.
+    Every backed-up identity's parts must tile its file from byte 0 and equal the source's bytes; every
+    source file must be backed up (or legitimately pending). Exits 1 when bytes are missing, duplicated
+    (also under two identities), misattributed (one file's bytes under another's identity), never detected,
+    or LOST; `--accept-lost` accepts LOST files once acknowledged.
     """
     from pathlib import Path
 
     from labkit.report import reconcile_target, write_report
 
-    report = reconcile_target(_config())
+    report = reconcile_target(_config(), grace_s=grace)
     summary_path, chart_path = write_report(report, Path(out))
     if as_json:
         typer.echo(summary_path.read_text())
     else:
         _print_reconciliation(report)
         console.print(f"summary: {summary_path}   chart: {chart_path}")
-    if report.missing or report.duplicated or not report.clean:
+    if not report.passed(accept_lost=accept_lost):
         raise typer.Exit(1)
 
 
 def _print_reconciliation(report: Any) -> None:
-    table = Table("instance", "file", "state", "source bytes", "in S3", "parts", "pending", "problems")
+    table = Table(
+        "instance",
+        "file",
+        "identity",
+        "state",
+        "verdict",
+        "source bytes",
+        "in S3",
+        "parts",
+        "pending",
+        "problems",
+    )
     for f in report.files:
-        style = "red" if f.state == "LOST" or f.problems else None
+        style = "red" if f.problems else None
         table.add_row(
             f.instance_id,
             f.name,
+            f.file_id,
             f.state,
+            f.status,
             str(f.size),
             str(f.s3_bytes),
             str(f.parts),
@@ -350,7 +380,9 @@ def _print_reconciliation(report: Any) -> None:
     console.print(
         f"reconciliation {verdict}: {summary['files']} files, {summary['backed_up_bytes']:,} bytes in S3 "
         f"({summary['compressed_bytes']:,} compressed), missing {summary['missing_files']}, "
-        f"duplicated {summary['duplicated_files']}, lost {summary['lost_files']}"
+        f"duplicated {summary['duplicated_files']}, misattributed {summary['misattributed_files']}, "
+        f"undetected {summary['undetected_files']}, lost {summary['lost_files']} "
+        f"({summary['lost_bytes']:,} bytes)"
     )
 
 

@@ -13,8 +13,12 @@ from labkit.config import LabConfig
 from labkit.verify import Reconciliation, reconcile
 
 
-def reconcile_target(config: LabConfig) -> Reconciliation:
-    """Run the reconciliation against the config's target (the local lab or an AWS account)."""
+def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconciliation:
+    """Run the reconciliation against the config's target (the local lab or an AWS account).
+
+    A file not detected yet is pending, not undetected, for ``grace_s`` after its last write (default: one
+    scan interval, the longest a healthy pipeline takes to see it).
+    """
     dynamodb = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
     return reconcile(
         dynamodb.Table(config.names.table),
@@ -23,6 +27,7 @@ def reconcile_target(config: LabConfig) -> Reconciliation:
         aws.session(config).get_credentials(),
         config.names.bucket,
         config.log_prefix,
+        grace_s=config.scan_interval_s if grace_s is None else grace_s,
     )
 
 
@@ -33,6 +38,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {**report.summary(), **(extra or {})}
     summary["problems"] = {f"{f.instance_id}/{f.file_id}": f.problems for f in report.files if f.problems}
+    summary["verdicts"] = {f"{f.instance_id}/{f.file_id}": f.status for f in report.files}
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
     chart_path = out_dir / "backup-state.png"
@@ -66,8 +72,9 @@ def reconciliation_figure(report: Reconciliation) -> Any:
         t.COPYING: "#9467bd",
         t.LOST: "#d62728",
         t.FAILED: "#ff7f0e",
+        "UNTRACKED": "#7f7f7f",  # a source file or an S3 identity the table has no item for
     }
-    for state in t.STATES:
+    for state in (*t.STATES, "UNTRACKED"):
         counts = [states[i][state] for i in instances]
         if any(counts):
             ax_states.bar(instances, counts, bottom=bottom, label=state, color=colors[state])
@@ -95,6 +102,9 @@ def reconciliation_figure(report: Reconciliation) -> Any:
     for ax in (ax_states, ax_bytes):
         ax.tick_params(axis="x", labelrotation=10, labelsize=8)
     verdict = "clean" if report.clean else "PROBLEMS FOUND"
-    fig.suptitle(f"Backup reconciliation: {verdict} - {len(report.files)} files, {len(report.lost)} lost")
+    fig.suptitle(
+        f"Backup reconciliation: {verdict} - {len(report.files)} files, {len(report.lost)} lost, "
+        f"{len(report.misattributed)} misattributed, {len(report.undetected)} undetected"
+    )
     fig.tight_layout()
     return fig

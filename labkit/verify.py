@@ -1,67 +1,114 @@
-"""Reconciliation: for every audit file ever detected, do the S3 parts hold exactly the source bytes?
+"""Reconciliation, as an independent witness: what S3 holds against what the source has now.
 
-Each part is decompressed and hashed (streaming) and checked against the sha256 and byte range it records;
-the ranges must tile the file from byte 0 with no gap and no overlap; and, while the source still exists,
-the concatenation must equal the source's first bytes (DownloadCompleteDBLogFile, streamed and hashed).
+The evidence is S3 alone (every part is decompressed, hashed and checked against the sha256 and byte range
+it records) and the current source listing with each file's complete download. Parts are grouped by the
+identity in their key; an identity is tied to a source file by content (the first line of its part 1 equals
+the file's head, and the bytes equal the file's prefix), never by name alone. The tracking table is read only
+to count LOST files and to know which files are still legitimately pending, or were fully copied before they
+rotated out.
+
+Per source file and per backed-up identity it reports: coverage (parts tile from byte 0, no gap, no overlap),
+bytes equal to the source, the same bytes under two identities, bytes under an identity that belong to another
+file, source files with no backup (pending vs never detected), identities whose source is gone, and LOST files
+with their lost bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from labkit.backup import table as t
-from labkit.backup.layout import PartKey, part_number
-from labkit.backup.rdslogs import download_complete_log_file, list_log_files
+from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
+    DUPLICATED,
+    FAILED,
+    LOST,
+    MISATTRIBUTED,
+    MISSING,
+    UNDETECTED,
+    Backup,
+    Source,
+    head_matches_id,
+    id_is_content_keyed,
+    prefix_sha,
+    read_backups,
+    read_sources,
+)
 
-GONE = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
+PENDING_STATES = (t.DETECTED, t.COPYING, t.PARTIAL)
 
 
 @dataclass
 class FileCheck:
+    """One row: a backed-up identity, a source file, or a tracked item (joined when they are one file)."""
+
     instance_id: str
     file_id: str
     name: str
-    state: str
-    size: int
-    copied_bytes: int
+    state: str  # the table's state, or UNTRACKED when the table has no item for it
+    size: int  # bytes the source has (or had, as last recorded)
+    copied_bytes: int = 0  # the table's claim, shown for comparison only
     s3_bytes: int = 0
     parts: int = 0
     compressed_bytes: int = 0
-    source_checked: bool = False
-    missing: int = 0  # bytes the source has (or had) that S3 lacks, beyond what is still being copied
-    duplicated: int = 0  # bytes held by more than one part
+    source_checked: bool = False  # bytes compared with the source's complete download
+    missing: int = 0  # bytes the source has (or had) that S3 lacks, beyond what is legitimately pending
+    duplicated: int = 0  # bytes held twice (overlapping parts, or the same bytes under another identity)
     pending: int = 0  # bytes of a live file not copied yet (backup lag, not loss)
+    lost_bytes: int = 0
+    status: str = ""  # backed up | pending | rotated out | lost | problem
+    kinds: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def flag(self, kind: str, problem: str) -> None:
+        self.kinds.add(kind)
+        self.problems.append(problem)
+
 
 @dataclass
 class Reconciliation:
     files: list[FileCheck]
 
+    def _with(self, kind: str) -> list[FileCheck]:
+        return [f for f in self.files if kind in f.kinds]
+
     @property
     def missing(self) -> list[FileCheck]:
-        return [f for f in self.files if f.missing or any("mismatch" in p or "gap" in p for p in f.problems)]
+        return self._with(MISSING)
 
     @property
     def duplicated(self) -> list[FileCheck]:
-        return [f for f in self.files if f.duplicated]
+        return self._with(DUPLICATED)
+
+    @property
+    def misattributed(self) -> list[FileCheck]:
+        return self._with(MISATTRIBUTED)
+
+    @property
+    def undetected(self) -> list[FileCheck]:
+        return self._with(UNDETECTED)
+
+    @property
+    def failed(self) -> list[FileCheck]:
+        return self._with(FAILED)
 
     @property
     def lost(self) -> list[FileCheck]:
-        return [f for f in self.files if f.state == t.LOST]
+        return self._with(LOST)
 
     @property
     def clean(self) -> bool:
         return all(f.ok for f in self.files)
+
+    def passed(self, accept_lost: bool = False) -> bool:
+        """Clean, or (with ``accept_lost``) nothing wrong but acknowledged LOST files."""
+        return all(f.ok or (accept_lost and f.kinds == {LOST}) for f in self.files)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -71,123 +118,262 @@ class Reconciliation:
             "compressed_bytes": sum(f.compressed_bytes for f in self.files),
             "pending_bytes": sum(f.pending for f in self.files),
             "missing_files": len(self.missing),
+            "missing_bytes": sum(f.missing for f in self.files),
             "duplicated_files": len(self.duplicated),
+            "duplicated_bytes": sum(f.duplicated for f in self.files),
+            "misattributed_files": len(self.misattributed),
+            "undetected_files": len(self.undetected),
+            "failed_files": len(self.failed),
+            "rotated_out_files": sum(f.status == "rotated out" for f in self.files),
             "lost_files": len(self.lost),
-            "lost_bytes": sum(f.size - f.copied_bytes for f in self.lost),
+            "lost_bytes": sum(f.lost_bytes for f in self.files),
             "clean": self.clean,
         }
 
 
-def reconcile(table: Any, s3: Any, rds: Any, credentials: Any, bucket: str, prefix: str) -> Reconciliation:
-    return Reconciliation(
-        [check_file(item, s3, rds, credentials, bucket, prefix) for item in t.all_items(table)]
-    )
+def reconcile(
+    table: Any,
+    s3: Any,
+    rds: Any,
+    credentials: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    grace_s: float = 0.0,
+    now_ms: int | None = None,
+) -> Reconciliation:
+    """Check every identity in S3 and every file of every instance the backup knows (table or S3).
+
+    ``grace_s``: a source file with no table item whose LastWritten is this recent counts as not detected
+    yet (pending) rather than never detected.
+    """
+    now_ms = t.now_ms() if now_ms is None else now_ms
+    items = t.all_items(table)
+    backups = read_backups(s3, bucket, prefix)
+    instances = sorted({i["pk"] for i in items} | {b.instance_id for b in backups})
+    files: list[FileCheck] = []
+    for instance_id in instances:
+        mine = [b for b in backups if b.instance_id == instance_id]
+        judge = _InstanceJudge(instance_id, [i for i in items if i["pk"] == instance_id], mine, s3, bucket)
+        sources = read_sources(rds, credentials, instance_id, {b.covered for b in mine})
+        judge.run(sources, now_ms - int(grace_s * 1000))
+        files.extend(judge.rows.values())
+    return Reconciliation(files)
 
 
-def check_file(
-    item: dict[str, Any], s3: Any, rds: Any, credentials: Any, bucket: str, prefix: str
-) -> FileCheck:
-    check = FileCheck(
-        item["pk"], item["sk"], item["log_file_name"], item["state"], item["size"], item["copied_bytes"]
-    )
-    key_prefix = PartKey(prefix, item["cluster_id"], item["pk"], item["date"], item["sk"]).file_prefix
-    keys = sorted(
-        (
-            obj["Key"]
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
-            for obj in page.get("Contents", [])
-        ),
-        key=part_number,
-    )
-    backup = hashlib.sha256()
-    covered = 0
-    for expected, key in enumerate(keys, start=1):
-        if part_number(key) != expected:
-            check.problems.append(f"part numbers not contiguous at {key}")
-        start, end, length = _check_part(s3, bucket, key, backup, check)
-        if start > covered:
-            check.problems.append(f"gap: bytes {covered}-{start} are in no part")
-            check.missing += start - covered
-        elif start < covered:
-            check.duplicated += covered - start
-            check.problems.append(f"duplicate: bytes {start}-{covered} are in more than one part")
-        covered = max(covered, end)
-        check.s3_bytes += length
-    check.parts = len(keys)
-    if covered != item["copied_bytes"]:
-        check.problems.append(f"table says {item['copied_bytes']} bytes copied, S3 parts cover {covered}")
-    if item["state"] == t.FAILED:
-        check.problems.append(
-            f"copy FAILED after {item.get('failures', '?')} attempts: {item.get('last_error', '')}"
-        )
-    if item["state"] == t.LOST:
-        return check  # reported as lost upstream; what was copied was checked above
-    _compare_with_source(item, rds, credentials, backup.hexdigest(), covered, check)
-    return check
+class _InstanceJudge:
+    """Joins one instance's backups, current source files and table items into rows, and judges them."""
 
+    def __init__(
+        self, instance_id: str, items: list[dict[str, Any]], backups: list[Backup], s3: Any, bucket: str
+    ) -> None:
+        self.instance_id, self.s3, self.bucket = instance_id, s3, bucket
+        self.items = {i["sk"]: i for i in items}
+        self.backups = {b.file_id: b for b in backups}
+        schemes = {i.get("scheme") for i in items} | {
+            "rds-mysql" if "@" in b.file_id else "aurora" for b in backups
+        }
+        self.scheme = "rds-mysql" if "rds-mysql" in schemes else "aurora"
+        self.rows: dict[str, FileCheck] = {}
+        self.settled: set[str] = set()  # identities already judged against a listed source
 
-def _check_part(s3: Any, bucket: str, key: str, backup: Any, check: FileCheck) -> tuple[int, int, int]:
-    answer = s3.get_object(Bucket=bucket, Key=key)
-    meta = answer.get("Metadata", {})
-    start, end = int(meta.get("source-start", -1)), int(meta.get("source-end", -1))
-    inflate = zlib.decompressobj(31)
-    part_hash = hashlib.sha256()
-    length = 0
-    for chunk in answer["Body"].iter_chunks(1024 * 1024):
-        check.compressed_bytes += len(chunk)
-        data = inflate.decompress(chunk)
-        part_hash.update(data)
-        backup.update(data)
-        length += len(data)
-    tail = inflate.flush()
-    part_hash.update(tail)
-    backup.update(tail)
-    length += len(tail)
-    if start < 0 or end - start != length:
-        check.problems.append(f"{key}: records bytes {start}-{end} but holds {length}")
-    if part_hash.hexdigest() != meta.get("source-sha256"):
-        check.problems.append(f"{key}: sha256 mismatch with its recorded source hash")
-    return start, end, length
-
-
-def _compare_with_source(
-    item: dict[str, Any], rds: Any, credentials: Any, backup_sha: str, covered: int, check: FileCheck
-) -> None:
-    source = hashlib.sha256()
-    seen = 0
-    try:
-        name = _current_name(rds, item)
-        for chunk in download_complete_log_file(rds, credentials, item["pk"], name):
-            take = chunk[: max(0, covered - seen)]
-            source.update(take)
-            seen += len(chunk)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in GONE:
-            raise
-        if item["copied_bytes"] < item["size"]:
-            check.missing += item["size"] - item["copied_bytes"]
-            check.problems.append(
-                "source gone and not every byte was copied, but the file is not marked LOST"
+    def row(self, file_id: str, name: str = "", size: int = 0) -> FileCheck:
+        if file_id not in self.rows:
+            item = self.items.get(file_id)
+            self.rows[file_id] = FileCheck(
+                self.instance_id,
+                file_id,
+                name or (item["log_file_name"] if item else ""),
+                item["state"] if item else "UNTRACKED",
+                size or (int(item["size"]) if item else 0),
+                int(item["copied_bytes"]) if item else 0,
             )
-        return
-    check.source_checked = True
-    if seen < covered:
-        check.problems.append(f"source has {seen} bytes, fewer than the {covered} backed up")
-    elif source.hexdigest() != backup_sha:
-        check.problems.append("mismatch: backed-up bytes differ from the source")
-    remaining = seen - covered
-    if item.get("sealed") and remaining > 0 and item["state"] == t.BACKED_UP:
-        check.missing += remaining
-        check.problems.append(f"gap: {remaining} source bytes after the backup of a sealed file")
-    else:
-        check.pending = remaining
+            if item and item["state"] == t.FAILED:
+                self.rows[file_id].flag(
+                    FAILED,
+                    f"copy FAILED after {item.get('failures', '?')} attempts: {item.get('last_error', '')}",
+                )
+        return self.rows[file_id]
 
+    def run(self, sources: list[Source] | None, recent_ms: int) -> None:
+        for backup in self.backups.values():
+            self._judge_parts(backup)
+        for source in sources or []:
+            self._judge_source(source, recent_ms)
+        self._judge_without_source()
+        for item in self.items.values():
+            if item["sk"] not in self.rows:
+                self._judge_untouched_item(item)
+        for r in self.rows.values():
+            r.status = r.status or ("problem" if r.problems else "backed up")
+            if r.problems and r.status != "lost":
+                r.status = "problem"
 
-def _current_name(rds: Any, item: dict[str, Any]) -> str:
-    """rds-mysql names shift at rotation: a sealed file is found again by its (size, LastWritten)."""
-    if item.get("scheme") != "rds-mysql" or not item.get("sealed"):
-        return str(item["log_file_name"])
-    for f in list_log_files(rds, item["pk"]):
-        if (f["Size"], f["LastWritten"]) == (item["size"], item["last_written"]):
-            return str(f["LogFileName"])
-    return str(item["log_file_name"])
+    # -- S3 side ---------------------------------------------------------------------------------------
+    def _judge_parts(self, b: Backup) -> None:
+        r = self.row(b.file_id, b.source_name)
+        r.s3_bytes, r.parts, r.compressed_bytes = b.s3_bytes, len(b.keys), b.compressed_bytes
+        for kind, problem in b.problems:
+            r.flag(kind, problem)
+        r.missing += b.gap_bytes
+        r.duplicated += b.overlap_bytes
+        item = self.items.get(b.file_id)
+        if b.head is None:
+            r.flag(
+                MISSING, "part 1 is missing or holds no complete first line: the file cannot be identified"
+            )
+            return
+        if id_is_content_keyed(b.file_id) and not head_matches_id(b.head, b.file_id):
+            r.flag(MISATTRIBUTED, "the bytes under this identity begin with another file's first line")
+        elif item and item.get("head_sha") and item["head_sha"] != hashlib.sha256(b.head).hexdigest():
+            r.flag(
+                MISATTRIBUTED, "the bytes under this identity begin with another line than its item records"
+            )
+
+    def _rank(self, b: Backup) -> tuple[bool, bool, int, str]:
+        """Which of several identities holding one file's bytes is its backup (the others duplicate it):
+        a content-keyed id first, then one the table tracks, then the longest."""
+        keyed = id_is_content_keyed(b.file_id) and b.head is not None and head_matches_id(b.head, b.file_id)
+        return not keyed, b.file_id not in self.items, -b.covered, b.file_id
+
+    # -- source side -----------------------------------------------------------------------------------
+    def _judge_source(self, s: Source, recent_ms: int) -> None:
+        same_head = [b for b in self.backups.values() if s.head is not None and b.head == s.head]
+        # a broken backup (gap, overlap, corrupt part) is already flagged: it still stands for its file
+        equal = [
+            b for b in same_head if b.broken or (b.covered <= s.size and s.prefix_sha.get(b.covered) == b.sha)
+        ]
+        for b in same_head:
+            if b not in equal and not b.broken:
+                self.row(b.file_id).flag(
+                    MISSING,
+                    f"bytes differ from the source {s.name} (same first line; {b.covered:,} bytes in S3, "
+                    f"{s.size:,} in the source)",
+                )
+                self.settled.add(b.file_id)
+        if self.scheme == "aurora" and s.name in self.backups and self.backups[s.name] not in same_head:
+            self.row(s.name).flag(MISATTRIBUTED, f"the bytes under {s.name} are not that file's")
+            self.settled.add(s.name)
+        owners = [b for b in equal if not self.row(b.file_id).kinds & {MISATTRIBUTED}]
+        if not owners:
+            self._judge_unbacked_source(s, recent_ms)
+            return
+        expected = s.expected_id(self.scheme)
+        owners.sort(key=lambda b: (b.file_id != expected, *self._rank(b)))
+        owner, *doubles = owners
+        self.settled.update(b.file_id for b in owners)
+        r = self.row(owner.file_id, s.name, s.size)
+        r.name, r.size, r.source_checked = s.name, s.size, not owner.broken
+        for b in doubles:
+            d = self.row(b.file_id, s.name)
+            d.size, d.source_checked = 0, True  # the source's bytes are counted once, on the owner's row
+            d.duplicated += b.covered
+            d.flag(DUPLICATED, f"the same {b.covered:,} bytes of {s.name} are also under {owner.file_id}")
+        remaining = s.size - owner.covered
+        if remaining > 0:
+            self._judge_remainder(r, s, self.items.get(owner.file_id), remaining)
+
+    def _judge_remainder(self, r: FileCheck, s: Source, item: dict[str, Any] | None, remaining: int) -> None:
+        if item is None:
+            r.missing += remaining
+            r.flag(MISSING, f"{remaining:,} source bytes after the backup, and no table item tracks the file")
+        elif item["state"] == t.BACKED_UP or "vanished_at" in item or item["state"] == t.LOST:
+            r.missing += remaining
+            r.flag(
+                MISSING,
+                f"{remaining:,} source bytes after the backup of a file the table calls {item['state']}",
+            )
+        else:
+            r.pending = remaining  # still being copied (or FAILED, flagged on its own)
+
+    def _judge_unbacked_source(self, s: Source, recent_ms: int) -> None:
+        item = self._item_for(s)
+        if item is not None:
+            r = self.row(item["sk"], s.name, s.size)
+            r.name, r.size = s.name, s.size
+            self._judge_remainder(r, s, item, s.size)
+            if "vanished_at" not in item and item["state"] in PENDING_STATES:
+                r.status = "pending"
+            return
+        r = self.row(s.expected_id(self.scheme) or f"(no first line yet) {s.name}", s.name, s.size)
+        if s.size == 0:
+            r.status = "backed up"  # nothing to copy
+        elif s.head is None or s.last_written >= recent_ms:
+            r.pending, r.status = s.size, "pending"  # not identifiable yet, or written since the last scan
+        else:
+            r.missing = s.size
+            r.flag(UNDETECTED, f"{s.size:,} bytes in {s.name}, never detected and not in S3")
+
+    def _item_for(self, s: Source) -> dict[str, Any] | None:
+        """The live item tracking a source file that has no backup yet (to tell pending from undetected)."""
+        expected = s.expected_id(self.scheme)
+        if expected in self.items:
+            return self.items[expected]
+        if s.head is not None:
+            sha = hashlib.sha256(s.head).hexdigest()
+            for item in self.items.values():
+                if item.get("head_sha") == sha:
+                    return item
+        for item in self.items.values():  # an item from before content-keyed ids: pending or not, only
+            if (
+                self.scheme == "rds-mysql"
+                and not item.get("head_sha")
+                and not id_is_content_keyed(item["sk"])
+                and item["sk"] not in self.backups
+                and "vanished_at" not in item
+                and item["log_file_name"] == s.name
+            ):
+                return item
+        return None
+
+    # -- identities whose source is not listed (rotated out, vanished, instance gone) --------------------
+    def _judge_without_source(self) -> None:
+        gone = [b for b in self.backups.values() if b.file_id not in self.settled]
+        by_head: dict[bytes, list[Backup]] = defaultdict(list)
+        for b in gone:
+            if b.head is not None and not self.row(b.file_id).kinds & {MISATTRIBUTED}:
+                by_head[b.head].append(b)
+        for group in by_head.values():
+            group.sort(key=self._rank)
+            owner = group[0]
+            for b in group[1:]:
+                d = self.row(b.file_id)
+                if prefix_sha(self.s3, self.bucket, owner, b.covered) == b.sha:
+                    d.duplicated += b.covered
+                    d.flag(DUPLICATED, f"the same {b.covered:,} bytes are also under {owner.file_id}")
+                else:
+                    d.flag(
+                        MISATTRIBUTED, f"begins with the first line of {owner.file_id} but holds other bytes"
+                    )
+        for b in gone:
+            self._judge_gone(self.row(b.file_id), self.items.get(b.file_id), b.covered)
+
+    def _judge_gone(self, r: FileCheck, item: dict[str, Any] | None, covered: int) -> None:
+        if item is None:  # the table forgot it (TTL): S3's coverage is all there is
+            r.size = r.size or covered
+            r.status = r.status or "rotated out"
+            return
+        short = max(0, int(item["size"]) - covered)
+        if item["state"] == t.LOST:
+            r.lost_bytes = short
+            if short:
+                r.status = "lost"
+                r.flag(LOST, f"LOST: {short:,} of {int(item['size']):,} bytes gone before they were copied")
+            else:
+                r.status = "rotated out"  # called LOST, yet every byte it recorded is in S3
+        elif short:
+            r.missing += short
+            r.flag(
+                MISSING,
+                f"source gone with {short:,} bytes not in S3, yet the table says {item['state']}, not LOST",
+            )
+        elif not r.problems:
+            r.status = "rotated out"
+
+    def _judge_untouched_item(self, item: dict[str, Any]) -> None:
+        """A tracked file with no part in S3 and no listed source holding it."""
+        r = self.row(item["sk"])
+        if item["state"] in PENDING_STATES and "vanished_at" not in item and int(item["size"]) == 0:
+            r.status = "pending"
+            return
+        self._judge_gone(r, item, 0)

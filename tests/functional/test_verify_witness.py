@@ -1,0 +1,408 @@
+"""`labkit verify` as an independent witness: each fault is injected into the emulated account (S3 objects
+written with the project's own GzipPartWriter/PartKey, table items through boto3, source files on disk) and
+must be caught; a clean rds-mysql lab must stay clean after its oldest file rotated out."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from labkit.backup import table as t
+from labkit.backup.identity import head_of, head_sha, rds_mysql_file_id
+from labkit.backup.layout import PartKey
+from labkit.backup.rdslogs import list_log_files
+from labkit.backup.s3parts import GzipPartWriter
+from labkit.backup.table import table_definition
+from labkit.verify import Reconciliation, reconcile
+from tests.conftest import EmulatedAccount, audit_line
+from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
+
+OLD = 1_700_000_000  # an mtime long past: the file is quiet, not "just written"
+
+
+def lines(first: int, count: int) -> bytes:
+    return b"".join(audit_line(i) for i in range(first, first + count))
+
+
+def write_file(path: Path, data: bytes, mtime: int | None = OLD) -> None:
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def put_part(
+    pipeline: Pipeline,
+    instance_id: str,
+    file_id: str,
+    number: int,
+    start: int,
+    data: bytes,
+    name: str = "",
+    prefix: str = PREFIX,
+) -> None:
+    """One backup part exactly as the downloader writes it."""
+    key = PartKey(prefix, f"{instance_id}-cluster", instance_id, "2026-12-04", file_id).key(number)
+    writer = GzipPartWriter(pipeline.s3, BUCKET, key, start)
+    writer.write(data)
+    writer.close({"source-file": name or file_id, "source-last-written": "0", "instance": instance_id})
+
+
+def put_item(pipeline: Pipeline, instance_id: str, sk: str, name: str, **fields: Any) -> None:
+    """A tracking-table item as the detector and downloader leave it."""
+    item: dict[str, Any] = {
+        "pk": instance_id,
+        "sk": sk,
+        "cluster_id": f"{instance_id}-cluster",
+        "engine": "aurora-mysql",
+        "scheme": "rds-mysql" if "@" in sk else "aurora",
+        "log_file_name": name,
+        "size": 0,
+        "last_written": OLD * 1000,
+        "sealed": True,
+        "state": t.BACKED_UP,
+        "copied_bytes": 0,
+        "marker": "",
+        "parts": 1,
+        "date": "2026-12-04",
+        "first_seen": OLD * 1000,
+        "updated_at": OLD * 1000,
+        **fields,
+    }
+    if "vanished_at" not in item:
+        item[t.LIVE_KEY] = instance_id
+    pipeline.table.put_item(Item=item)
+
+
+def content_id(name: str, data: bytes) -> str:
+    head = head_of(data)
+    assert head is not None
+    return rds_mysql_file_id(name, head_sha(head))
+
+
+def aurora_names(account: EmulatedAccount, instance_id: str) -> list[str]:
+    return sorted(f["LogFileName"] for f in list_log_files(account.rds, instance_id))
+
+
+def row(report: Reconciliation, file_id: str) -> Any:
+    [found] = [f for f in report.files if f.file_id == file_id]
+    return found
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+def test_bytes_of_one_file_under_another_files_identity_are_misattributed(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN C rotated out unseen; D (now .1) was taken for C, so D's bytes sit under C's identity
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    c_bytes, d_bytes = lines(0, 1_000), lines(30_000, 1_000)
+    write_file(directory / "server_audit.log.1", d_bytes)
+    write_file(directory / "server_audit.log", lines(50_000, 10))
+    c_id = content_id("audit/server_audit.log", c_bytes)
+    put_part(pipeline, "db-1", c_id, 1, 0, d_bytes, "audit/server_audit.log.1")
+    put_item(
+        pipeline,
+        "db-1",
+        c_id,
+        "audit/server_audit.log.1",
+        size=len(d_bytes),
+        copied_bytes=len(d_bytes),
+        head_sha=head_sha(head_of(c_bytes) or b""),
+    )
+    active = content_id("audit/server_audit.log", lines(50_000, 10))
+    put_item(
+        pipeline,
+        "db-1",
+        active,
+        "audit/server_audit.log",
+        size=len(lines(50_000, 10)),
+        sealed=False,
+        state=t.DETECTED,
+        parts=0,
+    )
+    # WHEN verified
+    report = pipeline.reconcile()
+    # THEN C's identity is misattributed, and D (whose bytes are only under C's name) was never detected
+    assert [f.file_id for f in report.misattributed] == [c_id]
+    assert [f.name for f in report.undetected] == ["audit/server_audit.log.1"]
+    assert row(report, active).status == "pending" and row(report, active).ok
+    assert not report.clean and not report.passed(accept_lost=True)
+
+
+def test_an_aurora_name_holding_another_files_bytes_is_misattributed(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    first, second = lines(0, 500), lines(1_000, 500)
+    write_file(directory / "server_audit.log.1", first)
+    write_file(directory / "server_audit.log", second, mtime=OLD + 10)
+    older, newer = aurora_names(account, "db-1")
+    put_part(pipeline, "db-1", older, 1, 0, second)  # the newer file's bytes under the older name
+    put_part(pipeline, "db-1", newer, 1, 0, second)
+    put_item(pipeline, "db-1", older, older, size=len(second), copied_bytes=len(second))
+    put_item(pipeline, "db-1", newer, newer, size=len(second), copied_bytes=len(second))
+    report = pipeline.reconcile()
+    assert [f.file_id for f in report.misattributed] == [older]
+    assert row(report, newer).ok
+
+
+@pytest.mark.parametrize("source_listed", [True, False])
+def test_the_same_bytes_under_two_identities_are_a_duplicate(
+    pipeline: Pipeline, account: EmulatedAccount, source_listed: bool
+) -> None:
+    # GIVEN one file backed up under its content id and again under an id of the older name@LastWritten form
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    data = lines(0, 2_000)
+    write_file(directory / "server_audit.log", lines(9_000, 5))
+    if source_listed:
+        write_file(directory / "server_audit.log.1", data)
+    own, legacy = content_id("audit/server_audit.log", data), f"audit/server_audit.log@{OLD * 1000}"
+    gone = {} if source_listed else {"vanished_at": OLD * 1000}
+    for file_id in (own, legacy):
+        put_part(pipeline, "db-1", file_id, 1, 0, data[:50_000])
+        put_part(pipeline, "db-1", file_id, 2, 50_000, data[50_000:])
+        put_item(
+            pipeline,
+            "db-1",
+            file_id,
+            "audit/server_audit.log.1",
+            size=len(data),
+            copied_bytes=len(data),
+            parts=2,
+            **gone,
+        )
+    put_item(
+        pipeline,
+        "db-1",
+        content_id("audit/server_audit.log", lines(9_000, 5)),
+        "audit/server_audit.log",
+        size=len(lines(9_000, 5)),
+        sealed=False,
+        state=t.DETECTED,
+        parts=0,
+    )
+    report = pipeline.reconcile()
+    # THEN exactly one of the two is reported, with the duplicated byte count; the other is the backup
+    [double] = report.duplicated
+    assert double.file_id == legacy and double.duplicated == len(data)
+    assert row(report, own).ok
+    assert report.summary()["duplicated_files"] == 1 and not report.clean
+
+
+def test_bytes_skipped_between_parts_are_missing(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    directory = account.add_instance("db-1")
+    data = lines(0, 3_000)
+    write_file(directory / "server_audit.log.1", data)
+    write_file(directory / "server_audit.log", lines(5_000, 5))
+    sealed, active = aurora_names(account, "db-1")
+    put_part(pipeline, "db-1", sealed, 1, 0, data[:40_000])
+    put_part(pipeline, "db-1", sealed, 2, 41_234, data[41_234:])  # bytes 40,000-41,234 skipped
+    put_item(pipeline, "db-1", sealed, sealed, size=len(data), copied_bytes=len(data), parts=2)
+    put_item(pipeline, "db-1", active, active, size=len(lines(5_000, 5)), state=t.DETECTED, sealed=False)
+    report = pipeline.reconcile()
+    assert [f.file_id for f in report.missing] == [sealed]
+    assert row(report, sealed).missing == 1_234
+    assert row(report, active).status == "pending"
+
+
+def test_a_vanished_file_the_table_calls_backed_up_but_s3_lacks_its_tail_is_missing(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    account.add_instance("db-1")
+    data = lines(0, 1_000)
+    put_part(pipeline, "db-1", "audit/old.log", 1, 0, data[:30_000])
+    put_item(
+        pipeline,
+        "db-1",
+        "audit/old.log",
+        "audit/old.log",
+        size=len(data),
+        copied_bytes=len(data),
+        vanished_at=OLD * 1000,
+    )
+    report = pipeline.reconcile()
+    assert [f.file_id for f in report.missing] == ["audit/old.log"]
+    assert row(report, "audit/old.log").missing == len(data) - 30_000
+
+
+def test_a_source_file_never_detected_is_reported_unless_just_written(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    known, unknown = lines(0, 400), lines(10_000, 300)
+    write_file(directory / "server_audit.log.1", known)
+    write_file(directory / "server_audit.log", unknown, mtime=OLD + 60)
+    tracked, untracked = aurora_names(account, "db-1")
+    put_part(pipeline, "db-1", tracked, 1, 0, known)
+    put_item(pipeline, "db-1", tracked, tracked, size=len(known), copied_bytes=len(known))
+    report = pipeline.reconcile()
+    assert [(f.name, f.missing) for f in report.undetected] == [(untracked, len(unknown))]
+    assert not report.clean
+    # a file written within the grace period is not detected *yet*: pending, not a fault
+    recent = reconcile(
+        pipeline.table,
+        pipeline.s3,
+        account.rds,
+        account.session.get_credentials(),
+        BUCKET,
+        PREFIX,
+        grace_s=60.0,
+        now_ms=(OLD + 90) * 1000,
+    )
+    assert recent.clean and row(recent, untracked).status == "pending"
+
+
+def test_lost_files_are_counted_with_their_lost_bytes_and_fail_unless_accepted(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a file that vanished after 10,000 of its bytes were copied, marked LOST
+    account.add_instance("db-1")
+    data = lines(0, 1_000)
+    put_part(pipeline, "db-1", "audit/gone.log", 1, 0, data[:10_000])
+    put_item(
+        pipeline,
+        "db-1",
+        "audit/gone.log",
+        "audit/gone.log",
+        size=len(data),
+        copied_bytes=10_000,
+        state=t.LOST,
+        lost_bytes=len(data) - 10_000,
+        vanished_at=OLD * 1000,
+    )
+    put_item(
+        pipeline,
+        "db-1",
+        "audit/never.log",
+        "audit/never.log",
+        size=5_000,
+        state=t.LOST,
+        lost_bytes=5_000,
+        vanished_at=OLD * 1000,
+        parts=0,
+    )
+    report = pipeline.reconcile()
+    summary = report.summary()
+    assert summary["lost_files"] == 2 and summary["lost_bytes"] == len(data) - 10_000 + 5_000
+    assert not report.clean and not report.passed() and report.passed(accept_lost=True)
+    # AND `labkit verify` exits 1, or 0 with --accept-lost
+    from labkit import cli
+    from labkit import report as report_module
+
+    monkeypatch.setattr(report_module, "reconcile_target", lambda *_a, **_k: report)
+    runner = CliRunner()
+    out = Path(account.tmp) / "out"
+    assert runner.invoke(cli.app, ["verify", "--json", "--out", str(out)]).exit_code == 1
+    accepted = runner.invoke(cli.app, ["verify", "--json", "--accept-lost", "--out", str(out)])
+    assert accepted.exit_code == 0, accepted.output
+
+
+def test_a_file_called_lost_whose_bytes_are_all_in_s3_is_not_counted_lost(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    account.add_instance("db-1")
+    data = lines(0, 100)
+    put_part(pipeline, "db-1", "audit/x.log", 1, 0, data)
+    put_item(
+        pipeline,
+        "db-1",
+        "audit/x.log",
+        "audit/x.log",
+        size=len(data),
+        copied_bytes=len(data),
+        state=t.LOST,
+        lost_bytes=len(data),
+        vanished_at=OLD * 1000,
+    )
+    report = pipeline.reconcile()
+    assert report.clean and report.summary()["lost_bytes"] == 0
+
+
+# --- a clean lab stays clean ------------------------------------------------------------------------------
+def rotate(directory: Path, keep: int) -> None:
+    """MariaDB server_audit's rotation: .keep is dropped, .n -> .n+1, the active file -> .1."""
+    (directory / f"server_audit.log.{keep}").unlink(missing_ok=True)
+    for n in range(keep - 1, 0, -1):
+        if (directory / f"server_audit.log.{n}").exists():
+            os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    (directory / "server_audit.log").touch()
+
+
+def test_a_clean_rds_mysql_lab_is_clean_after_its_oldest_files_rotated_out(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN rotations keeping one old file, with one scan and one copy round per rotation
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    written = 0
+    for generation in range(4):
+        append(directory / "server_audit.log", generation * 10_000, 500 + generation)
+        written += (directory / "server_audit.log").stat().st_size
+        time.sleep(0.002)  # distinct LastWritten per file, as on a real server
+        rotate(directory, keep=1)
+        pipeline.detect("db-1", scheme="rds-mysql")
+        pipeline.copy_all("db-1")
+    # WHEN verified THEN nothing is wrong: three files rotated out fully copied, the last one still listed
+    report = pipeline.reconcile()
+    assert report.clean, [(f.file_id, f.problems) for f in report.files]
+    assert sum(f.status == "rotated out" for f in report.files) == 3
+    listed = [f for f in report.files if f.source_checked]
+    assert [f.name for f in listed] == ["audit/server_audit.log.1"]
+    assert report.summary()["backed_up_bytes"] == written
+
+
+# --- every tiling of a file ---------------------------------------------------------------------------------
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    count=st.integers(min_value=1, max_value=400),
+    cuts=st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=5),
+    fault=st.sampled_from(["none", "drop", "overlap"]),
+)
+def test_any_tiling_of_a_file_is_clean_and_any_dropped_or_repeated_part_is_caught(
+    pipeline: Pipeline, account: EmulatedAccount, count: int, cuts: list[float], fault: str
+) -> None:
+    # GIVEN a sealed file split into parts at random byte offsets (fresh table and prefix per example)
+    pipeline.seq += 1
+    instance = f"db-{pipeline.seq}"
+    directory = account.add_instance(instance)
+    data = lines(pipeline.seq * 1_000, count)
+    write_file(directory / "server_audit.log.1", data)
+    [name] = aurora_names(account, instance)
+    bounds = sorted({0, len(data), *(int(c * len(data)) for c in cuts)})
+    ranges = list(itertools.pairwise(bounds))
+    if fault == "drop" and len(ranges) > 1:
+        del ranges[len(ranges) // 2]
+    elif fault == "overlap" and len(ranges) > 1:
+        ranges[-1] = (ranges[-1][0] - 1, ranges[-1][1])  # one byte held twice
+    else:
+        fault = "none"
+    for number, (start, end) in enumerate(ranges, start=1):
+        put_part(pipeline, instance, name, number, start, data[start:end], prefix=instance)
+    table_name = f"{instance}-table"
+    pipeline.account.client("dynamodb").create_table(**table_definition(table_name))
+    table = account.session.resource("dynamodb", endpoint_url=account.url).Table(table_name)
+    table.put_item(
+        Item={
+            "pk": instance,
+            "sk": name,
+            "log_file_name": name,
+            "size": len(data),
+            "copied_bytes": len(data),
+            "state": t.BACKED_UP,
+            "sealed": True,
+            "scheme": "aurora",
+        }
+    )
+    # WHEN verified THEN clean exactly when the parts tile the file
+    report = reconcile(table, pipeline.s3, account.rds, account.session.get_credentials(), BUCKET, instance)
+    mine = report.files
+    assert all(f.ok for f in mine) == (fault == "none"), [f.problems for f in mine]
+    if fault == "none":
+        assert mine[0].s3_bytes == len(data) and mine[0].source_checked
