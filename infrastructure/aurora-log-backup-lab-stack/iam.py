@@ -70,9 +70,11 @@ def _runtime_statements(log_group_arn: str) -> list[Statement]:
     ]
 
 
-def scanner_policy(scope: Scope, *, queue_arn: str, log_group_arn: str) -> str:
+def scanner_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
     return document(
         _allow("ListDbInstances", ["rds:DescribeDBInstances"], "*"),
+        # instances that still have live tracked files (deleted or stopped ones too): their detector must run
+        _allow("FindInstancesWithLiveFiles", ["dynamodb:Scan"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow("EnqueueInstances", ["sqs:SendMessage"], queue_arn),
         *_runtime_statements(log_group_arn),
     )
@@ -80,7 +82,10 @@ def scanner_policy(scope: Scope, *, queue_arn: str, log_group_arn: str) -> str:
 
 def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
     return document(
-        _allow("ListLogFiles", ["rds:DescribeDBLogFiles"], scope.db_instances),
+        # the portion read: a file's first line, which proves an rds-mysql rename instead of guessing it
+        _allow(
+            "ReadLogFiles", ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion"], scope.db_instances
+        ),
         _allow("TrackLogFiles", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
         _allow("ReadLiveFiles", ["dynamodb:Query"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow(
@@ -180,9 +185,9 @@ class PipelineRoles(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         scope = args.scope
         documents: dict[str, pulumi.Output[str]] = {
-            "scanner": pulumi.Output.all(args.queue_arn, args.log_group_arns["scanner"]).apply(
-                lambda a: scanner_policy(scope, queue_arn=a[0], log_group_arn=a[1])
-            ),
+            "scanner": pulumi.Output.all(
+                args.queue_arn, args.table_arn, args.log_group_arns["scanner"]
+            ).apply(lambda a: scanner_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),
             "detector": pulumi.Output.all(
                 args.queue_arn, args.table_arn, args.log_group_arns["detector"]
             ).apply(lambda a: detector_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),

@@ -174,3 +174,11 @@ def test_the_bucket_name_follows_labkit_bucket_in_the_deploying_shell(
 def test_a_bucket_name_s3_would_refuse_fails_before_deploying() -> None:
     with pytest.raises(ConfigError, match="S3 refuses this name"):
         run_program(LAB_DIR, LAB_PROJECT, lab_config(backupBucket="Not_A_Bucket"), ecr_outputs())
+
+
+def test_the_scanner_finds_the_tracking_table_from_its_environment(lab_run: ProgramRun) -> None:
+    """It reads the live-files index to queue instances that still have live tracked files."""
+    env = lab_run.one("aws:lambda/function:Function", "scanner")["environment"]["variables"]
+    table = lab_run.one("aws:dynamodb/table:Table", "log-files")
+    assert load_config(env=env).names.table == table["name"]
+    assert "live-files" in {index["name"] for index in table["globalSecondaryIndexes"]}

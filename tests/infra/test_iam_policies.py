@@ -124,11 +124,13 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
     scanner, detector, downloader = (
         _grants(lab_run, f"{k}-policy") for k in ("scanner", "detector", "downloader")
     )
-    assert set(scanner) == {"rds:DescribeDBInstances", "sqs:SendMessage"} | ENI | LOGS
+    # the scanner also lists instances that still have live tracked files (a Scan of the live-files index)
+    assert set(scanner) == {"rds:DescribeDBInstances", "sqs:SendMessage", "dynamodb:Scan"} | ENI | LOGS
     assert (
         set(detector)
         == {
             "rds:DescribeDBLogFiles",
+            "rds:DownloadDBLogFilePortion",  # a file's first line, to prove an rds-mysql rename
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -180,6 +182,8 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
         _grants(lab_run, f"{k}-policy") for k in ("scanner", "detector", "downloader")
     )
     assert scanner["sqs:SendMessage"] == {queue}
+    assert scanner["dynamodb:Scan"] == {f"{table['arn']}/index/live-files"}  # the index, not the table
+    assert detector["rds:DownloadDBLogFilePortion"] == {db_instances}
     assert detector["rds:DescribeDBLogFiles"] == {db_instances}
     assert detector["dynamodb:PutItem"] == {table["arn"]}
     assert detector["sqs:ReceiveMessage"] == {queue}
