@@ -73,7 +73,10 @@ def detect(
     seal_after_s: float,
     ttl_days: int,
     now: float | None = None,
+    credentials: Any = None,
 ) -> DetectOutcome:
+    """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile, used only for a file whose
+    first line the portion API refuses to show."""
     now = time.time() if now is None else now
     outcome = DetectOutcome(message.instance_id)
     # the items are read before the listing: every item considered existed before the files were listed,
@@ -99,7 +102,7 @@ def detect(
             outcome.instance_gone = True
             listed = []
         outcome.rds_calls += 1
-        heads = _HeadReader(rds, message.instance_id)
+        heads = _HeadReader(rds, message.instance_id, credentials)
         if message.scheme == "aurora":
             by_sk = {i["sk"]: i for i in items}
             matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
@@ -164,15 +167,15 @@ def _listing(rds: Any, instance_id: str, tracked: bool, attempts: int = 3) -> li
 class _HeadReader:
     """Heads of listed files, each read at most once per scan (one small DownloadDBLogFilePortion)."""
 
-    def __init__(self, rds: Any, instance_id: str) -> None:
-        self.rds, self.instance_id = rds, instance_id
+    def __init__(self, rds: Any, instance_id: str, credentials: Any) -> None:
+        self.rds, self.instance_id, self.credentials = rds, instance_id, credentials
         self.cache: dict[str, str | None] = {}
         self.calls = 0
 
     def sha(self, name: str) -> str | None:
         if name not in self.cache:
             self.calls += 1
-            self.cache[name] = read_head(self.rds, self.instance_id, name)
+            self.cache[name] = read_head(self.rds, self.instance_id, name, self.credentials)
         return self.cache[name]
 
 

@@ -15,7 +15,10 @@ import hashlib
 import re
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 HEAD_CAP = 1024
+GONE_CODES = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
 _ROTATED = re.compile(r"\.\d+$")
 
 
@@ -33,12 +36,41 @@ def head_sha(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()
 
 
-def read_head(rds: Any, instance_id: str, log_file_name: str) -> str | None:
-    """sha256 of a listed file's head, or None when it has no complete first line yet."""
-    answer = rds.download_db_log_file_portion(
-        DBInstanceIdentifier=instance_id, LogFileName=log_file_name, Marker="0", NumberOfLines=1
-    )
+def read_head(rds: Any, instance_id: str, log_file_name: str, credentials: Any = None) -> str | None:
+    """sha256 of a listed file's head, or None when it has no complete first line yet (or is gone since
+    it was listed: the caller's second listing then shows it moved).
+
+    Some files are refused by the portion API ("This file contains binary data"): their head is read from
+    the first bytes of DownloadCompleteDBLogFile instead, decoded the way the portion API decodes."""
+    try:
+        answer = rds.download_db_log_file_portion(
+            DBInstanceIdentifier=instance_id, LogFileName=log_file_name, Marker="0", NumberOfLines=1
+        )
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in GONE_CODES:
+            return None
+        if credentials is None or code != "InvalidParameterValue":
+            raise
+        return _head_from_complete(rds, credentials, instance_id, log_file_name)
     head = head_of(answer.get("LogFileData", "").encode("utf-8"))
+    return None if head is None else head_sha(head)
+
+
+def _head_from_complete(rds: Any, credentials: Any, instance_id: str, log_file_name: str) -> str | None:
+    from labkit.backup.rdslogs import download_complete_log_file
+
+    raw = bytearray()
+    try:
+        for chunk in download_complete_log_file(rds, credentials, instance_id, log_file_name, 64 * 1024):
+            raw += chunk
+            if b"\n" in raw or len(raw) >= 4 * HEAD_CAP:
+                break
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in GONE_CODES:
+            return None
+        raise
+    head = head_of(bytes(raw).decode("utf-8", errors="replace").encode("utf-8"))
     return None if head is None else head_sha(head)
 
 

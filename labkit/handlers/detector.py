@@ -26,6 +26,7 @@ def record_handler(record: SQSRecord) -> None:
         message,
         seal_after_s=config.seal_after_s,
         ttl_days=config.tracking_ttl_days,
+        credentials=clients.session().get_credentials(),
     )
     metrics.add_metric(name="FilesDetected", unit=MetricUnit.Count, value=outcome.new)
     metrics.add_metric(name="TableWrites", unit=MetricUnit.Count, value=outcome.writes)

@@ -267,13 +267,13 @@ def test_a_rotation_while_the_scan_reads_heads_makes_it_scan_again(
     append(active, 1100, 10)
     real, rotated = module.read_head, []
 
-    def rotate_during_first_read(rds: Any, instance: str, name: str) -> Any:
+    def rotate_during_first_read(rds: Any, instance: str, name: str, credentials: Any = None) -> Any:
         if not rotated:  # MariaDB rotates between the listing and the head read: names mean other files
             rotated.append(name)
             tick()
             rotate(directory, 5)
             append(active, 2000, 100)
-        return real(rds, instance, name)
+        return real(rds, instance, name, credentials)
 
     monkeypatch.setattr(module, "read_head", rotate_during_first_read)
     # WHEN a scan reads heads while the names move
@@ -306,3 +306,52 @@ def test_a_stopped_instance_with_tracked_files_is_still_queued(
         account.rds, pipeline.sqs, pipeline.queue, {"mysql"}, "skip", SCHEME_TAG, table=pipeline.table
     )
     assert outcome.sent == ["db-2"] and set(outcome.skipped) == {"db-2", "db-3"}, outcome
+
+
+class RefusesPortions:
+    """The RDS client, except that DownloadDBLogFilePortion answers as AWS does for some files with bytes
+    that are not UTF-8 ("This file contains binary data"): the emulator never refuses, so this is faked."""
+
+    def __init__(self, rds: Any) -> None:
+        self._rds = rds
+
+    def download_db_log_file_portion(self, **_: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "InvalidParameterValue",
+                    "Message": "This file contains binary data and should be downloaded instead of viewed.",
+                }
+            },
+            "DownloadDBLogFilePortion",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rds, name)
+
+
+def test_a_file_the_portion_api_refuses_is_identified_by_its_complete_download(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    active = directory / "server_audit.log"
+    with open(active, "ab") as handle:
+        handle.write(b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9\xff',0\n")
+    append(active, 10, 50)
+    message = InstanceMessage("db-1", "c", "aurora-mysql", "rds-mysql")
+    refusing = RefusesPortions(account.rds)
+    credentials = account.session.get_credentials()
+    # WHEN every scan must read heads through the complete download
+    first = detect(refusing, pipeline.table, message, seal_after_s=0, ttl_days=30, credentials=credentials)
+    tick()
+    rotate(directory, 5)
+    append(active, 100, 10)
+    second = detect(refusing, pipeline.table, message, seal_after_s=0, ttl_days=30, credentials=credentials)
+    # THEN the file keeps its identity across the rename, and the portion API (when it answers) agrees
+    assert (first.new, second.new, second.vanished) == (1, 1, 0), (first, second)
+    [sealed] = [i for i in items(pipeline) if i["sealed"]]
+    from labkit.backup.identity import read_head
+
+    assert sealed["head_sha"] == read_head(account.rds, "db-1", "audit/server_audit.log.1")

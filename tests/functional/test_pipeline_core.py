@@ -39,7 +39,14 @@ class Pipeline:
 
     def detect(self, instance_id: str, scheme: str = "aurora", seal_after_s: float = 0.0) -> Any:
         message = InstanceMessage(instance_id, f"{instance_id}-cluster", "aurora-mysql", scheme)
-        return detect(self.account.rds, self.table, message, seal_after_s=seal_after_s, ttl_days=30)
+        return detect(
+            self.account.rds,
+            self.table,
+            message,
+            seal_after_s=seal_after_s,
+            ttl_days=30,
+            credentials=self.account.session.get_credentials(),
+        )
 
     def downloader(self, **kwargs: Any) -> Downloader:
         return Downloader(
