@@ -1,13 +1,15 @@
 """Traffic against a real local lab: what a user sees in the summary and in the audit files.
 
-The lab gets a 1 MB rotate size, so a few seconds of sysbench rotate the writer's audit log several
-times while the meter counts, and enough rotations that nothing is deleted: the counted bytes must
-then equal the growth of the files on disk exactly.
+The lab gets a 1 MB rotate size and enough rotations that nothing is deleted, and the test forces one
+rotation as soon as the traffic shows in the writer's log, so the meter counts across at least one
+rotation however fast this machine is: the counted bytes must then equal the growth of the files on disk
+exactly, and every rotated file must hold whole audit lines. No assertion depends on throughput.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -56,6 +58,9 @@ def prepared(traffic_lab: LabState, traffic_config: LabConfig) -> traffic.Traffi
     return traffic.prepare(SPEC, traffic_config)
 
 
+AUDIT_LINE = re.compile(rb"\d{8} \d\d:\d\d:\d\d,[^,\n]*,[^,\n]*,[^,\n]*,\d+,\d+,[A-Z_]+,")
+
+
 def audit_files(state: LabState, role: str) -> list[Path]:
     return sorted(Path(state.role(role).audit_dir).glob("server_audit.log*"))
 
@@ -83,24 +88,62 @@ def test_prepare_creates_the_tables_on_the_writer(prepared: traffic.TrafficSumma
     assert prepared.transactions_per_s is None
 
 
+class RotateOnceTrafficShows(threading.Thread):
+    """Rotates the writer's audit log once its size moved (the run began), or once the run is over."""
+
+    def __init__(self, state: LabState, config: LabConfig) -> None:
+        super().__init__(daemon=True)
+        self.state, self.config = state, config
+        self.started_at = disk(state, "writer")[0]
+        self.run_over = threading.Event()
+
+    def run(self) -> None:
+        while disk(self.state, "writer")[0] == self.started_at and not self.run_over.wait(0.05):
+            pass
+        connection = LabTarget.resolve(self.config).login("writer").connect()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET GLOBAL server_audit_file_rotate_now = ON")
+        finally:
+            connection.close()
+
+
+def rotated(state: LabState, role: str) -> list[Path]:
+    return [p for p in audit_files(state, role) if p.name != "server_audit.log"]
+
+
 def test_sysbench_on_the_writer_reports_throughput_and_every_audit_byte(
     traffic_lab: LabState, traffic_config: LabConfig, prepared: traffic.TrafficSummary
 ) -> None:
     before = disk(traffic_lab, "writer")
+    rotated_before = len(rotated(traffic_lab, "writer"))
     ticks: list[traffic.ProgressTick] = []
+    rotation = RotateOnceTrafficShows(traffic_lab, traffic_config)
+    rotation.start()
 
-    summary = traffic.run(SPEC, traffic_config, on_progress=ticks.append)
+    try:
+        summary = traffic.run(SPEC, traffic_config, on_progress=ticks.append)
+    finally:
+        rotation.run_over.set()
+        rotation.join()
 
     after = disk(traffic_lab, "writer")
     writer = summary.audit_for("writer")
     assert summary.transactions_per_s and summary.transactions_per_s > 0
     assert summary.queries_per_s and summary.queries_per_s > summary.transactions_per_s
     assert summary.duration_s > 2.5  # it ran for its --time, not a timing target
-    elapsed = [t.elapsed_s for t in ticks]  # one progress tick a second (a loaded machine may miss the last)
-    assert len(elapsed) >= 2 and elapsed == list(range(1, len(elapsed) + 1))
-    assert writer.bytes == after[0] - before[0] > 0  # across several rotations, nothing missed or doubled
+    elapsed = [t.elapsed_s for t in ticks]  # one progress tick a second (a loaded machine may miss some)
+    assert elapsed == list(range(1, len(elapsed) + 1))
+    assert writer.bytes == after[0] - before[0] > 0  # across the rotations, nothing missed or doubled
     assert writer.lines == after[1] - before[1]
-    assert len(audit_files(traffic_lab, "writer")) > 2, "the 1 MB rotate size should have rotated the log"
+    # at least one rotation (the forced one; more when this machine is fast), and every rotated file intact
+    files = rotated(traffic_lab, "writer")
+    assert len(files) > rotated_before, "the writer's audit log did not rotate"
+    for path in files:
+        data = path.read_bytes()
+        assert data.endswith(b"\n"), f"{path.name} ends inside a line"
+        broken = [line for line in data.splitlines() if not AUDIT_LINE.match(line)]
+        assert broken == [], f"{path.name}: {broken[:2]}"
 
 
 def test_read_only_run_on_the_reader_lands_on_the_reader(
@@ -112,7 +155,9 @@ def test_read_only_run_on_the_reader_lands_on_the_reader(
 
     assert summary.target == "reader"
     assert summary.transactions_per_s and summary.transactions_per_s > 0
-    assert summary.audit_for("reader").lines > 1000
+    # sysbench's reads are in the reader's log (how many depends on this machine's speed, so not counted)
+    assert summary.audit_for("reader").lines > 0
+    assert "SELECT c FROM sbtest" in audit_text(traffic_lab, "reader")
     assert summary.audit_for("writer").lines == 0  # reads are not replicated anywhere
 
 
