@@ -8,6 +8,7 @@ so rolling back is a config change (LAMBDA-VERSIONING.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -41,6 +42,24 @@ def function_sizes(lab: LabConfig) -> dict[str, tuple[int, int | None]]:
         "detector": (lab.detector_timeout_s, None),
         "downloader": (lab.downloader_timeout_s, lab.downloader_memory_mb),
     }
+
+
+def downloader_filter_criteria() -> dict[str, Any] | None:
+    """The stream filter of labkit.backup.streamfilter, as the mapping's filter_criteria input.
+
+    Only the detector's changes (and a downloader's hand-over) may trigger a copy; the downloader's own
+    lease/commit/release writes must not wake it again. Guarded: without that module every change triggers.
+    """
+    try:
+        from labkit.backup import streamfilter
+    except ImportError:
+        return None
+    criteria = getattr(streamfilter, "DOWNLOADER_FILTER_CRITERIA", None) or getattr(
+        streamfilter, "STREAM_FILTER", None
+    )
+    if not criteria:
+        return None
+    return {"filters": [{"pattern": f["Pattern"]} for f in criteria["Filters"]]}
 
 
 def log_group_name(function_name: str) -> str:
@@ -133,7 +152,8 @@ class BackupFunctions(pulumi.ComponentResource):
         )
 
         # DynamoDB stream (log file changes) -> downloader:live; a poison record is bisected out, retried a
-        # few times, then reported to the failure queue instead of blocking its shard
+        # few times, then reported to the failure queue instead of blocking its shard. The filter keeps the
+        # downloader's own writes from triggering it again.
         aws.lambda_.EventSourceMapping(
             "downloader-from-stream",
             event_source_arn=args.stream_arn,
@@ -144,6 +164,7 @@ class BackupFunctions(pulumi.ComponentResource):
             maximum_retry_attempts=lab.stream_max_retries,
             function_response_types=["ReportBatchItemFailures"],
             destination_config={"on_failure": {"destination_arn": args.failure_queue_arn}},
+            filter_criteria=downloader_filter_criteria(),
             opts=child,
         )
         self.register_outputs(

@@ -230,6 +230,23 @@ def test_event_source_mappings_report_partial_failures_and_park_poison_records(l
     assert stream["destinationConfig"] == {"onFailure": {"destinationArn": failures_arn}}
 
 
+def test_the_stream_mapping_filters_out_the_downloaders_own_writes(lab_run: ProgramRun) -> None:
+    """The mapping carries labkit's stream filter, the one the local runtime applies too."""
+    import json as _json
+
+    streamfilter = pytest.importorskip("labkit.backup.streamfilter", reason="the stream filter is not in yet")
+    criteria, matches_criteria = streamfilter.DOWNLOADER_FILTER_CRITERIA, streamfilter.matches_criteria
+
+    stream = lab_run.one(ESM, "downloader-from-stream")
+    declared = [f["pattern"] for f in stream["filterCriteria"]["filters"]]
+    assert declared == [f["Pattern"] for f in criteria["Filters"]]
+    assert all(isinstance(_json.loads(p), dict) for p in declared)  # patterns are JSON strings
+    as_aws = {"Filters": [{"Pattern": p} for p in declared]}
+    detector_write = {"dynamodb": {"NewImage": {"writer": {"S": "detector"}}}}
+    own_write = {"dynamodb": {"NewImage": {"writer": {"S": "downloader"}}}}
+    assert matches_criteria(as_aws, detector_write) and not matches_criteria(as_aws, own_write)
+
+
 # --- network ---------------------------------------------------------------------------------------
 
 
