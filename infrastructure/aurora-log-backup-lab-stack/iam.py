@@ -82,9 +82,12 @@ def scanner_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_ar
 
 def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
     return document(
-        # the portion read: a file's first line, which proves an rds-mysql rename instead of guessing it
+        # a file's first line, which proves an rds-mysql rename instead of guessing it: a portion read, or
+        # the complete download's first bytes when the portion API calls the file binary
         _allow(
-            "ReadLogFiles", ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion"], scope.db_instances
+            "ReadLogFiles",
+            ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"],
+            scope.db_instances,
         ),
         _allow("TrackLogFiles", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
         _allow("ReadLiveFiles", ["dynamodb:Query"], f"{table_arn}/index/{LIVE_INDEX}"),

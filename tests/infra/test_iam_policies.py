@@ -131,6 +131,7 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
         == {
             "rds:DescribeDBLogFiles",
             "rds:DownloadDBLogFilePortion",  # a file's first line, to prove an rds-mysql rename
+            "rds:DownloadCompleteDBLogFile",  # that first line when the portion API calls the file binary
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -183,7 +184,11 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
     )
     assert scanner["sqs:SendMessage"] == {queue}
     assert scanner["dynamodb:Scan"] == {f"{table['arn']}/index/live-files"}  # the index, not the table
-    assert detector["rds:DownloadDBLogFilePortion"] == {db_instances}
+    assert (
+        detector["rds:DownloadDBLogFilePortion"]
+        == detector["rds:DownloadCompleteDBLogFile"]
+        == {db_instances}
+    )
     assert detector["rds:DescribeDBLogFiles"] == {db_instances}
     assert detector["dynamodb:PutItem"] == {table["arn"]}
     assert detector["sqs:ReceiveMessage"] == {queue}
