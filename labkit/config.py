@@ -190,11 +190,16 @@ def backup_bucket_name(project: str, account: str, region: str) -> str:
     if room < _DIGEST + 2:
         raise ConfigError(f"region {region!r} is too long for a bucket name: set LABKIT_BUCKET")
     head = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", project.lower())).strip("-")
+    if head.startswith(_RESERVED_PREFIXES):
+        head = f"lab-{head}"  # S3 reserves these prefixes
     if head != project or len(head) > room:
         digest = hashlib.sha256(project.encode()).hexdigest()[:_DIGEST]
         kept = head[: room - _DIGEST - 1].rstrip("-")
         head = f"{kept}-{digest}" if kept else digest
-    return head + tail
+    name = head + tail
+    if problem := bucket_name_problem(name):  # pragma: no cover - the rules above keep every name valid
+        raise ConfigError(f"no valid bucket name for project {project!r} ({problem}): set LABKIT_BUCKET")
+    return name
 
 
 def bucket_name_problem(name: str) -> str | None:

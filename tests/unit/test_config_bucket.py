@@ -145,3 +145,10 @@ def test_aws_target_whose_account_cannot_be_found_says_what_to_set(monkeypatch: 
     config = LabConfig(target="aws", region="eu-west-1", endpoint_url="http://127.0.0.1:9")
     with pytest.raises(ConfigError, match=r"LABKIT_ACCOUNT_ID.*LABKIT_BUCKET"):
         config.names  # noqa: B018
+
+
+@pytest.mark.parametrize("project", ["xn--team", "sthree-lab", "amzn-s3-demo-lab", "192.168.1.1"])
+def test_a_project_named_like_a_reserved_prefix_still_gets_a_valid_bucket(project: str) -> None:
+    name = backup_bucket_name(project, "123456789012", "eu-west-1")
+    assert s3_accepts(name), name
+    assert name != backup_bucket_name(project + "x", "123456789012", "eu-west-1")
