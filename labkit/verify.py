@@ -15,7 +15,6 @@ with their lost bytes.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (s
     UNDETECTED,
     Backup,
     Source,
+    fingerprints,
     head_matches_id,
     id_is_content_keyed,
     prefix_sha,
@@ -223,9 +223,9 @@ class _InstanceJudge:
                 MISSING, "part 1 is missing or holds no complete first line: the file cannot be identified"
             )
             return
-        if id_is_content_keyed(b.file_id) and not head_matches_id(b.head, b.file_id):
+        if not head_matches_id(b.first, b.file_id):
             r.flag(MISATTRIBUTED, "the bytes under this identity begin with another file's first line")
-        elif item and item.get("head_sha") and item["head_sha"] != hashlib.sha256(b.head).hexdigest():
+        elif item and item.get("head_sha") and item["head_sha"] not in fingerprints(b.first):
             r.flag(
                 MISATTRIBUTED, "the bytes under this identity begin with another line than its item records"
             )
@@ -233,7 +233,7 @@ class _InstanceJudge:
     def _rank(self, b: Backup) -> tuple[bool, bool, int, str]:
         """Which of several identities holding one file's bytes is its backup (the others duplicate it):
         a content-keyed id first, then one the table tracks, then the longest."""
-        keyed = id_is_content_keyed(b.file_id) and b.head is not None and head_matches_id(b.head, b.file_id)
+        keyed = id_is_content_keyed(b.file_id) and head_matches_id(b.first, b.file_id)
         return not keyed, b.file_id not in self.items, -b.covered, b.file_id
 
     # -- source side -----------------------------------------------------------------------------------
@@ -310,9 +310,9 @@ class _InstanceJudge:
         if expected in self.items:
             return self.items[expected]
         if s.head is not None:
-            sha = hashlib.sha256(s.head).hexdigest()
+            shas = fingerprints(s.first)
             for item in self.items.values():
-                if item.get("head_sha") == sha:
+                if item.get("head_sha") in shas:
                     return item
         for item in self.items.values():  # an item from before content-keyed ids: pending or not, only
             if (

@@ -36,6 +36,8 @@ INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 FILE_GONE = ("DBLogFileNotFoundFault",)
 _KEY = re.compile(r"/cluster=[^/]*/instance=(?P<instance>[^/]+)/date=[^/]*/(?P<file>[^/]+)\.part-\d+\.gz$")
 _CONTENT_ID = re.compile(r"@(?P<sha>[0-9a-f]{16})$")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+FIRST_BYTES = 4 * HEAD_CAP  # raw bytes kept: enough for a head however its text is decoded
 
 
 class SourceUnreadableError(LabkitError):
@@ -52,7 +54,8 @@ class Backup:
     covered: int = 0  # end of the furthest part: the backup claims bytes [0, covered)
     s3_bytes: int = 0
     compressed_bytes: int = 0
-    head: bytes | None = None  # the first line of part 1, as identity.head_of reads it
+    first: bytes = b""  # the file's first raw bytes (up to FIRST_BYTES), from the parts while they tile
+    head: bytes | None = None  # the first line, as identity.head_of reads it from the raw bytes
     sha: str = ""  # sha256 of the parts' bytes, in part order
     gap_bytes: int = 0
     overlap_bytes: int = 0
@@ -69,15 +72,20 @@ class Source:
     name: str
     size: int
     last_written: int
-    head: bytes | None
+    first: bytes  # the first raw bytes (up to FIRST_BYTES)
     prefix_sha: dict[int, str]
+
+    @property
+    def head(self) -> bytes | None:
+        return head_of(self.first)
 
     def expected_id(self, scheme: str) -> str:
         """The identity the detector gives this file ('' when it has no first line yet)."""
         if scheme == "aurora":
             return self.name
+        text_head = head_of(self.first.decode("utf-8", "replace").encode())  # what the detector hashes
         return (
-            "" if self.head is None else rds_mysql_file_id(self.name, hashlib.sha256(self.head).hexdigest())
+            "" if text_head is None else rds_mysql_file_id(self.name, hashlib.sha256(text_head).hexdigest())
         )
 
 
@@ -86,14 +94,20 @@ def id_is_content_keyed(file_id: str) -> bool:
     return bool(_CONTENT_ID.search(file_id))
 
 
-def head_matches_id(head: bytes, file_id: str) -> bool:
-    """Does a content-keyed id name these first bytes? (The detector hashes the portion API's text, which is
-    the raw bytes for UTF-8 and the replacement-decoded bytes otherwise: either is accepted.)"""
+def fingerprints(first: bytes) -> set[str]:
+    """sha256 of the head the detector may have seen for a file starting with these raw bytes.
+
+    The detector hashes the portion API's text: the raw bytes when they are UTF-8; otherwise invalid bytes
+    come back as U+FFFD (and, in the emulator, characters XML cannot carry too). Each reading is accepted."""
+    text = first.decode("utf-8", "replace")
+    heads = {head_of(first), head_of(text.encode()), head_of(_XML_ILLEGAL.sub("\ufffd", text).encode())}
+    return {hashlib.sha256(h).hexdigest() for h in heads if h is not None}
+
+
+def head_matches_id(first: bytes, file_id: str) -> bool:
+    """Does a content-keyed id name the file that starts with these raw bytes? (True for other ids.)"""
     match = _CONTENT_ID.search(file_id)
-    if not match:
-        return True
-    texts = {head, head.decode("utf-8", "replace").encode("utf-8")}
-    return any(hashlib.sha256(t).hexdigest()[:16] == match["sha"] for t in texts)
+    return not match or any(sha[:16] == match["sha"] for sha in fingerprints(first))
 
 
 # -- S3 ------------------------------------------------------------------------------------------------
@@ -134,7 +148,7 @@ def _read_backup(s3: Any, bucket: str, instance_id: str, file_id: str, keys: lis
         b.covered = max(b.covered, end)
         b.source_name = meta.get("source-file", b.source_name)
     b.sha = whole.hexdigest()
-    b.head = head_of(bytes(first))
+    b.first, b.head = bytes(first), head_of(bytes(first))
     return b
 
 
@@ -149,8 +163,8 @@ def _stream_part(
     for data in _inflate(answer["Body"], b):
         part_hash.update(data)
         whole.update(data)
-        if start + length == len(first) < HEAD_CAP:
-            first += data[: HEAD_CAP - len(first)]
+        if start + length == len(first) < FIRST_BYTES:
+            first += data[: FIRST_BYTES - len(first)]
         length += len(data)
     b.s3_bytes += length
     if start < 0 or end - start != length:
@@ -221,8 +235,8 @@ def _read_source(
     seen = 0
     pending = [n for n in targets if n > 0]
     for chunk in download_complete_log_file(rds, credentials, instance_id, f["LogFileName"]):
-        if len(first) < HEAD_CAP:
-            first += chunk[: HEAD_CAP - len(first)]
+        if len(first) < FIRST_BYTES:
+            first += chunk[: FIRST_BYTES - len(first)]
         used = 0
         while pending and pending[0] - seen <= len(chunk) - used:
             take = pending[0] - seen
@@ -232,6 +246,4 @@ def _read_source(
             snapshots[pending.pop(0)] = running.hexdigest()
         running.update(chunk[used:])
         seen += len(chunk) - used
-    return Source(
-        instance_id, f["LogFileName"], seen, int(f["LastWritten"]), head_of(bytes(first)), snapshots
-    )
+    return Source(instance_id, f["LogFileName"], seen, int(f["LastWritten"]), bytes(first), snapshots)

@@ -406,3 +406,22 @@ def test_any_tiling_of_a_file_is_clean_and_any_dropped_or_repeated_part_is_caugh
     assert all(f.ok for f in mine) == (fault == "none"), [f.problems for f in mine]
     if fault == "none":
         assert mine[0].s3_bytes == len(data) and mine[0].source_checked
+
+
+def test_a_file_whose_first_line_is_not_utf8_keeps_its_content_identity(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN an rds-mysql file whose first line holds bytes the portion API cannot return as they are
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    first_line = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9\xff\x01',0\n"
+    write_file(directory / "server_audit.log", first_line + lines(1, 300), mtime=None)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    rotate(directory, keep=2)
+    append(directory / "server_audit.log", 5_000, 10)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    pipeline.copy_all("db-1")
+    # WHEN verified THEN the identity the detector derived from the decoded text is accepted as its bytes'
+    report = pipeline.reconcile()
+    assert report.clean, [(f.file_id, f.problems) for f in report.files]
+    [sealed] = [f for f in report.files if f.name == "audit/server_audit.log.1"]
+    assert sealed.source_checked and sealed.s3_bytes == len(first_line + lines(1, 300))
