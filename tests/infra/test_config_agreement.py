@@ -132,7 +132,11 @@ def test_stack_settings_follow_labkit_environment_variables(monkeypatch: pytest.
     monkeypatch.setenv("LABKIT_SQS_BATCH_SIZE", "5")
     monkeypatch.setenv("LABKIT_DETECTOR_TIMEOUT_S", "120")
     monkeypatch.setenv("LABKIT_SEAL_AFTER_S", "600")
+    monkeypatch.setenv("LABKIT_RDS_LOG_API_VERSION", "v19")
     run = _run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs())
+    for key in ("detector", "downloader"):  # both may call DownloadCompleteDBLogFile
+        env = run.one("aws:lambda/function:Function", key)["environment"]["variables"]
+        assert load_config(env=env).rds_log_api_version == "v19"
     env = run.one("aws:lambda/function:Function", "downloader")["environment"]["variables"]
     assert load_config(env=env).seal_after_s == 600
     assert (
