@@ -198,8 +198,7 @@ class _InstanceJudge:
     def run(self, sources: list[Source] | None, recent_ms: int) -> None:
         for backup in self.backups.values():
             self._judge_parts(backup)
-        for source in sources or []:
-            self._judge_source(source, recent_ms)
+        self._judge_sources(sources or [], recent_ms)
         self._judge_without_source()
         for item in self.items.values():
             if item["sk"] not in self.rows:
@@ -237,23 +236,42 @@ class _InstanceJudge:
         return not keyed, b.file_id not in self.items, -b.covered, b.file_id
 
     # -- source side -----------------------------------------------------------------------------------
-    def _judge_source(self, s: Source, recent_ms: int) -> None:
-        same_head = [b for b in self.backups.values() if s.head is not None and b.head == s.head]
-        # a broken backup (gap, overlap, corrupt part) is already flagged: it still stands for its file
-        equal = [
-            b for b in same_head if b.broken or (b.covered <= s.size and s.prefix_sha.get(b.covered) == b.sha)
-        ]
-        for b in same_head:
-            if b not in equal and not b.broken:
+    def _judge_sources(self, sources: list[Source], recent_ms: int) -> None:
+        # which backups hold a listed file's first bytes exactly (a broken backup - gap, overlap, corrupt
+        # part - is flagged already and still stands for the file whose first line it holds)
+        equal = {
+            s.name: [
+                b
+                for b in self.backups.values()
+                if s.head is not None
+                and b.head == s.head
+                and (b.broken or (b.covered <= s.size and s.prefix_sha.get(b.covered) == b.sha))
+            ]
+            for s in sources
+        }
+        matched = {b.file_id for found in equal.values() for b in found}
+        heads = {s.head: s.name for s in sources if s.head is not None}
+        for s in sources if self.scheme == "aurora" else []:  # aurora ids are names: the name's bytes?
+            b = self.backups.get(s.name)
+            if b is not None and b not in equal[s.name] and b.head != s.head:
+                other = heads.get(b.head) if b.head is not None else None
+                kind = MISATTRIBUTED if other else MISSING
                 self.row(b.file_id).flag(
-                    MISSING,
-                    f"bytes differ from the source {s.name} (same first line; {b.covered:,} bytes in S3, "
-                    f"{s.size:,} in the source)",
+                    kind,
+                    f"the bytes under {s.name} are not that file's (they begin as {other or 'no listed file'} does)",
                 )
                 self.settled.add(b.file_id)
-        if self.scheme == "aurora" and s.name in self.backups and self.backups[s.name] not in same_head:
-            self.row(s.name).flag(MISATTRIBUTED, f"the bytes under {s.name} are not that file's")
-            self.settled.add(s.name)
+        for b in self.backups.values():
+            if b.file_id not in matched | self.settled and not b.broken and b.head in heads:
+                self.row(b.file_id).flag(
+                    MISSING,
+                    f"bytes differ from {heads[b.head]}, whose first line they share ({b.covered:,} bytes in S3)",
+                )
+                self.settled.add(b.file_id)
+        for s in sources:
+            self._judge_source(s, equal[s.name], recent_ms)
+
+    def _judge_source(self, s: Source, equal: list[Backup], recent_ms: int) -> None:
         owners = [b for b in equal if not self.row(b.file_id).kinds & {MISATTRIBUTED}]
         if not owners:
             self._judge_unbacked_source(s, recent_ms)

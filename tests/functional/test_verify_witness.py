@@ -425,3 +425,28 @@ def test_a_file_whose_first_line_is_not_utf8_keeps_its_content_identity(
     assert report.clean, [(f.file_id, f.problems) for f in report.files]
     [sealed] = [f for f in report.files if f.name == "audit/server_audit.log.1"]
     assert sealed.source_checked and sealed.s3_bytes == len(first_line + lines(1, 300))
+
+
+def test_backed_up_bytes_that_differ_from_the_source_are_caught_and_a_shared_first_line_is_not(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN two aurora files that begin with the same line, and a third whose backup has one byte changed
+    # (its part's recorded sha256 is of the changed bytes: only the source can tell)
+    directory = account.add_instance("db-1")
+    same = audit_line(7)
+    files = {
+        "server_audit.log.2": same + lines(100, 200),
+        "server_audit.log.1": same + lines(900, 250),
+        "server_audit.log": lines(5_000, 300),
+    }
+    for offset, (name, data) in enumerate(files.items()):
+        write_file(directory / name, data, mtime=OLD + offset)
+    names = aurora_names(account, "db-1")
+    for name, data in zip(names, files.values(), strict=True):
+        stored = data if name != names[2] else data[:500] + b"X" + data[501:]
+        put_part(pipeline, "db-1", name, 1, 0, stored)
+        put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=len(data))
+    report = pipeline.reconcile()
+    assert [f.file_id for f in report.missing] == [names[2]], [(f.file_id, f.problems) for f in report.files]
+    assert "differ" in report.missing[0].problems[0]
+    assert row(report, names[0]).ok and row(report, names[1]).ok
