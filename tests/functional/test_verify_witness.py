@@ -5,6 +5,7 @@ must be caught; a clean rds-mysql lab must stay clean after its oldest file rota
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from pathlib import Path
@@ -302,6 +303,9 @@ def test_lost_files_are_counted_with_their_lost_bytes_and_fail_unless_accepted(
     assert runner.invoke(cli.app, ["verify", "--json", "--out", str(out)]).exit_code == 1
     accepted = runner.invoke(cli.app, ["verify", "--json", "--accept-lost", "--out", str(out)])
     assert accepted.exit_code == 0, accepted.output
+    assert json.loads(accepted.output)["lost_bytes"] == len(data) - 10_000 + 5_000
+    shown = runner.invoke(cli.app, ["verify", "--out", str(out)], terminal_width=250)
+    assert shown.exit_code == 1 and f"lost 2 ({len(data) - 5_000:,} bytes)" in shown.output, shown.output
 
 
 def test_a_file_called_lost_whose_bytes_are_all_in_s3_is_not_counted_lost(
