@@ -23,6 +23,7 @@ help:
 	@echo "AWS target (needs docker, pulumi, aws credentials; see LAMBDA-VERSIONING.md):"
 	@echo "  make build | get-ecr-urls | push-images | update-pulumi-config | version-info"
 	@echo "  make build-and-push-versioned VERSION=v1.0.0"
+	@echo "  with a self-managed Pulumi backend (pulumi login --local): export PULUMI_CONFIG_PASSPHRASE_FILE first"
 
 deps: system-deps $(STAMP)
 
