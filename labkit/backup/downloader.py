@@ -1,15 +1,19 @@
 """Log Downloader: copy the bytes of one tracked file that are not in S3 yet, as the next numbered part.
 
 Exactly once, by construction:
-- the table's ``copied_bytes`` (with the opaque ``marker`` that points there) is the only truth about what
-  S3 holds; part N+1 starts exactly there and its key is fixed by N, so a retry after a crash rewrites the
-  same object instead of adding one;
+- the table's ``copied_bytes`` is the only truth about what S3 holds; part N+1 starts exactly there and its
+  key is fixed by N, so a retry after a crash rewrites the same object instead of adding one. ``marker`` is
+  the opaque portion marker of source offset ``marker_at`` (<= ``copied_bytes``; empty when unknown);
 - a lease (``lease_owner`` = the stream record's sequence number, ``lease_until``) keeps two copies of one
-  file apart; a redelivery of the same record may take its own lease over;
-- the commit is conditional on ``copied_bytes`` and the lease, so a stale copier can never move it.
+  file apart; it is taken just before the first byte goes to S3, so a copy that finds nothing writes nothing;
+- the commit is conditional on ``copied_bytes`` and the lease, so a stale copier can never move it, and it
+  never goes past the size the detector listed.
+
+Every write names its writer (``writer``): the stream's filter criteria (:mod:`labkit.backup.streamfilter`)
+wake the downloader only for the detector's writes and for a commit that hands unfinished work on.
 
 RDS's DownloadDBLogFilePortion returns text: a page that carries AWS's truncation text or U+FFFD is not the
-file's bytes, so that page's lines are taken from DownloadCompleteDBLogFile instead (the marker chain stays).
+file's bytes, so that page is rebuilt from DownloadCompleteDBLogFile by byte range (:mod:`.pagerebuild`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,22 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from labkit.backup import identity
 from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.layout import PartKey
+from labkit.backup.pagerebuild import (
+    TRUNCATION_TEXT,
+    fragment_length,
+    needs_rebuild,
+    nth_newline,
+    split_page,
+)
 from labkit.backup.rdslogs import Page, download_complete_log_file, iter_portions, list_log_files
 from labkit.backup.s3parts import GzipPartWriter
+from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 
 log = logging.getLogger(__name__)
-TRUNCATION_TEXT = b"[Your log message was truncated]"
-REPLACEMENT = "\ufffd".encode()
 GONE_CODES = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
 _deserialize = TypeDeserializer().deserialize
 
@@ -40,12 +51,52 @@ _deserialize = TypeDeserializer().deserialize
 class CopyOutcome:
     pk: str
     sk: str
-    action: str  # copied | nothing-new | sealed | lost | skipped | busy
+    action: str  # copied | nothing-new | sealed | lost | skipped | failed
     bytes_copied: int = 0
     rds_bytes_fetched: int = 0
     rds_calls: int = 0
     lag_ms: int | None = None
     key: str = ""
+
+
+class _Lease:
+    """Taken on the first byte written (a conditional write), released by the commit or on failure."""
+
+    def __init__(self, downloader: Downloader, item: dict[str, Any], owner: str) -> None:
+        self.downloader, self.item, self.owner = downloader, item, owner
+        self.held = False
+
+    def take(self) -> None:
+        if not self.held:
+            if not self.downloader._lease(self.item, self.owner):
+                raise SourceChangedError(
+                    f"{self.item['pk']} {self.item['sk']}: another copy holds the lease; retry later"
+                )
+            self.held = True
+
+
+class _Part:
+    """The part being written: takes the lease before its first byte, and never passes ``limit``."""
+
+    def __init__(self, writer: GzipPartWriter, lease: _Lease, start: int, limit: int) -> None:
+        self.writer, self.lease, self.start, self.limit = writer, lease, start, limit
+        self.out_of_time = False  # stopped early: the next invocation carries on
+
+    @property
+    def position(self) -> int:
+        return self.start + self.writer.source_bytes
+
+    @property
+    def full(self) -> bool:
+        return self.position >= self.limit
+
+    def write(self, data: bytes) -> int:
+        """Write what fits below the limit; returns how many bytes were taken."""
+        data = data[: max(0, self.limit - self.position)]
+        if data:
+            self.lease.take()
+            self.writer.write(data)
+        return len(data)
 
 
 @dataclass
@@ -58,8 +109,9 @@ class Downloader:
     prefix: str
     lease_ms: int
     remaining_ms: Callable[[], int] = lambda: 900_000
-    reserve_ms: int = 30_000  # stop paging with this much time left, and commit what was copied
+    reserve_ms: int = 30_000  # stop copying with this much time left, and commit what was copied
     max_failures: int = 4  # failed copies of one file before it shows as FAILED (stream retries + 1)
+    ttl_days: int = 30  # how long a LOST item is kept (TTL), like the detector's vanished items
 
     # -- entry point -------------------------------------------------------------------------------------
     def handle_record(self, record: dict[str, Any]) -> CopyOutcome:
@@ -84,56 +136,55 @@ class Downloader:
             return self._settle(item)
         if item["scheme"] == "rds-mysql" and not item.get("sealed"):
             return CopyOutcome(pk, sk, "skipped")  # its name moves at rotation: copy it once sealed
-        if not self._lease(item, owner):
-            raise SourceChangedError(f"{pk} {sk}: another copy holds the lease; retry later")
+        if _gave_up(item, owner):  # this record used up its attempts on these bytes: stop, quietly
+            return CopyOutcome(pk, sk, "failed")
+        lease = _Lease(self, item, owner)
         try:
-            return self._copy_leased(item, owner)
+            return self._copy_leased(item, lease)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in GONE_CODES:
                 return self._lost(item, owner, exc.response["Error"]["Code"])
-            self._release(item, owner, failure=str(exc))
+            self._release(item, lease, failure=str(exc))
             raise
         except SourceChangedError:
-            self._release(item, owner)  # rotation: not the copy's fault, the retry will find the file
+            self._release(item, lease)  # rotation: not the copy's fault, the retry will find the file
             raise
         except Exception as exc:
-            self._release(item, owner, failure=f"{type(exc).__name__}: {exc}")
+            self._release(item, lease, failure=f"{type(exc).__name__}: {exc}")
             raise
 
     # -- copying -----------------------------------------------------------------------------------------
-    def _copy_leased(self, item: dict[str, Any], owner: str) -> CopyOutcome:
+    def _copy_leased(self, item: dict[str, Any], lease: _Lease) -> CopyOutcome:
         name = self._current_name(item)
+        self._check_head(item, name)
         start = item["copied_bytes"]
         number = item["parts"] + 1
         key = PartKey(self.prefix, item["cluster_id"], item["pk"], item["date"], item["sk"]).key(number)
-        writer = GzipPartWriter(self.s3, self.bucket, key, start)
+        part = _Part(GzipPartWriter(self.s3, self.bucket, key, start), lease, start, item["size"])
         stats = {"calls": 0, "fetched": 0}
         try:
             if item.get("sealed") and start == 0:
                 try:
-                    marker = self._copy_complete(item, name, writer, stats)
+                    marker, marker_at = self._copy_complete(item, name, part, stats)
                 except ClientError as exc:  # refused before any byte arrived: page it instead
-                    if exc.response["Error"]["Code"] in GONE_CODES or writer.source_bytes:
+                    if exc.response["Error"]["Code"] in GONE_CODES or part.writer.source_bytes:
                         raise
                     log.warning(
                         "%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc
                     )
-                    marker = self._copy_pages(item, name, writer, stats)
+                    marker, marker_at = self._copy_pages(item, name, part, stats)
             elif start > 0 and not item["marker"]:
-                marker = self._copy_complete(item, name, writer, stats, skip=start)
+                marker, marker_at = self._copy_complete(item, name, part, stats, skip=start)
             else:
-                marker = self._copy_pages(item, name, writer, stats)
+                marker, marker_at = self._copy_pages(item, name, part, stats)
             if item["scheme"] == "rds-mysql":
                 self._check_still(item, name)
-                if writer.source_bytes + start != item["size"]:
-                    raise SourceChangedError(
-                        f"{name}: copied {writer.source_bytes + start} of {item['size']} bytes"
-                    )
-            if writer.source_bytes == 0:
-                writer.abort()
-                self._release(item, owner)
+                if not part.out_of_time and part.position != item["size"]:
+                    raise SourceChangedError(f"{name}: copied {part.position} of {item['size']} bytes")
+            if part.writer.source_bytes == 0:  # nothing new: no lease was taken, nothing is written
+                part.writer.abort()
                 return CopyOutcome(item["pk"], item["sk"], "nothing-new", rds_calls=stats["calls"])
-            part = writer.close(
+            written = part.writer.close(
                 {
                     "source-file": name[:512],
                     "source-last-written": str(item["last_written"]),
@@ -141,34 +192,48 @@ class Downloader:
                 }
             )
         except BaseException:
-            writer.abort()
+            part.writer.abort()
             raise
-        end = part.source_end
-        self._commit(item, owner, end, marker, number)
+        end = written.source_end
+        more = part.out_of_time and end < item["size"]
+        self._commit(item, lease.owner, end, marker, marker_at, number, more)
         lag = int(time.time() * 1000) - item["last_written"] if end >= item["size"] else None
         return CopyOutcome(
             item["pk"], item["sk"], "copied", end - start, stats["fetched"], stats["calls"], lag, key
         )
 
+    def _out_of_time(self, part: _Part) -> bool:
+        if self.remaining_ms() < self.reserve_ms:
+            part.out_of_time = True
+        return part.out_of_time
+
     def _copy_pages(
-        self, item: dict[str, Any], name: str, writer: GzipPartWriter, stats: dict[str, int]
-    ) -> str:
+        self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int]
+    ) -> tuple[str, int]:
+        """Page from the stored marker; returns the marker to store and the source offset it points at."""
         marker = item["marker"] or "0"
+        at = int(item.get("marker_at", item["copied_bytes"])) if item["marker"] else 0
         for page in iter_portions(self.rds, item["pk"], name, marker):
             stats["calls"] += 1
             stats["fetched"] += len(page.data)
-            data = page.data
-            if TRUNCATION_TEXT in data or REPLACEMENT in data:
-                data = self._true_bytes(item, name, item["copied_bytes"] + writer.source_bytes, page, stats)
-            writer.write(data)
-            marker = page.marker
-            if self.remaining_ms() < self.reserve_ms:
+            data, certain = page.data, True
+            if needs_rebuild(data):
+                rebuilt = self._true_bytes(item, name, at, page, stats, part)
+                if rebuilt is None:  # out of time: this page waits for the next invocation
+                    break
+                data, certain = rebuilt
+            skip = part.position - at  # the marker may point before copied_bytes (a page cut at the size)
+            taken = part.write(data[skip:]) if skip < len(data) else 0
+            if not certain or skip + taken < len(data):
+                break  # the page's end is unknown, or the listed size ends inside it: keep its marker
+            marker, at = page.marker, at + len(data)
+            if part.full or self._out_of_time(part):
                 break
-        return marker
+        return marker, at
 
     def _copy_complete(
-        self, item: dict[str, Any], name: str, writer: GzipPartWriter, stats: dict[str, int], skip: int = 0
-    ) -> str:
+        self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int], skip: int = 0
+    ) -> tuple[str, int]:
         """One streaming request for a whole sealed file (or, when no marker is known, all past ``skip``)."""
         stats["calls"] += 1
         for chunk in self._complete(item["pk"], name):
@@ -176,14 +241,19 @@ class Downloader:
             if skip:
                 cut = min(skip, len(chunk))
                 chunk, skip = chunk[cut:], skip - cut
-            writer.write(chunk)
-        return ""  # the portion marker for this offset is unknown: a later increment streams again
+            part.write(chunk)
+            if part.full or (part.writer.source_bytes and self._out_of_time(part)):
+                break
+        return "", 0  # the portion marker for this offset is unknown: a later increment streams again
 
     def _true_bytes(
-        self, item: dict[str, Any], name: str, offset: int, page: Page, stats: dict[str, int]
-    ) -> bytes:
-        """The real bytes of a page's lines, from the complete file (the page's line count is exact)."""
-        lines = page.data.count(b"\n")
+        self, item: dict[str, Any], name: str, offset: int, page: Page, stats: dict[str, int], part: _Part
+    ) -> tuple[bytes, bool] | None:
+        """The source bytes a page stands for, from offset: (bytes, whether its end is certain), or None
+        when time ran out. Rebuilt by byte range, never past the page: bytes written since stay out."""
+        lines, fragment = split_page(page.data)
+        last_page_of_sealed = bool(item.get("sealed")) and not page.pending
+        wanted = item["size"] - offset if last_page_of_sealed else None
         stats["calls"] += 1
         collected = bytearray()
         position = 0
@@ -191,20 +261,30 @@ class Downloader:
             stats["fetched"] += len(chunk)
             if position + len(chunk) > offset:
                 collected += chunk[max(0, offset - position) :]
-                if collected.count(b"\n") >= lines:
-                    break
             position += len(chunk)
-        end = _nth_newline(collected, lines)
-        true = bytes(collected[: end + 1]) if end >= 0 else bytes(collected)
+            if wanted is not None:
+                if len(collected) >= wanted:
+                    break
+            else:
+                end = nth_newline(collected, lines) if lines else -1
+                if (end >= 0 or not lines) and len(collected) - (end + 1) >= len(fragment):
+                    break
+            if part.writer.source_bytes and self._out_of_time(part):
+                return None
+        if wanted is not None:  # the last page of a sealed file ends where the file ends
+            true, certain = bytes(collected[:wanted]), len(collected) >= wanted
+        else:
+            true, certain = _page_extent(bytes(collected), page, lines, fragment)
         if true != page.data:
             log.warning(
-                "%s %s: page at %d rebuilt from the complete file (%d bytes)",
+                "%s %s: page at %d rebuilt from the complete file (%d bytes%s)",
                 item["pk"],
                 name,
                 offset,
                 len(true),
+                "" if certain else ", its end left for the next read",
             )
-        return true
+        return true, certain
 
     def _complete(self, instance_id: str, name: str) -> Iterator[bytes]:
         return download_complete_log_file(self.rds, self.credentials, instance_id, name)
@@ -220,25 +300,39 @@ class Downloader:
             f"{item['pk']} {item['sk']}: not found by size and LastWritten; the detector will tell"
         )
 
+    def _check_head(self, item: dict[str, Any], name: str) -> None:
+        """Prove by content that ``name`` is the item's file (one small portion call), before any copy."""
+        if not item.get("head_sha"):
+            return  # aurora names are stable: no fingerprint recorded
+        found = identity.read_head(self.rds, item["pk"], name)
+        if found != item["head_sha"]:
+            raise SourceChangedError(
+                f"{item['pk']} {name}: its first line is not {item['sk']}'s (a rotation moved the name)"
+            )
+
     def _check_still(self, item: dict[str, Any], name: str) -> None:
         if self._current_name(item) != name:
             raise SourceChangedError(f"{item['pk']} {name} rotated during the copy; retrying")
 
-    # -- table transitions -------------------------------------------------------------------------------
+    # -- table transitions (every write says writer = downloader) ----------------------------------------
     def _lease(self, item: dict[str, Any], owner: str) -> bool:
         now = t.now_ms()
         try:
             self.table.update_item(
                 Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :copying, lease_owner = :me, lease_until = :until",
-                ConditionExpression="copied_bytes = :copied AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)",
-                ExpressionAttributeNames={"#state": "state"},
+                UpdateExpression="SET #state = :copying, lease_owner = :me, lease_until = :until, #w = :w",
+                ConditionExpression=(
+                    "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
+                    "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
+                ),
+                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
                 ExpressionAttributeValues={
                     ":copying": t.COPYING,
                     ":me": owner,
                     ":until": now + self.lease_ms,
                     ":copied": item["copied_bytes"],
                     ":now": now,
+                    ":w": DOWNLOADER_WRITER,
                 },
             )
         except ClientError as exc:
@@ -247,51 +341,66 @@ class Downloader:
             raise
         return True
 
-    def _commit(self, item: dict[str, Any], owner: str, end: int, marker: str, parts: int) -> None:
+    def _commit(
+        self, item: dict[str, Any], owner: str, end: int, marker: str, marker_at: int, parts: int, more: bool
+    ) -> None:
+        """Move copied_bytes to ``end`` (never past the listed size) and give the lease back. ``more``: the
+        copy stopped for time with bytes left, so the write is the hand-over that wakes the next invocation."""
         fresh = t.get_item(self.table, item["pk"], item["sk"]) or item
-        size = max(fresh["size"], end)
-        done = bool(fresh.get("sealed")) and end >= size
+        done = bool(fresh.get("sealed")) and end >= fresh["size"]
         self.table.update_item(
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression=(
-                "SET copied_bytes = :end, marker = :marker, parts = :parts, #state = :state, #size = :size, "
-                "updated_at = :now, failures = :zero REMOVE lease_owner, lease_until, last_error"
+                "SET copied_bytes = :end, marker = :marker, marker_at = :at, parts = :parts, #state = :state, "
+                "updated_at = :now, failures = :zero, #w = :w "
+                "REMOVE lease_owner, lease_until, last_error, failed_size, failed_owner"
             ),
-            ConditionExpression="copied_bytes = :copied AND lease_owner = :me AND #size <= :size",
-            ExpressionAttributeNames={"#state": "state", "#size": "size"},
+            ConditionExpression="copied_bytes = :copied AND lease_owner = :me AND #size >= :end",
+            ExpressionAttributeNames={"#state": "state", "#size": "size", "#w": "writer"},
             ExpressionAttributeValues={
                 ":end": end,
                 ":marker": marker,
+                ":at": marker_at,
                 ":parts": parts,
                 ":state": t.BACKED_UP if done else t.PARTIAL,
-                ":size": size,
                 ":now": t.now_ms(),
                 ":copied": item["copied_bytes"],
                 ":me": owner,
                 ":zero": 0,
+                ":w": CONTINUE_WRITER if more else DOWNLOADER_WRITER,
             },
         )
 
-    def _release(self, item: dict[str, Any], owner: str, failure: str = "") -> None:
-        """Give the lease back; a failed copy is counted, and after ``max_failures`` the file is FAILED
-        (visible on the dashboard) until a later copy succeeds."""
-        failures = int(item.get("failures", 0)) + (1 if failure else 0)
+    def _release(self, item: dict[str, Any], lease: _Lease, failure: str = "") -> None:
+        """Give the lease back (when taken); a failed copy is counted, and after ``max_failures`` failures
+        of one record on the same bytes the file is FAILED until the detector records new bytes."""
+        if not failure and not lease.held:
+            return  # nothing was written, nothing to undo
+        same_bytes = item.get("failed_size") == item["size"]
+        failures = (int(item.get("failures", 0)) if same_bytes else 0) + (1 if failure else 0)
         state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
         if failure and failures >= self.max_failures:
             state = t.FAILED
             log.error("copy of %s %s failed %d times: %s", item["pk"], item["sk"], failures, failure)
+        values: dict[str, Any] = {":state": state, ":me": lease.owner, ":w": DOWNLOADER_WRITER}
+        update = "SET #state = :state, #w = :w"
+        if failure:
+            update += ", failures = :failures, last_error = :error, failed_size = :size, failed_owner = :me"
+            values.update({":failures": failures, ":error": failure[:500], ":size": item["size"]})
+        condition = "lease_owner = :me"
+        if not lease.held:  # failed before the first byte: count it unless another copy holds the lease
+            condition = (
+                "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
+                "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
+            )
+            values.update({":copied": item["copied_bytes"], ":now": t.now_ms()})
         try:
             self.table.update_item(
                 Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :state, failures = :failures, last_error = :error REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :me",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":me": owner,
-                    ":state": state,
-                    ":failures": failures,
-                    ":error": failure[:500],
-                },
+                UpdateExpression=update + (" REMOVE lease_owner, lease_until" if lease.held else ""),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -304,10 +413,14 @@ class Downloader:
         try:
             self.table.update_item(
                 Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :done",
+                UpdateExpression="SET #state = :done, #w = :w",
                 ConditionExpression="copied_bytes = :copied AND attribute_not_exists(lease_owner)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":done": t.BACKED_UP, ":copied": item["copied_bytes"]},
+                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
+                ExpressionAttributeValues={
+                    ":done": t.BACKED_UP,
+                    ":copied": item["copied_bytes"],
+                    ":w": DOWNLOADER_WRITER,
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -316,21 +429,32 @@ class Downloader:
 
     def _lost(self, item: dict[str, Any], owner: str, code: str) -> CopyOutcome:
         now = t.now_ms()
-        self.table.update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=(
-                "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now "
-                f"REMOVE lease_owner, lease_until, {t.LIVE_KEY}"
-            ),
-            ConditionExpression="lease_owner = :me",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":lost": t.LOST,
-                ":missing": item["size"] - item["copied_bytes"],
-                ":now": now,
-                ":me": owner,
-            },
-        )
+        try:
+            self.table.update_item(
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression=(
+                    "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now, "
+                    f"expires_at = :expires, #w = :w REMOVE lease_owner, lease_until, {t.LIVE_KEY}"
+                ),
+                ConditionExpression=(
+                    "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
+                    "(lease_owner = :me OR attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
+                ExpressionAttributeValues={
+                    ":lost": t.LOST,
+                    ":missing": item["size"] - item["copied_bytes"],
+                    ":now": now,
+                    ":expires": now // 1000 + self.ttl_days * 86400,
+                    ":copied": item["copied_bytes"],
+                    ":me": owner,
+                    ":w": DOWNLOADER_WRITER,
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return CopyOutcome(item["pk"], item["sk"], "skipped")  # another copy or the detector decided
         log.error(
             "audit file LOST (%s) before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
             code,
@@ -342,10 +466,26 @@ class Downloader:
         return CopyOutcome(item["pk"], item["sk"], "lost")
 
 
-def _nth_newline(data: bytes | bytearray, n: int) -> int:
-    pos = -1
-    for _ in range(n):
-        pos = data.find(b"\n", pos + 1)
-        if pos < 0:
-            return -1
-    return pos
+def _page_extent(source: bytes, page: Page, lines: int, fragment: bytes) -> tuple[bytes, bool]:
+    """The page's bytes in ``source`` (which starts at the page's offset and may have grown since)."""
+    end_lines = nth_newline(source, lines) + 1 if lines else 0
+    cut_at_end = page.data.endswith(TRUNCATION_TEXT + b"\n") and not page.pending
+    if cut_at_end or (lines and end_lines == 0):
+        # its last line was cut while still being written, or the file has fewer lines than the page:
+        # only the whole lines before it are certain
+        keep = nth_newline(source, lines - 1) + 1 if lines > 1 else 0
+        if lines > 1 and keep == 0:
+            keep = source.rfind(b"\n") + 1
+        return source[:keep], False
+    length = fragment_length(source[end_lines:], fragment)
+    return source[: end_lines + (length or 0)], length is not None
+
+
+def _gave_up(item: dict[str, Any], owner: str) -> bool:
+    """FAILED by this very record on these very bytes: a stream retry of it (or a bisected batch holding it)
+    must not try again. A new record (the detector saw new bytes) or a redrive under another id does."""
+    return (
+        item["state"] == t.FAILED
+        and item.get("failed_owner") == owner
+        and item.get("failed_size") == item["size"]
+    )

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from labkit.backup.errors import BadInputError
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
-_PART = re.compile(r"\.part-(\d{5})\.gz$")
+_PART = re.compile(r"\.part-(\d{5,})\.gz$")  # 5 digits, zero-padded; more past 99,999
 
 
 def check_identifier(value: str, what: str) -> str:
@@ -51,6 +51,10 @@ class PartKey:
         )
 
     def key(self, part: int) -> str:
+        """Part numbers are zero-padded to 5 digits (the keys written so far) and grow past 99,999: sort
+        parts by :func:`part_number`, not by key."""
+        if part < 1:
+            raise BadInputError(f"part numbers start at 1, got {part}")
         return f"{self.file_prefix}{part:05d}.gz"
 
 

@@ -32,6 +32,7 @@ def _downloader() -> Downloader:
         remaining_ms=context.get_remaining_time_in_millis if context else (lambda: 900_000),
         reserve_ms=min(30_000, config.downloader_timeout_s * 200),
         max_failures=config.stream_max_retries + 1,
+        ttl_days=config.tracking_ttl_days,
     )
 
 
