@@ -234,8 +234,8 @@ def test_the_stream_mapping_filters_out_the_downloaders_own_writes(lab_run: Prog
     """The mapping carries labkit's stream filter, the one the local runtime applies too."""
     import json as _json
 
-    streamfilter = pytest.importorskip("labkit.backup.streamfilter", reason="the stream filter is not in yet")
-    criteria, matches_criteria = streamfilter.DOWNLOADER_FILTER_CRITERIA, streamfilter.matches_criteria
+    from labkit.backup.streamfilter import DOWNLOADER_FILTER_CRITERIA as criteria
+    from labkit.backup.streamfilter import matches_criteria
 
     stream = lab_run.one(ESM, "downloader-from-stream")
     declared = [f["pattern"] for f in stream["filterCriteria"]["filters"]]
