@@ -149,13 +149,17 @@ def download_complete_log_file(
         )
     except urllib3.exceptions.HTTPError as exc:
         raise _unavailable(instance_id, log_file_name, url, exc) from exc
+    finished = False
     try:
         if response.status != 200:
             raise _client_error(response.status, response.read())
         yield from response.stream(chunk_size)
+        finished = True
     except urllib3.exceptions.HTTPError as exc:
         raise _unavailable(instance_id, log_file_name, url, exc) from exc
     finally:
+        if not finished:  # the caller stopped early (a head, a page): unread bytes must not reach the pool
+            response.close()
         response.release_conn()
 
 
