@@ -72,13 +72,41 @@ def under_load(lab: LabState) -> Iterator[None]:
         sysbench(lab, "writer", "run", "--time=600", "--rate=150", "--threads=2"),
         sysbench(lab, "reader", "run", "--time=600", "--rate=150", "--threads=1"),
     ]
-    time.sleep(6)  # several rotations at a 1 MB rotate size
+    for role in ("writer", "reader"):  # at least one rotation on each, whatever sysbench's throughput
+        rotate_once_traffic_shows(lab, role)
     try:
         yield
     finally:
         for run in runs:
             run.terminate()
             run.wait(30)
+
+
+def rotate_once_traffic_shows(lab: LabState, role: str, timeout_s: float = 300) -> None:
+    """Force a rotation once the active file has grown, then wait until the new one has grown too (a busy
+    machine only makes this slower, never makes it fail)."""
+    active = Path(lab.role(role).audit_dir) / "server_audit.log"
+
+    def size_now() -> int:
+        try:
+            return active.stat().st_size
+        except FileNotFoundError:  # between MariaDB's rename and its new file
+            return 0
+
+    def grows_from(size: int) -> None:
+        deadline = time.monotonic() + timeout_s
+        while size_now() <= size:
+            assert time.monotonic() < deadline, f"no audit traffic on the {role} in {timeout_s} s"
+            time.sleep(0.05)
+
+    grows_from(size_now())
+    connection = connect(lab, role)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET GLOBAL server_audit_file_rotate_now = ON")
+    finally:
+        connection.close()
+    grows_from(0)
 
 
 def disk_bytes_by_inode(audit_dir: str, inode: int) -> bytes:
