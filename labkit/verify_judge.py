@@ -115,10 +115,11 @@ class InstanceJudge:
         r.duplicated += b.overlap_bytes
         item = self.items.get(b.file_id)
         if b.head is None:
-            r.flag(
-                MISSING, "part 1 is missing or holds no complete first line: the file cannot be identified"
-            )
-            return
+            if b.broken or id_is_content_keyed(b.file_id):
+                r.flag(
+                    MISSING, "its bytes do not start with a whole first line: the file cannot be identified"
+                )
+            return  # else an aurora file copied while its first line was being written: judged by name
         if not head_matches_id(b.first, b.file_id):
             r.flag(MISATTRIBUTED, "the bytes under this identity begin with another file's first line")
         elif item and item.get("head_sha") and item["head_sha"] not in fingerprints(b.first):
@@ -136,16 +137,7 @@ class InstanceJudge:
     def _judge_sources(self, sources: list[Source], recent_ms: int) -> None:
         # which backups hold a listed file's first bytes exactly (a broken backup - gap, overlap, corrupt
         # part - is flagged already and still stands for the file whose first line it holds)
-        equal = {
-            s.name: [
-                b
-                for b in self.backups.values()
-                if s.head is not None
-                and b.head == s.head
-                and (b.broken or (b.covered <= s.size and s.prefix_sha.get(b.covered) == b.sha))
-            ]
-            for s in sources
-        }
+        equal = {s.name: [b for b in self.backups.values() if self._holds(s, b)] for s in sources}
         matched = {b.file_id for found in equal.values() for b in found}
         heads = {s.head: s.name for s in sources if s.head is not None}
         for s in sources if self.scheme == "aurora" else []:  # aurora ids are names: the name's bytes?
@@ -167,6 +159,14 @@ class InstanceJudge:
                 self.settled.add(b.file_id)
         for s in sources:
             self._judge_source(s, equal[s.name], recent_ms)
+
+    def _holds(self, s: Source, b: Backup) -> bool:
+        """Does backup ``b`` hold the first bytes of source ``s``?"""
+        same = b.covered <= s.size and s.prefix_sha.get(b.covered) == b.sha
+        if s.head is not None and b.head == s.head:
+            return b.broken or same
+        # an aurora file copied while its first line was still being written: its name says which file
+        return self.scheme == "aurora" and b.file_id == s.name and b.head is None and not b.broken and same
 
     def _judge_source(self, s: Source, equal: list[Backup], recent_ms: int) -> None:
         owners = [b for b in equal if not self.row(b.file_id).kinds & {MISATTRIBUTED}]

@@ -531,3 +531,20 @@ def test_verify_calls_an_rds_mysql_history_clean_exactly_when_every_seen_file_is
     exact = stored == sorted(generations[g] for g in seen)
     event(f"clean={clean}")  # both outcomes occur (pytest --hypothesis-show-statistics)
     assert clean == exact, ([(f.file_id, f.status, f.problems) for f in rows], len(stored), sorted(seen))
+
+
+def test_an_aurora_file_copied_mid_first_line_is_matched_by_its_name_and_pending(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    data = lines(0, 50)
+    write_file(directory / "server_audit.log", data)
+    [name] = aurora_names(account, "db-1")
+    put_part(pipeline, "db-1", name, 1, 0, data[:30])  # copied while the first line was being written
+    put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=30, state=t.PARTIAL, sealed=False)
+    report = pipeline.reconcile()
+    assert report.clean, [(f.file_id, f.problems) for f in report.files]
+    assert row(report, name).pending == len(data) - 30 and row(report, name).source_checked
+    # AND had those 30 bytes been another file's, it is caught
+    put_part(pipeline, "db-1", name, 1, 0, b"X" + data[1:30])
+    assert [f.file_id for f in pipeline.reconcile().missing] == [name]
