@@ -10,6 +10,7 @@ import aurora
 import functions
 import pulumi
 import pulumi_aws as aws
+from alarms import AlarmsArgs, PipelineAlarms
 from iam import PipelineRoles, RolesArgs, Scope
 from network import Network, NetworkArgs
 from settings import FUNCTION_KEYS, read_settings
@@ -118,6 +119,10 @@ cluster = aurora.AuroraCluster(
     ),
 )
 test_host.grant_lab_access(scope, settings.ssm_prefix, cluster.master_secret_arn)
+alarms = PipelineAlarms(
+    "alarms",
+    AlarmsArgs(lab=lab, scope=scope, lag_threshold_s=settings.backup_lag_alarm_s, email=settings.alarm_email),
+)
 
 # --- what the notebooks and the lab scripts read -----------------------------------------------------------
 pulumi.export("labProject", lab.project)
@@ -149,3 +154,5 @@ pulumi.export("databaseName", lab.database)
 pulumi.export("ssmPrefix", settings.ssm_prefix)
 pulumi.export("testHostId", test_host.instance.id)
 pulumi.export("vpcId", network.vpc_id)
+pulumi.export("alarmTopicArn", alarms.topic.arn)
+pulumi.export("alarmNames", {key: alarm.name for key, alarm in alarms.alarms.items()})

@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 
+from labkit.alarms import DEFAULT_LAG_THRESHOLD_S
 from labkit.config import LabConfig, ResourceNames, load_config
 
 FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
@@ -66,6 +67,8 @@ class StackSettings:
     test_host_instance_type: str = "t3.small"
     test_host_key_name: str | None = None
     test_host_ssh_cidr: str | None = None
+    alarm_email: str | None = None  # subscribed to the alarm topic (confirm the mail AWS sends)
+    backup_lag_alarm_s: float = DEFAULT_LAG_THRESHOLD_S
 
     @property
     def names(self) -> ResourceNames:
@@ -84,6 +87,12 @@ class StackSettings:
             ssh = ipaddress.ip_network(self.test_host_ssh_cidr, strict=False)
             if ssh.prefixlen == 0 or str(ssh) in WORLD_CIDRS:
                 raise ValueError("testHostSshCidr must not open SSH to the world; use SSM Session Manager")
+        if self.alarm_email is not None and "@" not in self.alarm_email:
+            raise ValueError(
+                f"alarmEmail {self.alarm_email!r}: an e-mail address, or unset for no subscription"
+            )
+        if self.backup_lag_alarm_s <= 0:
+            raise ValueError("backupLagAlarmSeconds must be positive")
 
 
 def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackSettings:
@@ -125,6 +134,8 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
         test_host_instance_type=config.get("testHostInstanceType") or "t3.small",
         test_host_key_name=config.get("testHostKeyName"),
         test_host_ssh_cidr=config.get("testHostSshCidr"),
+        alarm_email=config.get("alarmEmail"),
+        backup_lag_alarm_s=config.get_float("backupLagAlarmSeconds", DEFAULT_LAG_THRESHOLD_S),
     )
     settings.validate()
     return settings

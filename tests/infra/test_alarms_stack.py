@@ -1,0 +1,203 @@
+"""The lab stack's alarms under Pulumi mocks: each alarm watches a metric somebody really writes (the names,
+namespace and dimensions of labkit.backup.metrics, or AWS's for the functions and queues the stack makes),
+notifies an encrypted topic, and decides missing data on purpose."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi_harness
+import pytest
+from pulumi_harness import (
+    ACCOUNT,
+    LAB_DIR,
+    LAB_PROJECT,
+    REGION,
+    ProgramRun,
+    ecr_outputs,
+    lab_config,
+    run_program,
+)
+from test_iam_policies import blocking_findings, with_implicit_resource
+
+from labkit.backup import metrics as m
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+KEY = "aws:kms/key:Key"
+REQUIRED = {
+    "files-lost",
+    "files-failed",
+    "backup-lag",
+    "scanner-heartbeat",
+    "dlq-not-empty",
+    "stream-failures-not-empty",
+    "stream-iterator-age",
+    *(f"{f}-{what}" for f in ("scanner", "detector", "downloader") for what in ("errors", "throttles")),
+}
+real_fake_state = pulumi_harness.fake_state
+
+
+def fake_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The harness's, plus ARNs shaped as AWS makes them for the types this module adds."""
+    if typ == TOPIC:
+        arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{inputs['name']}"
+        return arn, {"arn": arn}
+    if typ == ALARM:
+        return inputs["name"], {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{inputs['name']}"}
+    return real_fake_state(typ, name, inputs)
+
+
+def run(**config: str) -> ProgramRun:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pulumi_harness, "fake_state", fake_state)
+        sys.modules.pop("alarms", None)  # the stack module: fresh per run, like the harness's own modules
+        return run_program(LAB_DIR, LAB_PROJECT, lab_config(**config), ecr_outputs())
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ProgramRun]:
+    yield run()
+
+
+def written_metrics(stack: ProgramRun) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """Every (namespace, name, dimensions) that exists in CloudWatch for this stack: the handlers' metrics
+    as metrics.py names them, and AWS's for the functions and queues the program declares."""
+    found = {
+        (m.NAMESPACE, name, tuple(m.dimensions(key).items()))
+        for name, spec in m.METRICS.items()
+        for key in spec.emitted_by
+    }
+    for function in stack.of_type("aws:lambda/function:Function").values():
+        for metric in ("Errors", "Throttles", "IteratorAge"):
+            found.add(("AWS/Lambda", metric, (("FunctionName", function["name"]),)))
+    for queue in stack.of_type("aws:sqs/queue:Queue").values():
+        found.add(("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", queue["name"]),)))
+    return found
+
+
+def watched(alarm: dict[str, Any]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    if "metricName" in alarm:
+        return [(alarm["namespace"], alarm["metricName"], tuple(sorted(alarm["dimensions"].items())))]
+    return [
+        (
+            q["metric"]["namespace"],
+            q["metric"]["metricName"],
+            tuple(sorted(q["metric"]["dimensions"].items())),
+        )
+        for q in alarm["metricQueries"]
+        if "metric" in q
+    ]
+
+
+def test_the_stack_has_every_alarm_the_issue_asks_for(stack: ProgramRun) -> None:
+    assert set(stack.of_type(ALARM)) == REQUIRED
+
+
+def test_each_alarm_watches_a_metric_that_is_really_written(stack: ProgramRun) -> None:
+    exists = {(ns, name, tuple(sorted(dims))) for ns, name, dims in written_metrics(stack)}
+    for key, alarm in stack.of_type(ALARM).items():
+        metrics = watched(alarm)
+        assert metrics, key
+        assert [x for x in metrics if x not in exists] == [], f"{key} watches a metric nobody writes"
+
+
+def test_files_lost_sums_both_emitters_and_the_heartbeat_is_the_scanners(stack: ProgramRun) -> None:
+    lost = stack.one(ALARM, "files-lost")
+    dims = sorted(dict(dimensions)["service"] for _, _, dimensions in watched(lost))
+    assert (
+        dims == sorted(m.SERVICES[k] for k in m.emitters(m.FILES_LOST)) == ["log-detector", "log-downloader"]
+    )
+    (total,) = [q for q in lost["metricQueries"] if q.get("returnData")]
+    assert total["expression"] == "SUM(METRICS())"
+    beat = stack.one(ALARM, "scanner-heartbeat")
+    assert (beat["namespace"], beat["metricName"], beat["dimensions"]) == (
+        m.NAMESPACE,
+        m.SCANNER_HEARTBEAT,
+        {"service": "db-scanner"},
+    )
+
+
+def test_missing_data_is_decided_on_every_alarm_and_a_silent_scanner_pages(stack: ProgramRun) -> None:
+    missing = {key: alarm.get("treatMissingData") for key, alarm in stack.of_type(ALARM).items()}
+    assert missing.pop("scanner-heartbeat") == "breaching"
+    assert set(missing.values()) == {"notBreaching"}
+    beat = stack.one(ALARM, "scanner-heartbeat")
+    assert (beat["statistic"], beat["comparisonOperator"], beat["threshold"]) == (
+        "SampleCount",
+        "LessThanThreshold",
+        1,
+    )
+    assert beat["period"] % 60 == 0 and beat["evaluationPeriods"] == 2
+    for key, alarm in stack.of_type(ALARM).items():
+        assert alarm["alarmDescription"].count("Missing data:") == 1, key
+
+
+def test_every_alarm_notifies_the_kms_encrypted_topic(stack: ProgramRun) -> None:
+    topic = stack.one(TOPIC, "alarms")
+    key_arn = stack.state[(KEY, "alarms-key")]["arn"]
+    assert topic["kmsMasterKeyId"] == key_arn
+    assert stack.one(KEY, "alarms-key")["enableKeyRotation"] is True
+    topic_arn = stack.state[(TOPIC, "alarms")]["arn"]
+    for key, alarm in stack.of_type(ALARM).items():
+        assert alarm["alarmActions"] == [topic_arn], key
+        assert alarm["okActions"] == [topic_arn], key
+
+
+def test_cloudwatch_may_use_the_topic_key_and_publish_only_for_this_account(stack: ProgramRun) -> None:
+    policy = json.loads(stack.one(KEY, "alarms-key")["policy"])
+    (grant,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    topic_policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy", "alarms-publish")["policy"])
+    (publish,) = [s for s in topic_policy["Statement"] if s["Effect"] == "Allow"]
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert publish["Resource"] == stack.state[(TOPIC, "alarms")]["arn"]
+
+
+def test_parliament_finds_nothing_in_the_new_policies(stack: ProgramRun) -> None:
+    # A key policy's Resource "*" is the key itself; its kms:* statement for the account root is AWS's
+    # default key policy (without it IAM policies cannot grant the key), linted as written.
+    documents = {
+        "key policy": with_implicit_resource(stack.one(KEY, "alarms-key")["policy"], "unused"),
+        "topic policy": with_implicit_resource(
+            stack.one("aws:sns/topicPolicy:TopicPolicy", "alarms-publish")["policy"], "unused"
+        ),
+    }
+    assert {name: found for name, doc in documents.items() if (found := blocking_findings(doc))} == {}
+
+
+def test_lag_threshold_and_email_come_from_stack_config(stack: ProgramRun) -> None:
+    assert stack.one(ALARM, "backup-lag")["threshold"] == 1800 * 1000  # the default
+    assert not stack.of_type("aws:sns/topicSubscription:TopicSubscription")  # opt-in
+    configured = run(backupLagAlarmSeconds="600", alarmEmail="oncall@example.com")
+    assert configured.one(ALARM, "backup-lag")["threshold"] == 600 * 1000
+    assert configured.one(ALARM, "stream-iterator-age")["threshold"] == 600 * 1000
+    subscription = configured.one("aws:sns/topicSubscription:TopicSubscription", "alarms-email")
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@example.com")
+    assert subscription["topic"] == configured.state[(TOPIC, "alarms")]["arn"]
+
+
+def test_a_malformed_alarm_email_fails_before_deploying() -> None:
+    with pytest.raises(Exception, match="alarmEmail"):
+        run(alarmEmail="not-an-address")
+
+
+def test_dashboard_shows_the_local_panels_over_written_metrics_and_every_alarm(stack: ProgramRun) -> None:
+    body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard", "pipeline")["dashboardBody"])
+    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+    titles = [g["title"] for g in graphs]
+    assert titles[:3] == ["Audit files by backup state", "Audit bytes backed up over time", "Backup lag"]
+    exists = written_metrics(stack)
+    for graph in graphs:
+        assert graph["region"] == REGION
+        for series in graph["metrics"]:
+            ns, name, *dims, _options = series
+            assert (ns, name, tuple(zip(dims[::2], dims[1::2], strict=True))) in exists, (
+                graph["title"],
+                series,
+            )
+    (alarms,) = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
+    assert sorted(alarms) == sorted(stack.state[(ALARM, key)]["arn"] for key in REQUIRED)
