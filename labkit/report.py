@@ -16,18 +16,25 @@ from labkit.verify import Reconciliation, reconcile
 def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconciliation:
     """Run the reconciliation against the config's target (the local lab or an AWS account).
 
-    A file not detected yet is pending, not undetected, for ``grace_s`` after its last write (default: one
-    scan interval, the longest a healthy pipeline takes to see it).
+    Every instance the scanner would cover is checked, so one it never reached shows up. A file not detected
+    yet is pending, not undetected, for ``grace_s`` after its last write (default: one scan interval, the
+    longest a healthy pipeline takes to see it).
     """
+    from labkit.backup.scanner import find_instances
+
     dynamodb = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+    rds = aws.client("rds", config)
+    engines = {e.strip() for e in config.engines.split(",") if e.strip()}
+    scanned, _ = find_instances(rds, engines, config.opt_out_tag, config.scheme_tag)
     return reconcile(
         dynamodb.Table(config.names.table),
         aws.client("s3", config),
-        aws.client("rds", config),
+        rds,
         aws.session(config).get_credentials(),
         config.names.bucket,
         config.log_prefix,
         grace_s=config.scan_interval_s if grace_s is None else grace_s,
+        covered={m.instance_id: m.scheme for m in scanned},
     )
 
 

@@ -104,20 +104,31 @@ def reconcile(
     *,
     grace_s: float = 0.0,
     now_ms: int | None = None,
+    covered: dict[str, str] | None = None,
 ) -> Reconciliation:
-    """Check every identity in S3 and every file of every instance the backup knows (table or S3).
+    """Check every identity in S3 and every file of every instance the backup knows (table or S3), and of
+    every instance in ``covered`` (instance id -> naming scheme: those the scanner should be backing up, so
+    an instance it never reached shows its files as never detected).
 
     ``grace_s``: a source file with no table item whose LastWritten is this recent counts as not detected
     yet (pending) rather than never detected.
     """
     now_ms = t.now_ms() if now_ms is None else now_ms
+    covered = covered or {}
     items = t.all_items(table)
     backups = read_backups(s3, bucket, prefix)
-    instances = sorted({i["pk"] for i in items} | {b.instance_id for b in backups})
+    instances = sorted({i["pk"] for i in items} | {b.instance_id for b in backups} | set(covered))
     files: list[FileCheck] = []
     for instance_id in instances:
         mine = [b for b in backups if b.instance_id == instance_id]
-        judge = InstanceJudge(instance_id, [i for i in items if i["pk"] == instance_id], mine, s3, bucket)
+        judge = InstanceJudge(
+            instance_id,
+            [i for i in items if i["pk"] == instance_id],
+            mine,
+            s3,
+            bucket,
+            covered.get(instance_id, ""),
+        )
         sources = read_sources(rds, credentials, instance_id, {b.covered for b in mine})
         judge.run(sources, now_ms - int(grace_s * 1000))
         files.extend(judge.rows.values())

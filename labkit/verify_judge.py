@@ -62,12 +62,18 @@ class InstanceJudge:
     """Joins one instance's backups, current source files and table items into rows, and judges them."""
 
     def __init__(
-        self, instance_id: str, items: list[dict[str, Any]], backups: list[Backup], s3: Any, bucket: str
+        self,
+        instance_id: str,
+        items: list[dict[str, Any]],
+        backups: list[Backup],
+        s3: Any,
+        bucket: str,
+        scheme: str = "",
     ) -> None:
         self.instance_id, self.s3, self.bucket = instance_id, s3, bucket
         self.items = {i["sk"]: i for i in items}
         self.backups = {b.file_id: b for b in backups}
-        schemes = {i.get("scheme") for i in items} | {
+        schemes = {scheme, *(i.get("scheme") for i in items)} | {
             "rds-mysql" if "@" in b.file_id else "aurora" for b in backups
         }
         self.scheme = "rds-mysql" if "rds-mysql" in schemes else "aurora"

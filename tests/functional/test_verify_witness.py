@@ -557,3 +557,16 @@ def test_an_aurora_file_copied_mid_first_line_is_matched_by_its_name_and_pending
     # AND had those 30 bytes been another file's, it is caught
     put_part(pipeline, "db-1", name, 1, 0, b"X" + data[1:30])
     assert [f.file_id for f in pipeline.reconcile().missing] == [name]
+
+
+def test_an_instance_the_scanner_should_cover_but_never_reached_shows_its_files_undetected(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-2", scheme="rds-mysql")
+    write_file(directory / "server_audit.log.1", lines(0, 100))
+    write_file(directory / "server_audit.log", lines(500, 10), mtime=None)  # being written: pending
+    args = (pipeline.table, pipeline.s3, account.rds, account.session.get_credentials(), BUCKET, PREFIX)
+    assert reconcile(*args).files == []  # the table and S3 know nothing of it
+    report = reconcile(*args, grace_s=3600, covered={"db-2": "rds-mysql"})
+    assert [f.name for f in report.undetected] == ["audit/server_audit.log.1"]
+    assert [f.status for f in report.files if f.name == "audit/server_audit.log"] == ["pending"]
