@@ -386,6 +386,51 @@ def _print_reconciliation(report: Any) -> None:
     )
 
 
+# --- labkit alarms ---------------------------------------------------------------------------------------
+@app.command("alarms")
+def alarms_check(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per alarm.")] = False,
+    lag_threshold: Annotated[
+        float,
+        typer.Option("--lag-threshold-seconds", help="BackupLag and iterator-age alarm threshold."),
+    ] = 1800.0,
+) -> None:
+    """Evaluate the lab stack's CloudWatch alarm rules against the local lab; exit 1 when any fires.
+
+    The same rules as on AWS (labkit.alarms): files LOST or FAILED, backup lag, messages in the DLQ or the
+    on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm).
+    """
+    from labkit.alarms import alarm_rules
+    from labkit.alarms_local import ALARM, evaluate, read_local
+
+    config = _config()
+    if config.target != "local":
+        raise LabkitError(
+            "labkit alarms evaluates the local lab; on AWS the alarms are CloudWatch's "
+            "(console or `aws cloudwatch describe-alarms --alarm-name-prefix <project>`)"
+        )
+    readings = read_local(config)
+    results = evaluate(alarm_rules(config, lag_threshold_s=lag_threshold), readings)
+    firing = [r for r in results if r.state == ALARM]
+    if as_json:
+        typer.echo(json.dumps({"firing": len(firing), "alarms": [r.as_dict() for r in results]}, indent=2))
+    else:
+        table = Table("alarm", "state", "value", "threshold", "what the local lab shows")
+        colours = {"ALARM": "red", "OK": "green"}
+        for r in results:
+            colour = colours.get(r.state, "yellow")
+            value = "-" if r.value is None else f"{r.value:g}"
+            table.add_row(
+                r.rule.key, f"[{colour}]{r.state}[/{colour}]", value, f"{r.rule.threshold:g}", r.reason
+            )
+        console.print(table)
+        for note in readings.notes:
+            err.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"{len(firing)} alarm(s) firing" if firing else "[green]no alarm firing[/green]")
+    if firing:
+        raise typer.Exit(1)
+
+
 # --- labkit notebooks ------------------------------------------------------------------------------------
 notebooks_app = typer.Typer(help="The workbook: numbered notebooks in notebooks/.", no_args_is_help=True)
 app.add_typer(notebooks_app, name="notebooks")
