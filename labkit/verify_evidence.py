@@ -157,15 +157,19 @@ def _stream_part(
 ) -> tuple[int, int, dict[str, str]]:
     answer = s3.get_object(Bucket=bucket, Key=key)
     meta = answer.get("Metadata", {})
-    start, end = int(meta.get("source-start", -1)), int(meta.get("source-end", -1))
+    start, end = _int(meta.get("source-start")), _int(meta.get("source-end"))
     part_hash = hashlib.sha256()
     length = 0
-    for data in _inflate(answer["Body"], b):
-        part_hash.update(data)
-        whole.update(data)
-        if start + length == len(first) < FIRST_BYTES:
-            first += data[: FIRST_BYTES - len(first)]
-        length += len(data)
+    try:
+        for data in _inflate(answer["Body"], b):
+            part_hash.update(data)
+            whole.update(data)
+            if start + length == len(first) < FIRST_BYTES:
+                first += data[: FIRST_BYTES - len(first)]
+            length += len(data)
+    except zlib.error as exc:
+        b.problems.append((MISSING, f"{key}: not a whole gzip stream ({exc})"))
+        b.broken = True
     b.s3_bytes += length
     if start < 0 or end - start != length:
         b.problems.append((MISSING, f"{key}: records bytes {start}-{end} but holds {length:,}"))
@@ -174,6 +178,13 @@ def _stream_part(
         b.problems.append((MISSING, f"{key}: its bytes do not match the sha256 it records"))
         b.broken = True
     return max(start, 0), max(end, start + length, 0), meta
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        return -1  # absent or malformed metadata: reported as a range mismatch
 
 
 def _inflate(body: Any, b: Backup) -> Iterator[bytes]:

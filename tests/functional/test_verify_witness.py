@@ -570,3 +570,17 @@ def test_an_instance_the_scanner_should_cover_but_never_reached_shows_its_files_
     report = reconcile(*args, grace_s=3600, covered={"db-2": "rds-mysql"})
     assert [f.name for f in report.undetected] == ["audit/server_audit.log.1"]
     assert [f.status for f in report.files if f.name == "audit/server_audit.log"] == ["pending"]
+
+
+def test_a_part_that_is_not_gzip_or_lacks_its_metadata_is_reported_not_a_crash(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    data = lines(0, 100)
+    write_file(directory / "server_audit.log", data)
+    [name] = aurora_names(account, "db-1")
+    key = PartKey(PREFIX, "db-1-cluster", "db-1", "2026-12-04", name).key(1)
+    pipeline.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x1f\x8b\x08\x00 not gzip at all")
+    put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=len(data))
+    [f] = pipeline.reconcile().files
+    assert f.kinds == {"missing"} and any("gzip" in p for p in f.problems), f.problems
