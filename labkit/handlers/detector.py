@@ -9,11 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from labkit.backup import metrics as m
 from labkit.backup.detector import detect, parse_message
 from labkit.handlers import clients
 
 logger = Logger(service="log-detector")
-metrics = Metrics(namespace="AuroraAuditBackup", service="log-detector")
+metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["detector"])
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -28,16 +29,16 @@ def record_handler(record: SQSRecord) -> None:
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
     )
-    metrics.add_metric(name="FilesDetected", unit=MetricUnit.Count, value=outcome.new)
-    metrics.add_metric(name="TableWrites", unit=MetricUnit.Count, value=outcome.writes)
-    metrics.add_metric(name="RdsCalls", unit=MetricUnit.Count, value=outcome.rds_calls)
+    metrics.add_metric(name=m.FILES_DETECTED, unit=MetricUnit.Count, value=outcome.new)
+    metrics.add_metric(name=m.TABLE_WRITES, unit=MetricUnit.Count, value=outcome.writes)
+    metrics.add_metric(name=m.RDS_CALLS, unit=MetricUnit.Count, value=outcome.rds_calls)
     if outcome.lost:
-        metrics.add_metric(name="FilesLost", unit=MetricUnit.Count, value=len(outcome.lost))
+        metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
     if outcome.unavailable:
-        metrics.add_metric(name="InstancesUnavailable", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused: look at it
         metrics.add_metric(
-            name="IdentityAnomalies",
+            name=m.IDENTITY_ANOMALIES,
             unit=MetricUnit.Count,
             value=len(outcome.revived) + len(outcome.conflicts),
         )

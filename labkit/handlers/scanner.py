@@ -8,12 +8,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from labkit.backup import metrics as m
 from labkit.backup.errors import BackupError
 from labkit.backup.scanner import scan
 from labkit.handlers import clients
 
 logger = Logger(service="db-scanner")
-metrics = Metrics(namespace="AuroraAuditBackup", service="db-scanner")
+metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["scanner"])
 
 
 def _queue_url() -> str:
@@ -36,8 +37,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         config.scheme_tag,
         table=clients.table(),
     )
-    metrics.add_metric(name="InstancesQueued", unit=MetricUnit.Count, value=len(outcome.sent))
-    metrics.add_metric(name="InstancesSkipped", unit=MetricUnit.Count, value=len(outcome.skipped))
+    metrics.add_metric(name=m.SCANNER_HEARTBEAT, unit=MetricUnit.Count, value=1)  # absent = an alarm
+    metrics.add_metric(name=m.INSTANCES_QUEUED, unit=MetricUnit.Count, value=len(outcome.sent))
+    metrics.add_metric(name=m.INSTANCES_SKIPPED, unit=MetricUnit.Count, value=len(outcome.skipped))
     logger.info(
         "scan done", extra={"sent": outcome.sent, "skipped": outcome.skipped, "failed": outcome.failed}
     )
