@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labkit.alarms import DEFAULT_LAG_THRESHOLD_S
 from labkit.config import LabConfig, load_config
 from labkit.errors import LabkitError
 
@@ -389,11 +390,11 @@ def _print_reconciliation(report: Any) -> None:
 # --- labkit alarms ---------------------------------------------------------------------------------------
 @app.command("alarms")
 def alarms_check(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per alarm.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every alarm's state as JSON.")] = False,
     lag_threshold: Annotated[
         float,
         typer.Option("--lag-threshold-seconds", help="BackupLag and iterator-age alarm threshold."),
-    ] = 1800.0,
+    ] = DEFAULT_LAG_THRESHOLD_S,
 ) -> None:
     """Evaluate the lab stack's CloudWatch alarm rules against the local lab; exit 1 when any fires.
 
