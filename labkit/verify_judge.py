@@ -79,6 +79,7 @@ class InstanceJudge:
         self.scheme = "rds-mysql" if "rds-mysql" in schemes else "aurora"
         self.rows: dict[str, FileCheck] = {}
         self.settled: set[str] = set()  # identities already judged against a listed source
+        self.recent_ms = 0
 
     def row(self, file_id: str, name: str = "", size: int = 0) -> FileCheck:
         if file_id not in self.rows:
@@ -99,9 +100,11 @@ class InstanceJudge:
         return self.rows[file_id]
 
     def run(self, sources: list[Source] | None, recent_ms: int) -> None:
+        """``recent_ms``: a file last written at or after this may not have been scanned yet."""
+        self.recent_ms = recent_ms
         for backup in self.backups.values():
             self._judge_parts(backup)
-        self._judge_sources(sources or [], recent_ms)
+        self._judge_sources(sources or [])
         self._judge_without_source()
         for item in self.items.values():
             if item["sk"] not in self.rows:
@@ -140,7 +143,7 @@ class InstanceJudge:
         return not keyed, b.file_id not in self.items, -b.covered, b.file_id
 
     # -- source side -----------------------------------------------------------------------------------
-    def _judge_sources(self, sources: list[Source], recent_ms: int) -> None:
+    def _judge_sources(self, sources: list[Source]) -> None:
         # which backups hold a listed file's first bytes exactly (a broken backup - gap, overlap, corrupt
         # part - is flagged already and still stands for the file whose first line it holds)
         equal = {s.name: [b for b in self.backups.values() if self._holds(s, b)] for s in sources}
@@ -164,7 +167,7 @@ class InstanceJudge:
                 )
                 self.settled.add(b.file_id)
         for s in sources:
-            self._judge_source(s, equal[s.name], recent_ms)
+            self._judge_source(s, equal[s.name])
 
     def _holds(self, s: Source, b: Backup) -> bool:
         """Does backup ``b`` hold the first bytes of source ``s``?"""
@@ -174,10 +177,10 @@ class InstanceJudge:
         # an aurora file copied while its first line was still being written: its name says which file
         return self.scheme == "aurora" and b.file_id == s.name and b.head is None and not b.broken and same
 
-    def _judge_source(self, s: Source, equal: list[Backup], recent_ms: int) -> None:
+    def _judge_source(self, s: Source, equal: list[Backup]) -> None:
         owners = [b for b in equal if not self.row(b.file_id).kinds & {MISATTRIBUTED}]
         if not owners:
-            self._judge_unbacked_source(s, recent_ms)
+            self._judge_unbacked_source(s)
             return
         expected = s.expected_id(self.scheme)
         owners.sort(key=lambda b: (b.file_id != expected, *self._rank(b)))
@@ -195,19 +198,18 @@ class InstanceJudge:
             self._judge_remainder(r, s, self.items.get(owner.file_id), remaining)
 
     def _judge_remainder(self, r: FileCheck, s: Source, item: dict[str, Any] | None, remaining: int) -> None:
-        if item is None:
-            r.missing += remaining
-            r.flag(MISSING, f"{remaining:,} source bytes after the backup, and no table item tracks the file")
-        elif item["state"] == t.BACKED_UP or "vanished_at" in item or item["state"] == t.LOST:
-            r.missing += remaining
-            r.flag(
-                MISSING,
-                f"{remaining:,} source bytes after the backup of a file the table calls {item['state']}",
-            )
-        else:
-            r.pending = remaining  # still being copied (or FAILED, flagged on its own)
+        """Source bytes after what S3 holds: pending while the pipeline is (or may soon be) on it."""
+        state = item["state"] if item is not None else None
+        copying = item is not None and state not in (t.BACKED_UP, t.LOST) and "vanished_at" not in item
+        unseen = state in (None, t.BACKED_UP) and s.last_written >= self.recent_ms  # grew since the last scan
+        if copying or unseen:
+            r.pending = remaining  # (a FAILED copy is flagged on its own)
+            return
+        r.missing += remaining
+        said = "no table item tracks the file" if item is None else f"the table calls the file {state}"
+        r.flag(MISSING, f"{remaining:,} source bytes after the backup, and {said}")
 
-    def _judge_unbacked_source(self, s: Source, recent_ms: int) -> None:
+    def _judge_unbacked_source(self, s: Source) -> None:
         item = self._item_for(s)
         if item is not None:
             r = self.row(item["sk"], s.name, s.size)
@@ -219,7 +221,7 @@ class InstanceJudge:
         r = self.row(s.expected_id(self.scheme) or f"(no first line yet) {s.name}", s.name, s.size)
         if s.size == 0:
             r.status = "backed up"  # nothing to copy
-        elif s.head is None or s.last_written >= recent_ms:
+        elif s.head is None or s.last_written >= self.recent_ms:
             r.pending, r.status = s.size, "pending"  # not identifiable yet, or written since the last scan
         else:
             r.missing = s.size

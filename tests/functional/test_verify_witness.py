@@ -584,3 +584,20 @@ def test_a_part_that_is_not_gzip_or_lacks_its_metadata_is_reported_not_a_crash(
     put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=len(data))
     [f] = pipeline.reconcile().files
     assert f.kinds == {"missing"} and any("gzip" in p for p in f.problems), f.problems
+
+
+def test_bytes_after_a_backed_up_file_are_missing_unless_written_since_the_last_scan_could_see_them(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    directory = account.add_instance("db-1")
+    data = lines(0, 200)
+    write_file(directory / "server_audit.log", data)
+    [name] = aurora_names(account, "db-1")
+    put_part(pipeline, "db-1", name, 1, 0, data)
+    put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=len(data))
+    append(directory / "server_audit.log", 1_000, 5)  # written now, after the copy
+    args = (pipeline.table, pipeline.s3, account.rds, account.session.get_credentials(), BUCKET, PREFIX)
+    grown = (directory / "server_audit.log").stat().st_size - len(data)
+    assert [f.missing for f in reconcile(*args).missing] == [grown]
+    [f] = reconcile(*args, grace_s=3600).files
+    assert f.ok and f.pending == grown
