@@ -28,10 +28,19 @@ class AlarmsArgs:
     email: str | None = None
 
 
-def key_policy(scope: Scope) -> str:
+def this_stacks_alarms(scope: Scope, project: str) -> dict[str, dict[str, str]]:
+    """The confused-deputy guard on CloudWatch's grants: only for this stack's alarms (named <project>-*).
+    CloudWatch's requests carry aws:SourceAccount/aws:SourceArn to KMS as to SNS (unlike EventBridge's)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": scope.account_id},
+        "ArnLike": {"aws:SourceArn": scope.arn("cloudwatch", f"alarm:{project}-*")},
+    }
+
+
+def key_policy(scope: Scope, project: str) -> str:
     """The topic key's policy: the account administers it (as a default key policy does), and CloudWatch
-    may encrypt to the topic, which it must to publish an alarm to an encrypted topic. In a key policy
-    ``Resource: "*"`` means this key."""
+    may encrypt to the topic, which it must to publish an alarm to an encrypted topic at all (without
+    this grant the alarms deploy cleanly and deliver nothing). In a key policy ``Resource: "*"`` is this key."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -49,14 +58,15 @@ def key_policy(scope: Scope) -> str:
                     "Principal": {"Service": CLOUDWATCH},
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                     "Resource": "*",
+                    "Condition": this_stacks_alarms(scope, project),
                 },
             ],
         }
     )
 
 
-def topic_policy(scope: Scope, topic_arn: str) -> str:
-    """Only this account's CloudWatch alarms publish (confused-deputy guard), and only over TLS."""
+def topic_policy(scope: Scope, project: str, topic_arn: str) -> str:
+    """Only this stack's CloudWatch alarms publish (confused-deputy guard), and only over TLS."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -67,10 +77,7 @@ def topic_policy(scope: Scope, topic_arn: str) -> str:
                     "Principal": {"Service": CLOUDWATCH},
                     "Action": "sns:Publish",
                     "Resource": topic_arn,
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": scope.account_id},
-                        "ArnLike": {"aws:SourceArn": scope.arn("cloudwatch", "alarm:*")},
-                    },
+                    "Condition": this_stacks_alarms(scope, project),
                 },
                 {
                     "Sid": "DenyInsecureTransport",
@@ -139,7 +146,7 @@ class PipelineAlarms(pulumi.ComponentResource):
             description=f"{lab.project}: SSE-KMS for the alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=7,
-            policy=key_policy(scope),
+            policy=key_policy(scope, lab.project),
             opts=child,
         )
         aws.kms.Alias(
@@ -151,7 +158,7 @@ class PipelineAlarms(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             "alarms-publish",
             arn=self.topic.arn,
-            policy=self.topic.arn.apply(lambda a: topic_policy(scope, a)),
+            policy=self.topic.arn.apply(lambda a: topic_policy(scope, lab.project, a)),
             opts=child,
         )
         if args.email:  # the address must confirm the subscription before anything is delivered

@@ -4,6 +4,7 @@ notifies an encrypted topic, and decides missing data on purpose."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from collections.abc import Iterator
@@ -147,14 +148,21 @@ def test_every_alarm_notifies_the_kms_encrypted_topic(stack: ProgramRun) -> None
         assert alarm["okActions"] == [topic_arn], key
 
 
-def test_cloudwatch_may_use_the_topic_key_and_publish_only_for_this_account(stack: ProgramRun) -> None:
+def test_cloudwatch_may_use_the_topic_key_and_publish_only_for_this_stacks_alarms(stack: ProgramRun) -> None:
     policy = json.loads(stack.one(KEY, "alarms-key")["policy"])
     (grant,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     topic_policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy", "alarms-publish")["policy"])
     (publish,) = [s for s in topic_policy["Statement"] if s["Effect"] == "Allow"]
-    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert publish["Action"] == "sns:Publish"
     assert publish["Resource"] == stack.state[(TOPIC, "alarms")]["arn"]
+    alarm_arns = [stack.state[(ALARM, key)]["arn"] for key in REQUIRED]
+    for statement in (grant, publish):
+        condition = statement["Condition"]
+        assert condition["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        pattern = condition["ArnLike"]["aws:SourceArn"]
+        assert [arn for arn in alarm_arns if not fnmatch.fnmatchcase(arn, pattern)] == []  # every alarm may
+        assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:other-app-x", pattern)
 
 
 def test_parliament_finds_nothing_in_the_new_policies(stack: ProgramRun) -> None:
