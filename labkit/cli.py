@@ -420,9 +420,9 @@ def alarms_check(
         colours = {"ALARM": "red", "OK": "green"}
         for r in results:
             colour = colours.get(r.state, "yellow")
-            value = "-" if r.value is None else f"{r.value:g}"
+            value = "-" if r.value is None else f"{r.value:,.0f}"
             table.add_row(
-                r.rule.key, f"[{colour}]{r.state}[/{colour}]", value, f"{r.rule.threshold:g}", r.reason
+                r.rule.key, f"[{colour}]{r.state}[/{colour}]", value, f"{r.rule.threshold:,.0f}", r.reason
             )
         console.print(table)
         for note in readings.notes:
