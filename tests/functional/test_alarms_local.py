@@ -124,3 +124,14 @@ def test_a_message_in_the_dead_letter_queue_fires_its_alarm(
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=config.names.dlq)["QueueUrl"], MessageBody="{}")
     code, states = alarms(config)
     assert firing(states) == {"dlq-not-empty"} and code == 1
+
+
+def test_without_a_running_lab_the_command_says_how_to_start_one(tmp_path: Path) -> None:
+    from labkit.errors import LabNotRunningError
+
+    env = config_env(
+        load_config(env={}, target="local", state_dir=tmp_path)
+    )  # no lab state in this directory
+    result = CliRunner().invoke(app, ["alarms"], env=env)
+    assert isinstance(result.exception, LabNotRunningError)
+    assert "labkit local up" in str(result.exception)
