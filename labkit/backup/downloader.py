@@ -155,8 +155,7 @@ class Downloader:
 
     # -- copying -----------------------------------------------------------------------------------------
     def _copy_leased(self, item: dict[str, Any], lease: _Lease) -> CopyOutcome:
-        name = self._current_name(item)
-        self._check_head(item, name)
+        name = self._current_name(item)  # rds-mysql: proven by the file's first line
         start = item["copied_bytes"]
         number = item["parts"] + 1
         key = PartKey(self.prefix, item["cluster_id"], item["pk"], item["date"], item["sk"]).key(number)
@@ -291,24 +290,27 @@ class Downloader:
 
     # -- identity (rds-mysql names move at every rotation) -----------------------------------------------
     def _current_name(self, item: dict[str, Any]) -> str:
+        """An rds-mysql file's name now: the listed file with its (Size, LastWritten), proven by its head.
+        Two sealed files can share size and millisecond: each candidate's head decides, never list order."""
         if item["scheme"] != "rds-mysql":
             return str(item["log_file_name"])
-        for f in list_log_files(self.rds, item["pk"]):
-            if (f["Size"], f["LastWritten"]) == (item["size"], item["last_written"]):
-                return str(f["LogFileName"])
+        candidates = [
+            str(f["LogFileName"])
+            for f in list_log_files(self.rds, item["pk"])
+            if (f["Size"], f["LastWritten"]) == (item["size"], item["last_written"])
+        ]
+        if not item.get("head_sha") and len(candidates) == 1:
+            return candidates[0]  # an item from before heads were recorded
+        for name in candidates:
+            if self._head(item, name) == item.get("head_sha"):
+                return name
         raise SourceChangedError(
-            f"{item['pk']} {item['sk']}: not found by size and LastWritten; the detector will tell"
+            f"{item['pk']} {item['sk']}: no listed file has its size, LastWritten and first line; "
+            "the detector will tell"
         )
 
-    def _check_head(self, item: dict[str, Any], name: str) -> None:
-        """Prove by content that ``name`` is the item's file (one small portion call), before any copy."""
-        if not item.get("head_sha"):
-            return  # aurora names are stable: no fingerprint recorded
-        found = identity.read_head(self.rds, item["pk"], name)
-        if found != item["head_sha"]:
-            raise SourceChangedError(
-                f"{item['pk']} {name}: its first line is not {item['sk']}'s (a rotation moved the name)"
-            )
+    def _head(self, item: dict[str, Any], name: str) -> str | None:
+        return identity.read_head(self.rds, item["pk"], name, self.credentials)
 
     def _check_still(self, item: dict[str, Any], name: str) -> None:
         if self._current_name(item) != name:

@@ -355,3 +355,32 @@ def test_a_file_the_portion_api_refuses_is_identified_by_its_complete_download(
     from labkit.backup.identity import read_head
 
     assert sealed["head_sha"] == read_head(account.rds, "db-1", "audit/server_audit.log.1")
+
+
+def test_two_sealed_files_with_the_same_size_and_last_written_are_each_copied_as_themselves(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN twins: two rotated files of equal size whose LastWritten is the same millisecond
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    active = directory / "server_audit.log"
+    append(active, 10_000, 100)
+    rotate(directory, 5)
+    append(active, 20_000, 100)
+    rotate(directory, 5)
+    append(active, 30_000, 10)
+    for name in ("server_audit.log.1", "server_audit.log.2"):
+        os.utime(directory / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    assert (directory / "server_audit.log.1").stat().st_size == (
+        directory / "server_audit.log.2"
+    ).stat().st_size
+    pipeline.detect("db-1", scheme="rds-mysql")
+    # WHEN both are copied
+    copy_sealed(pipeline)
+    # THEN each identity holds its own file's bytes
+    sealed = [i for i in items(pipeline) if i["sealed"]]
+    assert len(sealed) == 2
+    for item in sealed:
+        assert item["state"] == t.BACKED_UP, item
+        assert (
+            stored(pipeline, item) == (directory / item["log_file_name"].removeprefix("audit/")).read_bytes()
+        )
