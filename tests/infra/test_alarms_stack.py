@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +54,6 @@ def fake_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[s
 def run(**config: str) -> ProgramRun:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pulumi_harness, "fake_state", fake_state)
-        sys.modules.pop("alarms", None)  # the stack module: fresh per run, like the harness's own modules
         return run_program(LAB_DIR, LAB_PROJECT, lab_config(**config), ecr_outputs())
 
 
