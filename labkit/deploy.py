@@ -7,8 +7,10 @@ deploy twice leaves the same resources (and the same published function versions
 What moto cannot run is still registered, so the versioning lesson works locally: the three functions
 (container images in ECR, a published version and a ``live`` alias each) exist in the emulator's Lambda
 service, but nothing is ever invoked through moto — :mod:`labkit.local.runtime` drives the handlers
-in-process instead. Event source mappings are deliberately NOT created: moto's would drain the table
-stream and break SendMessage on the queue (REFERENCE.md, moto notes).
+in-process instead. Event source mappings are deliberately NOT created in moto: moto's would drain the
+table stream (it invokes on every write, enabled or not) and break SendMessage on the queue (REFERENCE.md,
+moto notes). The stream mapping is still defined here (:func:`downloader_stream_mapping`, with the same
+filter criteria as the stack) and returned in :class:`DeployedResources`: the local runtime applies it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from labkit import aws
+from labkit.backup.streamfilter import downloader_filter_criteria
 from labkit.backup.table import TTL_ATTRIBUTE, table_definition
 from labkit.config import LabConfig
 from labkit.errors import DeployError
@@ -87,6 +90,7 @@ class DeployedResources:
     rule_arn: str
     kms_key_arn: str
     functions: dict[str, FunctionDeployment] = field(default_factory=dict)  # key: scanner|detector|downloader
+    stream_mapping: dict[str, Any] = field(default_factory=dict)  # CreateEventSourceMapping arguments
 
     @property
     def function_arns(self) -> dict[str, str]:
@@ -143,7 +147,30 @@ def deploy_local(config: LabConfig) -> DeployedResources:
         rule_arn=rule_arn,
         kms_key_arn=key_arn,
         functions=functions,
+        stream_mapping=downloader_stream_mapping(
+            config, stream_arn, functions["downloader"].alias_arn, queues["stream_failures"][1]
+        ),
     )
+
+
+def downloader_stream_mapping(
+    config: LabConfig, stream_arn: str, function_arn: str, on_failure_arn: str
+) -> dict[str, Any]:
+    """The table stream -> downloader:live mapping, as CreateEventSourceMapping arguments: what the Pulumi
+    stack declares, and what the local runtime applies (moto never gets it, see the module docstring).
+    Its filter criteria pass only the detector's writes (and a copy's hand-over), so the downloader's own
+    writes never wake it again."""
+    return {
+        "EventSourceArn": stream_arn,
+        "FunctionName": function_arn,
+        "StartingPosition": "TRIM_HORIZON",
+        "BatchSize": config.stream_batch_size,
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": config.stream_max_retries,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": on_failure_arn}},
+        "FilterCriteria": downloader_filter_criteria(),
+    }
 
 
 # -- storage ------------------------------------------------------------------------------------------------
@@ -509,4 +536,10 @@ def _unqualified(arn: str) -> str:
     return ":".join(arn.split(":")[:7])
 
 
-__all__ = ["DeployedResources", "FunctionDeployment", "deploy_local", "destroy_local"]
+__all__ = [
+    "DeployedResources",
+    "FunctionDeployment",
+    "deploy_local",
+    "destroy_local",
+    "downloader_stream_mapping",
+]

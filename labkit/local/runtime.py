@@ -9,7 +9,9 @@ moto cannot invoke container-image functions, and its event source mappings brea
   moves a message to the DLQ at the receive after ``maxReceiveCount``;
 * a DynamoDB Streams poller feeds the downloader batches of ``stream_batch_size`` per shard, in order, with
   the partial batch response keyed by ``SequenceNumber``, BisectBatchOnFunctionError, ``stream_max_retries``
-  and an on-failure record sent to the ``stream_failures`` queue once retries are exhausted.
+  and an on-failure record sent to the ``stream_failures`` queue once retries are exhausted. Records that
+  do not match the mapping's FilterCriteria (:func:`labkit.deploy.downloader_stream_mapping`, the stack's
+  criteria) are dropped before batching, as Lambda drops them: they never invoke the function.
 
 Local speed-up: on AWS a failed SQS message comes back after the queue's visibility timeout (6 x the
 function timeout: minutes). Here failed messages are made visible again after ``retry_delay_s``
@@ -34,8 +36,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit import aws
+from labkit.backup.streamfilter import matches_criteria
 from labkit.config import LabConfig
-from labkit.deploy import deploy_local, function_names, function_sizes
+from labkit.deploy import deploy_local, downloader_stream_mapping, function_names, function_sizes
 from labkit.errors import LabkitError, LabNotRunningError
 from labkit.local.events import LambdaContext, iso, iso_now, jsonable, scheduled_event, sqs_event
 
@@ -104,6 +107,7 @@ class LambdaRuntime:
         poll_interval_s: float = 0.2,
         first_tick_s: float | None = None,
         starting_position: str = "TRIM_HORIZON",
+        filter_criteria: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.retry_delay_s = retry_delay_s
@@ -121,6 +125,9 @@ class LambdaRuntime:
         self._stream_idle_since: float | None = None  # start of the last pass that found nothing to do
         self._shards: dict[str, _Shard] = {}
         self.on_failure_sent = 0
+        self.records_read = 0  # stream records read, filtered out or not
+        self.records_filtered = 0  # dropped by the filter criteria: never delivered
+        self.filter_criteria = filter_criteria  # None: the deployed mapping's (resolved)
         self._sqs = aws.client("sqs", config)
         self._streams = aws.client("dynamodbstreams", config)
         self._resolved = False
@@ -140,6 +147,7 @@ class LambdaRuntime:
             self.rule_arn = str(
                 aws.client("events", self.config).describe_rule(Name=names.schedule_rule)["Arn"]
             )
+            self.failures_arn = self._queue_arn(self.failures_url)
             lam = aws.client("lambda", self.config)
             sizes = function_sizes(self.config)
             for key, name in function_names(self.config).items():
@@ -154,6 +162,11 @@ class LambdaRuntime:
                     timeout,
                     memory,
                 )
+            if self.filter_criteria is None:
+                mapping = downloader_stream_mapping(
+                    self.config, self.stream_arn, self._functions["downloader"].arn, self.failures_arn
+                )
+                self.filter_criteria = mapping["FilterCriteria"]
         except (ClientError, KeyError) as exc:
             raise LabNotRunningError(
                 f"the application resources are not deployed in the emulator ({exc}): run deploy_local first"
@@ -206,7 +219,12 @@ class LambdaRuntime:
     def stats(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             view = {key: asdict(stats) for key, stats in self._stats.items()}
-        view["stream"] = {"on_failure_sent": self.on_failure_sent, "shards": len(self._shards)}
+        view["stream"] = {
+            "on_failure_sent": self.on_failure_sent,
+            "shards": len(self._shards),
+            "records_read": self.records_read,
+            "records_filtered": self.records_filtered,
+        }
         return view
 
     # -- EventBridge ---------------------------------------------------------------------------------------
@@ -327,12 +345,23 @@ class LambdaRuntime:
                 with self._lock:
                     self._in_flight += 1  # until every record is done with, retry waits included
                 try:
-                    self._process_stream_batch(shard, records)
+                    self._deliver(shard, records)
                 finally:
                     with self._lock:
                         self._in_flight -= 1
                     self._touch()
         return worked
+
+    def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+        """Apply the filter criteria, invoke with what passes, then move the checkpoint past all read."""
+        shaped = [self._stream_record(r) for r in records]
+        passed = [r for r in shaped if matches_criteria(self.filter_criteria, r)]
+        with self._lock:
+            self.records_read += len(shaped)
+            self.records_filtered += len(shaped) - len(passed)
+        if passed and not self._process_stream_batch(shard, passed):
+            return  # stopping mid-retry: the checkpoint stays before the unfinished record
+        shard.checkpoint = shaped[-1]["dynamodb"]["SequenceNumber"]
 
     def _refresh_shards(self) -> None:
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
@@ -378,15 +407,15 @@ class LambdaRuntime:
             kwargs["ShardIteratorType"] = self.starting_position
         return str(self._streams.get_shard_iterator(**kwargs)["ShardIterator"])
 
-    def _process_stream_batch(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+    def _process_stream_batch(self, shard: _Shard, records: list[dict[str, Any]]) -> bool:
         """Invoke until every record succeeded or went to the on-failure queue, in sequence order.
 
         A failure (raise, invalid response, or batchItemFailures) checkpoints before the lowest failed
         sequence number; the rest is split in half (BisectBatchOnFunctionError) and retried, first half
         first. Splits do not use up retries; a single record that keeps failing is retried
         ``stream_max_retries`` times, then reported to the on-failure destination and skipped.
+        Returns False when stopped before every record was done with.
         """
-        records = [self._stream_record(r) for r in records]
         work: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
         while work:
             batch, retries = work.popleft()
@@ -414,8 +443,9 @@ class LambdaRuntime:
                 # stopping mid-retry: forget the shard position so a restart reads from the checkpoint
                 shard.iterator = None
                 shard.closed = False
-                return
+                return False
             work.appendleft((rest, retries + 1))
+        return True
 
     def _stream_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """A GetRecords record as Lambda delivers it: JSON types and the eventSourceARN."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit.backup.streamfilter import DOWNLOADER_FILTER_CRITERIA
 from labkit.config import LabConfig, load_config
 from labkit.deploy import DeployedResources, deploy_local, destroy_local
 from labkit.errors import DeployError
@@ -180,6 +181,26 @@ def test_no_event_source_mapping_is_created_in_moto(account, deployed: DeployedR
     mappings = account.client("lambda").list_event_source_mappings()["EventSourceMappings"]
     # THEN there are none on our queue or stream (moto's would drain them; the local runtime polls instead)
     assert not [m for m in mappings if m["EventSourceArn"] in (deployed.queue_arn, deployed.stream_arn)]
+
+
+def test_the_stream_mapping_is_defined_with_the_stacks_filter(
+    config: LabConfig, deployed: DeployedResources
+) -> None:
+    # GIVEN a deployed lab, WHEN its stream mapping is read THEN it points the table stream at downloader:live
+    # with the retry/bisect/on-failure settings and the filter criteria the stack uses
+    mapping = deployed.stream_mapping
+    assert mapping["EventSourceArn"] == deployed.stream_arn
+    assert mapping["FunctionName"] == deployed.alias_arns["downloader"]
+    assert mapping["MaximumRetryAttempts"] == config.stream_max_retries
+    assert mapping["BatchSize"] == config.stream_batch_size and mapping["BisectBatchOnFunctionError"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == deployed.stream_failures_arn
+    assert mapping["FilterCriteria"] == DOWNLOADER_FILTER_CRITERIA
+    # ... and botocore accepts it as CreateEventSourceMapping input (shape and types)
+    from botocore.session import get_session
+    from botocore.validate import validate_parameters
+
+    model = get_session().get_service_model("lambda").operation_model("CreateEventSourceMapping")
+    validate_parameters(mapping, model.input_shape)
 
 
 def test_destroy_then_deploy_again(account, config: LabConfig, deployed: DeployedResources) -> None:  # type: ignore[no-untyped-def]

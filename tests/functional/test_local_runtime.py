@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from labkit.backup.streamfilter import DOWNLOADER_FILTER_CRITERIA
 from labkit.config import LabConfig, load_config
 from labkit.deploy import DeployedResources, deploy_local
 from labkit.local.runtime import LambdaRuntime
@@ -76,12 +77,17 @@ def runtime(
     rt.stop()
 
 
-def put_items(account, config: LabConfig, count: int, prefix: str = "f") -> None:  # type: ignore[no-untyped-def]
+def put_items(account, config: LabConfig, count: int, prefix: str = "f", writer: str = "detector") -> None:  # type: ignore[no-untyped-def]
     ddb = account.client("dynamodb")
     for i in range(count):
         ddb.put_item(
             TableName=config.names.table,
-            Item={"pk": {"S": "instance-1"}, "sk": {"S": f"{prefix}{i:03d}"}, "n": {"N": str(i)}},
+            Item={
+                "pk": {"S": "instance-1"},
+                "sk": {"S": f"{prefix}{i:03d}"},
+                "n": {"N": str(i)},
+                "writer": {"S": writer},
+            },
         )
 
 
@@ -233,7 +239,8 @@ def test_stream_events_are_aws_shaped_batched_and_in_order(
     fakes: dict[str, FakeFunction],
     runtime: LambdaRuntime,
 ) -> None:
-    # GIVEN inserts, an update and a delete on the tracking table
+    # GIVEN inserts, an update and a delete on the tracking table, and no filter on the mapping
+    runtime.filter_criteria = {"Filters": []}
     put_items(account, config, 9)
     ddb = account.client("dynamodb")
     key = {"pk": {"S": "instance-1"}, "sk": {"S": "f001"}}
@@ -356,6 +363,44 @@ def test_bisect_isolates_a_poison_record_which_ends_in_the_on_failure_queue(
     assert runtime.stats()["stream"]["on_failure_sent"] == 1
 
 
+def test_the_stream_filter_delivers_only_the_detectors_writes(
+    account,  # type: ignore[no-untyped-def]
+    config: LabConfig,
+    deployed: DeployedResources,
+    fakes: dict[str, FakeFunction],
+    runtime: LambdaRuntime,
+) -> None:
+    # GIVEN the deployed mapping's filter, and writes by the detector, by the downloader, by nobody, a
+    # downloader hand-over and a delete (TTL)
+    assert deployed.stream_mapping["FilterCriteria"] == DOWNLOADER_FILTER_CRITERIA
+    put_items(account, config, 3, prefix="det")
+    put_items(account, config, 3, prefix="dl", writer="downloader")
+    ddb = account.client("dynamodb")
+    ddb.put_item(TableName=config.names.table, Item={"pk": {"S": "instance-1"}, "sk": {"S": "anon"}})
+    ddb.update_item(
+        TableName=config.names.table,
+        Key={"pk": {"S": "instance-1"}, "sk": {"S": "dl000"}},
+        UpdateExpression="SET writer = :w",
+        ExpressionAttributeValues={":w": {"S": "downloader-continue"}},
+    )
+    ddb.delete_item(TableName=config.names.table, Key={"pk": {"S": "instance-1"}, "sk": {"S": "det001"}})
+    # WHEN the runtime runs until idle
+    runtime.start()
+    assert runtime.drain(DRAIN_S)
+    # THEN only the detector's writes and the hand-over were delivered; the rest never invoked anything
+    delivered = [r["dynamodb"]["Keys"]["sk"]["S"] for e in fakes["downloader"].events for r in e["Records"]]
+    assert delivered == ["det000", "det001", "det002", "dl000"]
+    stream = runtime.stats()["stream"]
+    assert (stream["records_read"], stream["records_filtered"]) == (9, 5)
+    # ... and the filtered records are behind the checkpoint: a restart does not deliver them again
+    runtime.stop()
+    runtime.start()
+    put_items(account, config, 1, prefix="late")
+    assert runtime.drain(DRAIN_S)
+    delivered = [r["dynamodb"]["Keys"]["sk"]["S"] for e in fakes["downloader"].events for r in e["Records"]]
+    assert delivered == ["det000", "det001", "det002", "dl000", "late000"]
+
+
 # -- EventBridge -> scanner ------------------------------------------------------------------------------------
 def test_ticker_invokes_the_scanner_with_a_scheduled_event(
     account,  # type: ignore[no-untyped-def]
@@ -422,7 +467,8 @@ def test_drain_waits_for_the_whole_pipeline(
     def detector(event: dict[str, Any]) -> None:
         time.sleep(0.3)
         for r in event["Records"]:
-            ddb.put_item(TableName=config.names.table, Item={"pk": {"S": "i"}, "sk": {"S": r["body"]}})
+            item = {"pk": {"S": "i"}, "sk": {"S": r["body"]}, "writer": {"S": "detector"}}
+            ddb.put_item(TableName=config.names.table, Item=item)
 
     fakes["detector"].behaviour = detector
     account.client("sqs").send_message(QueueUrl=deployed.queue_url, MessageBody="file-1")
