@@ -324,6 +324,14 @@ def verify_backups(
             "(default: the scan interval).",
         ),
     ] = None,
+    manifests: Annotated[
+        bool,
+        typer.Option(
+            "--manifests",
+            help="Instead of the source reconciliation, check the archive against its hash-chained "
+            "manifests (S3 only; works after the sources are gone).",
+        ),
+    ] = False,
 ) -> None:
     """Reconcile S3 against the source, independently of the tracking table.
 
@@ -331,8 +339,15 @@ def verify_backups(
     source file must be backed up (or legitimately pending). Exits 1 when bytes are missing, duplicated
     (also under two identities), misattributed (one file's bytes under another's identity), never detected,
     or LOST; `--accept-lost` accepts LOST files once acknowledged.
+
+    With --manifests: each instance's manifest chain and every part against its day's manifest (present,
+    same sha256 decompressed, none unlisted on a closed day); exits 1 on any break.
     """
     from pathlib import Path
+
+    if manifests:
+        _verify_manifests(Path(out), as_json)
+        return
 
     from labkit.report import reconcile_target, write_report
 
@@ -385,6 +400,88 @@ def _print_reconciliation(report: Any) -> None:
         f"undetected {summary['undetected_files']}, lost {summary['lost_files']} "
         f"({summary['lost_bytes']:,} bytes)"
     )
+
+
+def _verify_manifests(out: Any, as_json: bool) -> None:
+    from labkit import aws
+    from labkit.verify_manifests import verify_manifests
+
+    config = _config()
+    check = verify_manifests(aws.client("s3", config), config.names.bucket, config.log_prefix)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "manifests.json"
+    path.write_text(json.dumps(check.summary(), indent=2))
+    if as_json:
+        typer.echo(path.read_text())
+    else:
+        if check.findings:
+            table = Table("instance", "day", "finding", "object", "detail")
+            for f in check.findings:
+                table.add_row(f.instance_id, f.date, f.kind, f.subject, f.detail, style="red")
+            console.print(table)
+        for instance, (sequence, sha) in sorted(check.heads.items()):
+            console.print(f"  {instance}: chain head manifest {sequence}, sha256 {sha}")
+        verdict = "[green]intact[/green]" if check.clean else f"[red]{len(check.findings)} finding(s)[/red]"
+        console.print(
+            f"manifests {verdict}: {check.manifests} manifests, {check.parts_checked} parts "
+            f"({check.bytes_checked:,} bytes) checked, {check.pending_parts} of today's parts not listed yet; "
+            f"report: {path}"
+        )
+    if not check.clean:
+        raise typer.Exit(1)
+
+
+@app.command("manifest")
+def manifest_write(
+    day: Annotated[
+        str | None,
+        typer.Option("--day", help="YYYY-MM-DD (a date= partition); default: every day that has parts."),
+    ] = None,
+    instance: Annotated[
+        str | None, typer.Option("--instance", help="Only this instance (default: every one in S3).")
+    ] = None,
+) -> None:
+    """Write the tamper-evident manifests: per instance and day, every part with its sha256, hash-chained.
+
+    Idempotent: a day whose parts did not change writes nothing; a day that gained parts gets a new
+    revision that keeps everything the last one listed. Exits 1 when the archive no longer matches an
+    earlier manifest (then run `labkit verify --manifests`).
+    """
+    from labkit import aws
+    from labkit.backup.manifest import ManifestError, check_day, list_parts, manifested_days, write_manifests
+
+    config = _config()
+    s3, bucket, prefix = aws.client("s3", config), config.names.bucket, config.log_prefix
+    if day is not None:
+        check_day(day)
+    found = {(p.instance_id, p.date) for p in list_parts(s3, bucket, prefix)}
+    found |= manifested_days(s3, bucket, prefix)
+    todo = sorted(
+        (i, d) for i, d in found if (instance is None or i == instance) and (day is None or d == day)
+    )
+    table, failed = Table("instance", "day", "manifest", "files", "parts", "bytes", "action"), 0
+    for instance_id, date in todo:
+        try:
+            outcome = write_manifests(s3, bucket, prefix, instance_id, date)
+        except ManifestError as exc:
+            failed += 1
+            table.add_row(instance_id, date, "-", "", "", "", f"[red]{exc}[/red]")
+            continue
+        if outcome is not None:
+            action = "written" if outcome.written else "unchanged"
+            table.add_row(
+                instance_id,
+                date,
+                f"{outcome.sequence} ({outcome.sha256[:12]})",
+                str(outcome.files),
+                str(outcome.parts),
+                f"{outcome.bytes:,}",
+                action,
+            )
+    console.print(table)
+    console.print(f"{len(todo)} day partition(s), {failed} failed" if todo else "no backup parts in S3 yet")
+    if failed:
+        raise typer.Exit(1)
 
 
 # --- labkit alarms ---------------------------------------------------------------------------------------
