@@ -27,20 +27,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from labkit.backup import identity
+from labkit.backup import copystate, identity
 from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.layout import PartKey
-from labkit.backup.pagerebuild import (
-    TRUNCATION_TEXT,
-    fragment_length,
-    needs_rebuild,
-    nth_newline,
-    split_page,
-)
+from labkit.backup.pagerebuild import needs_rebuild, nth_newline, page_extent, split_page
 from labkit.backup.rdslogs import Page, download_complete_log_file, iter_portions, list_log_files
 from labkit.backup.s3parts import GzipPartWriter
-from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 
 log = logging.getLogger(__name__)
 GONE_CODES = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -136,7 +129,7 @@ class Downloader:
             return self._settle(item)
         if item["scheme"] == "rds-mysql" and not item.get("sealed"):
             return CopyOutcome(pk, sk, "skipped")  # its name moves at rotation: copy it once sealed
-        if _gave_up(item, owner):  # this record used up its attempts on these bytes: stop, quietly
+        if copystate.gave_up(item, owner):  # this record used up its attempts on these bytes: stop, quietly
             return CopyOutcome(pk, sk, "failed")
         lease = _Lease(self, item, owner)
         try:
@@ -273,7 +266,7 @@ class Downloader:
         if wanted is not None:  # the last page of a sealed file ends where the file ends
             true, certain = bytes(collected[:wanted]), len(collected) >= wanted
         else:
-            true, certain = _page_extent(bytes(collected), page, lines, fragment)
+            true, certain = page_extent(bytes(collected), page, lines, fragment)
         if true != page.data:
             log.warning(
                 "%s %s: page at %d rebuilt from the complete file (%d bytes%s)",
@@ -316,146 +309,27 @@ class Downloader:
         if self._current_name(item) != name:
             raise SourceChangedError(f"{item['pk']} {name} rotated during the copy; retrying")
 
-    # -- table transitions (every write says writer = downloader) ----------------------------------------
+    # -- table transitions (labkit.backup.copystate) ------------------------------------------------------
     def _lease(self, item: dict[str, Any], owner: str) -> bool:
-        now = t.now_ms()
-        try:
-            self.table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :copying, lease_owner = :me, lease_until = :until, #w = :w",
-                ConditionExpression=(
-                    "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
-                    "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
-                ),
-                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
-                ExpressionAttributeValues={
-                    ":copying": t.COPYING,
-                    ":me": owner,
-                    ":until": now + self.lease_ms,
-                    ":copied": item["copied_bytes"],
-                    ":now": now,
-                    ":w": DOWNLOADER_WRITER,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return copystate.take_lease(self.table, item, owner, self.lease_ms)
 
     def _commit(
         self, item: dict[str, Any], owner: str, end: int, marker: str, marker_at: int, parts: int, more: bool
     ) -> None:
-        """Move copied_bytes to ``end`` (never past the listed size) and give the lease back. ``more``: the
-        copy stopped for time with bytes left, so the write is the hand-over that wakes the next invocation."""
-        fresh = t.get_item(self.table, item["pk"], item["sk"]) or item
-        done = bool(fresh.get("sealed")) and end >= fresh["size"]
-        self.table.update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=(
-                "SET copied_bytes = :end, marker = :marker, marker_at = :at, parts = :parts, #state = :state, "
-                "updated_at = :now, failures = :zero, #w = :w "
-                "REMOVE lease_owner, lease_until, last_error, failed_size, failed_owner"
-            ),
-            ConditionExpression="copied_bytes = :copied AND lease_owner = :me AND #size >= :end",
-            ExpressionAttributeNames={"#state": "state", "#size": "size", "#w": "writer"},
-            ExpressionAttributeValues={
-                ":end": end,
-                ":marker": marker,
-                ":at": marker_at,
-                ":parts": parts,
-                ":state": t.BACKED_UP if done else t.PARTIAL,
-                ":now": t.now_ms(),
-                ":copied": item["copied_bytes"],
-                ":me": owner,
-                ":zero": 0,
-                ":w": CONTINUE_WRITER if more else DOWNLOADER_WRITER,
-            },
-        )
+        copystate.commit(self.table, item, owner, end, marker, marker_at, parts, more)
 
     def _release(self, item: dict[str, Any], lease: _Lease, failure: str = "") -> None:
-        """Give the lease back (when taken); a failed copy is counted, and after ``max_failures`` failures
-        of one record on the same bytes the file is FAILED until the detector records new bytes."""
-        if not failure and not lease.held:
-            return  # nothing was written, nothing to undo
-        same_bytes = item.get("failed_size") == item["size"]
-        failures = (int(item.get("failures", 0)) if same_bytes else 0) + (1 if failure else 0)
-        state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
-        if failure and failures >= self.max_failures:
-            state = t.FAILED
-            log.error("copy of %s %s failed %d times: %s", item["pk"], item["sk"], failures, failure)
-        values: dict[str, Any] = {":state": state, ":me": lease.owner, ":w": DOWNLOADER_WRITER}
-        update = "SET #state = :state, #w = :w"
-        if failure:
-            update += ", failures = :failures, last_error = :error, failed_size = :size, failed_owner = :me"
-            values.update({":failures": failures, ":error": failure[:500], ":size": item["size"]})
-        condition = "lease_owner = :me"
-        if not lease.held:  # failed before the first byte: count it unless another copy holds the lease
-            condition = (
-                "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
-                "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
-            )
-            values.update({":copied": item["copied_bytes"], ":now": t.now_ms()})
-        try:
-            self.table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression=update + (" REMOVE lease_owner, lease_until" if lease.held else ""),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        copystate.release(self.table, item, lease.owner, lease.held, failure, self.max_failures)
 
     def _settle(self, item: dict[str, Any]) -> CopyOutcome:
         """Nothing to copy: a sealed, complete file becomes BACKED_UP (once)."""
         if not item.get("sealed") or item["state"] == t.BACKED_UP:
             return CopyOutcome(item["pk"], item["sk"], "nothing-new")
-        try:
-            self.table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET #state = :done, #w = :w",
-                ConditionExpression="copied_bytes = :copied AND attribute_not_exists(lease_owner)",
-                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
-                ExpressionAttributeValues={
-                    ":done": t.BACKED_UP,
-                    ":copied": item["copied_bytes"],
-                    ":w": DOWNLOADER_WRITER,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        copystate.settle(self.table, item)
         return CopyOutcome(item["pk"], item["sk"], "sealed")
 
     def _lost(self, item: dict[str, Any], owner: str, code: str) -> CopyOutcome:
-        now = t.now_ms()
-        try:
-            self.table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression=(
-                    "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now, "
-                    f"expires_at = :expires, #w = :w REMOVE lease_owner, lease_until, {t.LIVE_KEY}"
-                ),
-                ConditionExpression=(
-                    "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
-                    "(lease_owner = :me OR attribute_not_exists(lease_until) OR lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state", "#w": "writer"},
-                ExpressionAttributeValues={
-                    ":lost": t.LOST,
-                    ":missing": item["size"] - item["copied_bytes"],
-                    ":now": now,
-                    ":expires": now // 1000 + self.ttl_days * 86400,
-                    ":copied": item["copied_bytes"],
-                    ":me": owner,
-                    ":w": DOWNLOADER_WRITER,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not copystate.mark_lost(self.table, item, owner, self.ttl_days):
             return CopyOutcome(item["pk"], item["sk"], "skipped")  # another copy or the detector decided
         log.error(
             "audit file LOST (%s) before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
@@ -466,28 +340,3 @@ class Downloader:
             item["size"],
         )
         return CopyOutcome(item["pk"], item["sk"], "lost")
-
-
-def _page_extent(source: bytes, page: Page, lines: int, fragment: bytes) -> tuple[bytes, bool]:
-    """The page's bytes in ``source`` (which starts at the page's offset and may have grown since)."""
-    end_lines = nth_newline(source, lines) + 1 if lines else 0
-    cut_at_end = page.data.endswith(TRUNCATION_TEXT + b"\n") and not page.pending
-    if cut_at_end or (lines and end_lines == 0):
-        # its last line was cut while still being written, or the file has fewer lines than the page:
-        # only the whole lines before it are certain
-        keep = nth_newline(source, lines - 1) + 1 if lines > 1 else 0
-        if lines > 1 and keep == 0:
-            keep = source.rfind(b"\n") + 1
-        return source[:keep], False
-    length = fragment_length(source[end_lines:], fragment)
-    return source[: end_lines + (length or 0)], length is not None
-
-
-def _gave_up(item: dict[str, Any], owner: str) -> bool:
-    """FAILED by this very record on these very bytes: a stream retry of it (or a bisected batch holding it)
-    must not try again. A new record (the detector saw new bytes) or a redrive under another id does."""
-    return (
-        item["state"] == t.FAILED
-        and item.get("failed_owner") == owner
-        and item.get("failed_size") == item["size"]
-    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from labkit.backup.rdslogs import Page
+
 TRUNCATION_TEXT = b"[Your log message was truncated]"
 REPLACEMENT = "\ufffd".encode()
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -61,3 +63,18 @@ def nth_newline(data: bytes | bytearray, n: int) -> int:
         if pos < 0:
             return -1
     return pos
+
+
+def page_extent(source: bytes, page: Page, lines: int, fragment: bytes) -> tuple[bytes, bool]:
+    """The page's bytes in ``source`` (which starts at the page's offset and may have grown since)."""
+    end_lines = nth_newline(source, lines) + 1 if lines else 0
+    cut_at_end = page.data.endswith(TRUNCATION_TEXT + b"\n") and not page.pending
+    if cut_at_end or (lines and end_lines == 0):
+        # its last line was cut while still being written, or the file has fewer lines than the page:
+        # only the whole lines before it are certain
+        keep = nth_newline(source, lines - 1) + 1 if lines > 1 else 0
+        if lines > 1 and keep == 0:
+            keep = source.rfind(b"\n") + 1
+        return source[:keep], False
+    length = fragment_length(source[end_lines:], fragment)
+    return source[: end_lines + (length or 0)], length is not None
