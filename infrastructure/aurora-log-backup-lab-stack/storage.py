@@ -94,7 +94,7 @@ class BackupStorage(pulumi.ComponentResource):
         )
         transitions = [{"days": retention.infrequent_access_days, "storage_class": "STANDARD_IA"}]
         if retention.glacier_ir_days:
-            transitions.append({"days": retention.glacier_ir_days, "storage_class": "GLACIER_IR"})
+            transitions.append({"days": retention.glacier_ir_days, "storage_class": retention.archive_class})
         rule: dict = {
             "id": "colder-storage-then-expiry",
             "status": "Enabled",
