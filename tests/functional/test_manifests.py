@@ -20,6 +20,7 @@ from labkit.backup.manifest import (
     ManifestConflictError,
     ManifestError,
     list_manifests,
+    list_parts,
     write_manifests,
 )
 from labkit.backup.s3parts import GzipPartWriter
@@ -302,3 +303,30 @@ def test_a_concurrent_writer_loses_instead_of_overwriting(
         archive.write("db-1", DAYS[2])
     monkeypatch.undo()
     assert archive.verify(today=DAYS[2]).findings == []
+
+
+def test_the_downloaders_own_parts_are_manifested_and_the_reconciliation_ignores_manifests(
+    account: EmulatedAccount,
+) -> None:
+    """The real pipeline (detector + downloader) writes the parts; a growing file's second part arrives after
+    its day's manifest and gets a revision. The source reconciliation stays clean beside the manifests."""
+    from tests.functional.test_pipeline_core import BUCKET, Pipeline, append
+
+    pipeline = Pipeline(account)
+    pipeline.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    active = account.add_instance("db-1") / "server_audit.log"
+    append(active, 0, 3_000)
+    pipeline.detect("db-1")
+    pipeline.copy_all("db-1")
+    (day,) = {p.date for p in list_parts(pipeline.s3, BUCKET, PREFIX)}
+    first = write_manifests(pipeline.s3, BUCKET, PREFIX, "db-1", day)
+    append(active, 3_000, 2_000)
+    pipeline.detect("db-1")
+    pipeline.copy_all("db-1")
+    second = write_manifests(pipeline.s3, BUCKET, PREFIX, "db-1", day)
+    assert (first.sequence, first.parts, second.sequence, second.parts) == (1, 1, 2, 2)
+    assert second.bytes == active.stat().st_size
+    check = verify_manifests(pipeline.s3, BUCKET, PREFIX, today="2999-01-01")
+    assert check.findings == [] and check.bytes_checked == active.stat().st_size
+    report = pipeline.reconcile()
+    assert report.clean, [f.problems for f in report.files]
