@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,10 @@ from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.identity import rds_mysql_file_id, read_head
 from labkit.backup.layout import check_identifier
+from labkit.backup.rdsevents import RECONCILING_EVENTS, MalformedEventError, is_rds_notification, unwrap
 from labkit.backup.rdslogs import list_log_files
 from labkit.backup.rotation import match_rotated, position
-from labkit.backup.scanner import InstanceMessage
+from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
 
 log = logging.getLogger(__name__)
 WRITER = "detector"  # every write says who made it: the downloader's stream filter passes only ours
@@ -46,10 +48,21 @@ class DetectOutcome:
     conflicts: list[str] = field(default_factory=list)  # an aurora name listed again after it vanished
 
 
-def parse_message(body: str) -> InstanceMessage:
-    """A scanner message, or BadInputError (the message belongs in the DLQ)."""
+def parse_message(
+    body: str, resolve: Callable[[str], InstanceMessage | None] | None = None
+) -> InstanceMessage | None:
+    """A scanner message, or an RDS event (SNS-wrapped) saying a log file or the instance was deleted.
+
+    An event names its instance but not how it names its files: ``resolve`` (instance id -> message, or
+    None when the instance is none of ours) supplies that. None means "nothing to do": an event of another
+    kind or of an unrelated source, logged and dropped. Malformed input is BadInputError (the DLQ's)."""
     try:
         raw = json.loads(body)
+    except ValueError as exc:
+        raise BadInputError(f"malformed message {body[:200]!r}: {exc}") from exc
+    if is_rds_notification(raw):
+        return _rds_event_message(raw, body, resolve)
+    try:
         message = InstanceMessage(
             instance_id=check_identifier(raw["instance_id"], "instance id"),
             cluster_id=str(raw.get("cluster_id") or ""),
@@ -63,6 +76,67 @@ def parse_message(body: str) -> InstanceMessage:
     if message.scheme not in SCHEMES:
         raise BadInputError(f"unknown naming scheme {message.scheme!r} in {body[:200]!r}")
     return message
+
+
+def _rds_event_message(
+    raw: dict[str, Any], body: str, resolve: Callable[[str], InstanceMessage | None] | None
+) -> InstanceMessage | None:
+    try:
+        event = unwrap(raw)
+    except MalformedEventError as exc:
+        raise BadInputError(f"malformed RDS event {body[:200]!r}: {exc}") from exc
+    if not event.reconciles:
+        log.info(
+            "RDS event %s of %s %s: not a deletion, dropped",
+            event.event_id,
+            event.source_type,
+            event.source_id,
+        )
+        return None
+    instance_id = check_identifier(event.source_id, "RDS event's Source ID")
+    message = resolve(instance_id) if resolve else None
+    if message is None:
+        log.warning(
+            "RDS event %s for %s, an instance this lab does not back up: dropped", event.event_id, instance_id
+        )
+        return None
+    log.info(
+        "RDS event %s (%s) for %s: reconciling now",
+        event.event_id,
+        RECONCILING_EVENTS[event.event_id],
+        instance_id,
+    )
+    return message
+
+
+def instance_for_event(
+    rds: Any, table: Any, instance_id: str, engines: set[str], opt_out_tag: str, scheme_tag: str
+) -> InstanceMessage | None:
+    """What the scanner would send for this instance (its rules: engine, opt-out tag, scheme tag), or what
+    its tracked files say when it is gone; None when it is none of ours. One DescribeDBInstances, or one
+    index query."""
+    try:
+        found = rds.describe_db_instances(DBInstanceIdentifier=instance_id).get("DBInstances", [])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            raise
+        found = []
+    for db in found:
+        tags = {tag["Key"]: tag.get("Value", "") for tag in db.get("TagList", [])}
+        engine = db.get("Engine", "")
+        if engine not in engines or tags.get(opt_out_tag, "").lower() in OPT_OUT_VALUES:
+            return None
+        scheme = tags.get(scheme_tag) or ("aurora" if engine.startswith("aurora") else "rds-mysql")
+        return InstanceMessage(instance_id, db.get("DBClusterIdentifier", ""), engine, scheme)
+    for item in t.live_items(table, instance_id)[:1]:  # deleted: its tracked files must still be settled
+        cluster = str(item.get("cluster_id", ""))
+        return InstanceMessage(
+            instance_id,
+            "" if cluster == "none" else cluster,
+            str(item.get("engine", "")),
+            str(item.get("scheme", "aurora")),
+        )
+    return None
 
 
 def detect(

@@ -1,4 +1,8 @@
-"""Log Detector (SQS, partial batch response): record new, grown, sealed and vanished audit files."""
+"""Log Detector (SQS, partial batch response): record new, grown, sealed and vanished audit files.
+
+Its queue carries the scanner's per-instance messages and, through the alarm topic, RDS's deletion events
+(a log file deleted by retention or storage pressure, an instance deleted): those run the same scan of
+their instance at once, so a file deleted before it was copied is LOST now, not at the next scan."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from labkit.backup import metrics as m
-from labkit.backup.detector import detect, parse_message
+from labkit.backup.detector import detect, instance_for_event, parse_message
+from labkit.backup.scanner import InstanceMessage
 from labkit.handlers import clients
 
 logger = Logger(service="log-detector")
@@ -18,8 +23,20 @@ metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["detector"])
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+def _instance(instance_id: str) -> InstanceMessage | None:
+    """An RDS event's instance as the scanner would describe it (None: not one this lab backs up)."""
+    config = clients.config()
+    engines = {e.strip() for e in config.engines.split(",") if e.strip()}
+    return instance_for_event(
+        clients.client("rds"), clients.table(), instance_id, engines, config.opt_out_tag, config.scheme_tag
+    )
+
+
 def record_handler(record: SQSRecord) -> None:
-    message = parse_message(record.body)  # malformed -> this record fails alone and reaches the DLQ
+    # malformed -> this record fails alone and reaches the DLQ; an unrelated RDS event -> None, dropped
+    message = parse_message(record.body, resolve=_instance)
+    if message is None:
+        return
     config = clients.config()
     outcome = detect(
         clients.client("rds"),
