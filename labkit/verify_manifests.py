@@ -33,6 +33,7 @@ from labkit.backup.manifest import (
     manifests_root,
 )
 
+ARCHIVED = "archived"  # in GLACIER/DEEP_ARCHIVE: cannot be read until restored
 CHAIN, REWRITTEN, REVISION, PART_MISSING, PART_CHANGED, FILE_CHANGED, UNLISTED, NO_MANIFEST = (
     "chain broken",
     "manifest rewritten",
@@ -158,7 +159,8 @@ def _check_instance(
             body = s3.get_object(Bucket=bucket, Key=ref.key)["Body"].read()
             document = json.loads(body)
         except (ClientError, ValueError) as exc:
-            check.add(instance, "?", CHAIN, ref.key, f"unreadable manifest: {exc}")
+            kind = ARCHIVED if _code(exc) == "InvalidObjectState" else CHAIN
+            check.add(instance, "?", kind, ref.key, f"unreadable manifest: {_unreadable(exc)}")
             previous = None
             continue
         sha = hashlib.sha256(body).hexdigest()
@@ -272,15 +274,8 @@ def _check_parts(
                 d = digest_part(s3, bucket, p["key"], whole)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                kind = PART_MISSING if code in ("NoSuchKey", "404") else PART_CHANGED
-                check.add(
-                    instance,
-                    day,
-                    kind,
-                    p["key"],
-                    f"cannot read it: {code or exc}"
-                    + (" (archived: restore it first)" if code == "InvalidObjectState" else ""),
-                )
+                kind = {"NoSuchKey": PART_MISSING, "404": PART_MISSING, "InvalidObjectState": ARCHIVED}
+                check.add(instance, day, kind.get(code, PART_CHANGED), p["key"], _unreadable(exc))
                 intact = False
                 continue
             except (ValueError, zlib.error) as exc:
@@ -306,3 +301,13 @@ def _check_parts(
                 f.get("file_id", "?"),
                 "its parts hash to another sha256 than the manifest records",
             )
+
+
+def _code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _unreadable(exc: Exception) -> str:
+    if _code(exc) == "InvalidObjectState":
+        return "in an archive storage class: restore it (aws s3api restore-object), then verify again"
+    return f"cannot read it: {_code(exc) or exc}"

@@ -25,6 +25,7 @@ from labkit.backup.manifest import (
 )
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.verify_manifests import (
+    ARCHIVED,
     CHAIN,
     NO_MANIFEST,
     PART_CHANGED,
@@ -219,6 +220,19 @@ def test_a_part_altered_before_any_manifest_is_refused(archive: Archive) -> None
     assert archive.manifest_keys() == []
 
 
+def test_an_archived_part_is_reported_as_archived_not_as_changed(archive: Archive) -> None:
+    keys = three_days(archive)
+    archive.s3.copy_object(
+        Bucket=archive.bucket,
+        Key=keys[0],
+        CopySource={"Bucket": archive.bucket, "Key": keys[0]},
+        StorageClass="GLACIER",
+    )  # what the lifecycle's archive transition does (same bytes, another storage class)
+    check = archive.verify()
+    assert [(f.kind, f.subject) for f in check.findings] == [(ARCHIVED, keys[0])]
+    assert "restore" in check.findings[0].detail
+
+
 def test_cli_writes_manifests_and_verify_exits_1_on_a_tampered_part(
     archive: Archive, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
@@ -256,14 +270,16 @@ TAMPERS = ("none", "flip", "delete part", "rewrite manifest", "delete manifest")
     layout=st.lists(st.lists(st.integers(1, 30), min_size=1, max_size=3), min_size=2, max_size=4),
     tamper=st.sampled_from(TAMPERS),
     pick=st.integers(0, 10_000),
+    late=st.booleans(),
 )
 def test_any_single_tampering_is_caught_and_an_untouched_archive_passes(
-    account: EmulatedAccount, layout: list[list[int]], tamper: str, pick: int
+    account: EmulatedAccount, layout: list[list[int]], tamper: str, pick: int, late: bool
 ) -> None:
-    """Days of files with parts of random line counts; one tampering of each kind (a manifest: any but the
-    newest when deleted, since its day then has no manifest at all - also caught)."""
+    """Days of files with parts of random line counts, maybe a late part on the first day (a revision of its
+    manifest); then one tampering of any kind on any part or manifest (a deleted newest manifest leaves its
+    day with no manifest at all - also caught)."""
     archive = Archive(account)
-    keys, line = [], 0
+    keys, line, ends = [], 0, {}
     for d, files in enumerate(layout):
         day = f"2025-05-{d + 1:02d}"
         for f, count in enumerate(files):
@@ -272,7 +288,12 @@ def test_any_single_tampering_is_caught_and_an_untouched_archive_passes(
                 data = lines(line, size)
                 keys.append(archive.put_part("db-1", day, f"audit.log.{f}.{day}", number, start, data))
                 start, line = start + len(data), line + size
+            ends[(day, f)] = start
         archive.write("db-1", day)
+    if late:
+        day = "2025-05-01"
+        keys.append(archive.put_part("db-1", day, f"audit.log.0.{day}", 3, ends[(day, 0)], lines(line, 2)))
+        assert archive.write("db-1", day).sequence == len(layout) + 1
     manifests = archive.manifest_keys()
     if tamper == "flip":
         archive.flip_byte(keys[pick % len(keys)], pick)
