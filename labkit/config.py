@@ -61,6 +61,9 @@ class LabConfig:
     throttle_rate: float = 0.0  # fraction of RDS log-file calls answered with Throttling
     latency_ms: int = 0  # added to every RDS log-file call
     start_timeout_s: float = 60.0
+    # the emulator raises RDS-EVENT-0610 to the detector's queue when an audit file disappears (as RDS does to
+    # the alarm topic the queue is subscribed to), so a file deleted before it was copied is LOST at once
+    rds_deletion_events: bool = True
 
     # --- pipeline settings, shared with the Pulumi stack ---------------------------------------------
     engines: str = "aurora-mysql"  # comma list the scanner covers

@@ -30,6 +30,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
+from labkit.backup.rdsevents import alarm_topic_name
+from labkit.config import LabConfig
+from labkit.local.deletion_events import DeletionWatcher
 from labkit.local.logfiles import AuditDirectory, InvalidMarkerError, read_portion
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,10 @@ class LogFileApi:
         with self._lock:
             self.directories[instance_id] = audit
         return audit
+
+    def registered(self) -> dict[str, AuditDirectory]:
+        with self._lock:
+            return dict(self.directories)
 
     # -- WSGI --------------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -340,6 +347,7 @@ class EmulatorServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
         )
+        self.deletions: DeletionWatcher | None = None
 
     @property
     def url(self) -> str:
@@ -349,7 +357,39 @@ class EmulatorServer:
         self._thread.start()
         return self.url
 
+    def watch_deletions(self, config: LabConfig, interval_s: float = 1.0) -> DeletionWatcher:
+        """Raise RDS's deletion events (SNS-wrapped, as the alarm topic delivers them) into the detector's
+        queue of ``config``'s lab when a registered instance's audit file or the instance disappears."""
+        import boto3
+
+        region = config.region
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+        def publish(body: str) -> None:
+            url = sqs.get_queue_url(QueueName=config.names.queue)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+
+        self.deletions = DeletionWatcher(
+            self.app.registered,
+            lambda instance_id: instance_exists(instance_id, region),
+            publish,
+            region=region,
+            account_id=ACCOUNT_ID,
+            topic_arn=f"arn:aws:sns:{region}:{ACCOUNT_ID}:{alarm_topic_name(config.project)}",
+            interval_s=interval_s,
+        )
+        self.deletions.start()
+        return self.deletions
+
     def stop(self) -> None:
+        if self.deletions:
+            self.deletions.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

@@ -146,6 +146,25 @@ class AuditDirectory:
         return f"audit/audit.log.0.{minute}.{n}"
 
 
+def vanished(before: list[LogFile], after: list[LogFile], scheme: str) -> list[LogFile]:
+    """Files of listing ``before`` deleted by the time of ``after``.
+
+    aurora: a name is a file for its whole life (AuditDirectory follows it across renames and gives a
+    reused inode a new name), so a name gone is a file gone. rds-mysql: names shift at every rotation, so
+    a file is its inode; it only ever moves to a higher position (``.1`` -> ``.2``), so an inode gone, or
+    found at a lower position (the new active file reusing a deleted file's inode), is a deletion."""
+    if scheme != "rds-mysql":
+        names = {f.name for f in after}
+        return [f for f in before if f.name not in names]
+    now = {f.inode: _position(f.name) for f in after}
+    return [f for f in before if f.inode not in now or now[f.inode] < _position(f.name)]
+
+
+def _position(name: str) -> int:
+    match = _ROTATED.fullmatch(name.rpartition("/")[2])
+    return int(match.group(1) or 0) if match else 0
+
+
 def _ms(mtime_ns: int) -> int:
     return mtime_ns // 1_000_000
 

@@ -57,6 +57,8 @@ class LocalLab:
         self.runtime = start_local_pipeline(config, endpoint)
         if self.runtime:
             self.emulator.app.routes.update(control_routes(self.runtime))
+            if config.rds_deletion_events:  # a deleted audit file reaches the detector at once, as on AWS
+                self.emulator.watch_deletions(config)
         state = LabState(
             pid=os.getpid(),
             endpoint=endpoint,

@@ -1,0 +1,243 @@
+"""RDS's deletion events reach the detector: a file deleted before it was copied is LOST at once, without
+waiting for the next scan. The emulator raises the event (SNS-wrapped, as the alarm topic delivers it to
+the detector's queue) when an audit file disappears; the real detector handler runs from the local
+Lambda runtime; everything goes over HTTP to moto's server."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.backup import rdsevents
+from labkit.backup import table as t
+from labkit.backup.detector import detect, instance_for_event, parse_message
+from labkit.backup.scanner import InstanceMessage
+from labkit.config import LabConfig, load_config
+from labkit.deploy import deploy_local
+from labkit.local.runtime import LambdaRuntime, emulator_environment
+from tests.conftest import audit_line
+
+TIMEOUT_S = 60.0  # generous: the assertion is "without a scan", never "within N seconds"
+SCHEME_TAG = "labkit:naming-scheme"
+
+
+def wait_for(what: str, condition: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"not within {TIMEOUT_S}s: {what}")
+
+
+@pytest.fixture
+def config(account, tmp_path: Path) -> LabConfig:  # type: ignore[no-untyped-def]
+    config = load_config(
+        endpoint_url=account.url,
+        state_dir=tmp_path / "state",
+        project=f"lab-{uuid.uuid4().hex[:8]}",
+        scan_interval_s=3600.0,  # no scheduled scan during a test
+    )
+    deploy_local(config)
+    return config
+
+
+@pytest.fixture
+def handler_env(config: LabConfig, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The environment the lab service gives the handlers, and fresh handler clients for this lab."""
+    from labkit.handlers import clients
+
+    for key, value in {
+        **emulator_environment(config, config.endpoint_url),
+        "LABKIT_PROJECT": config.project,
+    }.items():
+        monkeypatch.setenv(key, value)
+    caches = (clients.config, clients.session, clients.client, clients.table)
+    for cached in caches:
+        cached.cache_clear()
+    yield
+    for cached in caches:
+        cached.cache_clear()
+
+
+def items(account, config: LabConfig, instance_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
+    return t.instance_items(table, instance_id)
+
+
+def test_an_event_for_a_deleted_file_marks_it_lost_through_the_same_scan(account, config: LabConfig) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a tracked file, never copied, that is then deleted upstream
+    directory = account.add_instance("db-1")
+    (directory / "server_audit.log").write_bytes(b"".join(audit_line(i) for i in range(20)))
+    table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
+    first = InstanceMessage("db-1", "db-1-cluster", "aurora-mysql", "aurora")
+    assert detect(account.rds, table, first, seal_after_s=3600, ttl_days=30).new == 1
+    (directory / "server_audit.log").unlink()
+    # WHEN RDS's event for it arrives, SNS-wrapped
+    event = rdsevents.rds_event(
+        "db-1", rdsevents.LOG_FILE_DELETED_STORAGE, "deleted", "us-east-1", "123456789012"
+    )
+    body = rdsevents.sns_envelope(event, "arn:aws:sns:us-east-1:123456789012:lab-alarms")
+    message = parse_message(
+        body,
+        lambda i: instance_for_event(
+            account.rds, table, i, {"aurora-mysql"}, "audit-backup:skip", SCHEME_TAG
+        ),
+    )
+    # THEN it is that instance's scan, and the scan calls the file LOST with every byte missing
+    assert message == first
+    outcome = detect(account.rds, table, message, seal_after_s=3600, ttl_days=30)
+    (item,) = t.instance_items(table, "db-1")
+    assert (outcome.lost, item["state"], item["lost_bytes"]) == ([item["sk"]], t.LOST, item["size"])
+
+
+def test_the_instance_lookup_follows_the_scanners_rules(account, config: LabConfig) -> None:  # type: ignore[no-untyped-def]
+    table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
+    account.add_instance("tagged")
+    account.add_instance("opted-out")
+    account.add_instance("other-engine", engine="postgres")
+    arn = "arn:aws:rds:us-east-1:123456789012:db:{}"
+    account.rds.add_tags_to_resource(
+        ResourceName=arn.format("tagged"), Tags=[{"Key": SCHEME_TAG, "Value": "rds-mysql"}]
+    )
+    account.rds.add_tags_to_resource(
+        ResourceName=arn.format("opted-out"), Tags=[{"Key": "audit-backup:skip", "Value": "true"}]
+    )
+
+    def lookup(instance_id: str) -> InstanceMessage | None:
+        return instance_for_event(
+            account.rds, table, instance_id, {"aurora-mysql"}, "audit-backup:skip", SCHEME_TAG
+        )
+
+    assert lookup("tagged") == InstanceMessage("tagged", "tagged-cluster", "aurora-mysql", "rds-mysql")
+    assert lookup("opted-out") is None
+    assert lookup("other-engine") is None
+    assert lookup("never-existed") is None
+    # a deleted instance is known by its tracked files, which must still be settled
+    table.put_item(
+        Item={
+            "pk": "gone",
+            t.LIVE_KEY: "gone",
+            "sk": "f",
+            "cluster_id": "none",
+            "engine": "aurora-mysql",
+            "scheme": "rds-mysql",
+        }
+    )
+    assert lookup("gone") == InstanceMessage("gone", "", "aurora-mysql", "rds-mysql")
+
+
+@pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
+def test_an_evicted_file_is_lost_without_a_scan(
+    account, config: LabConfig, handler_env: None, scheme: str
+) -> None:  # type: ignore[no-untyped-def]
+    from labkit.handlers import detector as detector_handler
+
+    # GIVEN the local runtime driving the real detector, a downloader that copies nothing, no scheduled
+    # scan, and the emulator raising RDS's deletion events into the detector's queue
+    directory = account.add_instance("db-1", scheme=scheme)
+    account.rds.add_tags_to_resource(
+        ResourceName="arn:aws:rds:us-east-1:123456789012:db:db-1", Tags=[{"Key": SCHEME_TAG, "Value": scheme}]
+    )
+    scans: list[Any] = []
+    runtime = LambdaRuntime(
+        config,
+        scanner=lambda event, context: scans.append(event),
+        detector=detector_handler.lambda_handler,
+        downloader=lambda event, context: None,
+        poll_interval_s=0.05,
+    )
+    oldest = directory / "server_audit.log.1"
+    oldest.write_bytes(b"".join(audit_line(i) for i in range(30)))
+    active = directory / "server_audit.log"
+    active.write_bytes(b"".join(audit_line(i) for i in range(30, 40)))
+    account.server.watch_deletions(config, interval_s=0.2)
+    runtime.start()
+    try:
+        # the files are tracked (one scanner message, as a scan would send)
+        sqs = account.client("sqs")
+        queue = sqs.get_queue_url(QueueName=config.names.queue)["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=queue, MessageBody=InstanceMessage("db-1", "db-1-cluster", "aurora-mysql", scheme).body()
+        )
+        wait_for("both files tracked", lambda: len(items(account, config, "db-1")) == 2)
+        # WHEN the oldest file is evicted before anything was copied (MariaDB's rotation deletes the oldest)
+        size = oldest.stat().st_size
+        os.unlink(oldest)
+        # THEN its item turns LOST with all its bytes, with no scanner run in between
+        lost = wait_for(
+            "the evicted file LOST",
+            lambda: [i for i in items(account, config, "db-1") if i["state"] == t.LOST],
+        )
+        assert [(i["size"], i["lost_bytes"]) for i in lost] == [(size, size)]
+        assert scans == []
+        assert account.server.deletions.published >= 1
+        live = [i for i in items(account, config, "db-1") if i["state"] != t.LOST]
+        assert [i["size"] for i in live] == [active.stat().st_size]  # the active file is not touched
+    finally:
+        runtime.stop()
+
+
+def test_without_a_queue_the_watch_only_logs(account, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a lab whose pipeline is not deployed (no detector queue)
+    config = load_config(
+        endpoint_url=account.url, state_dir=tmp_path / "s", project=f"nolab-{uuid.uuid4().hex[:6]}"
+    )
+    directory = account.add_instance("db-2")
+    (directory / "server_audit.log").write_bytes(audit_line(1))
+    watcher = account.server.watch_deletions(config, interval_s=3600)
+    # WHEN a file disappears  THEN nothing is delivered and nothing fails
+    (directory / "server_audit.log").unlink()
+    assert watcher.check() == 0
+
+
+def rotate(directory: Path, keep: int, line: int) -> None:
+    """What MariaDB's server_audit does at a rotation: drop the oldest, shift the rest, start a new file."""
+    (directory / f"server_audit.log.{keep}").unlink(missing_ok=True)
+    for n in range(keep - 1, 0, -1):
+        if (directory / f"server_audit.log.{n}").exists():
+            os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    (directory / "server_audit.log").write_bytes(audit_line(line))
+
+
+@pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
+def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    from labkit.backup.detector import parse_message as parse
+    from labkit.local.deletion_events import DeletionWatcher
+    from labkit.local.emulator import instance_exists
+
+    # GIVEN an instance keeping two rotated files, watched
+    directory = account.add_instance("db-3", scheme=scheme)
+    (directory / "server_audit.log").write_bytes(audit_line(0))
+    sent: list[str] = []
+    watcher = DeletionWatcher(
+        account.server.app.registered,
+        lambda i: instance_exists(i, "us-east-1"),
+        sent.append,
+        region="us-east-1",
+        account_id="123456789012",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:lab-alarms",
+        interval_s=3600,
+    )
+    watcher.check()
+    # WHEN files rotate without anything being deleted  THEN no event
+    rotate(directory, keep=2, line=1)
+    rotate(directory, keep=2, line=2)
+    assert watcher.check() == 0 and sent == []
+    # WHEN a rotation deletes the oldest  THEN exactly one deletion event for that instance, which parses
+    rotate(directory, keep=2, line=3)
+    assert watcher.check() == 1
+    known = InstanceMessage("db-3", "", "aurora-mysql", scheme)
+    assert [parse(body, {"db-3": known}.get) for body in sent] == [known]
+    # WHEN the instance is deleted through the API  THEN one instance-deletion event, once
+    account.rds.delete_db_instance(DBInstanceIdentifier="db-3", SkipFinalSnapshot=True)
+    assert watcher.check() == 1 and watcher.check() == 0
+    assert "#RDS-EVENT-0003" in sent[-1]
