@@ -11,6 +11,7 @@ import functions
 import pulumi
 import pulumi_aws as aws
 from alarms import AlarmsArgs, PipelineAlarms
+from events import EventsArgs, RdsDeletionEvents
 from iam import PipelineRoles, RolesArgs, Scope
 from network import Network, NetworkArgs
 from settings import FUNCTION_KEYS, read_settings
@@ -53,9 +54,25 @@ network = Network(
     "network",
     NetworkArgs(project=lab.project, cidr=settings.vpc_cidr, availability_zones=azs[:2], region=region),
 )
+# the alarm topic first: RDS's deletion events arrive on it, and the detector's queue admits only it
+alarms = PipelineAlarms(
+    "alarms",
+    AlarmsArgs(
+        lab=lab,
+        scope=scope,
+        lag_threshold_s=settings.backup_lag_alarm_s,
+        email=settings.alarm_email,
+        rds_instance_ids=(lab.writer_id, lab.reader_id),
+    ),
+)
 storage = BackupStorage(
     "backup-storage",
-    StorageArgs(lab=lab, retention=settings.retention, force_destroy_bucket=settings.force_destroy_bucket),
+    StorageArgs(
+        lab=lab,
+        retention=settings.retention,
+        force_destroy_bucket=settings.force_destroy_bucket,
+        event_topic_arn=alarms.topic.arn,
+    ),
 )
 roles = PipelineRoles(
     "pipeline-roles",
@@ -119,9 +136,16 @@ cluster = aurora.AuroraCluster(
     ),
 )
 test_host.grant_lab_access(scope, settings.ssm_prefix, cluster.master_secret_arn)
-alarms = PipelineAlarms(
-    "alarms",
-    AlarmsArgs(lab=lab, scope=scope, lag_threshold_s=settings.backup_lag_alarm_s, email=settings.alarm_email),
+# RDS's "log file deleted" / "instance deleted" events -> alarm topic -> the detector reconciles at once
+rds_events = RdsDeletionEvents(
+    "rds-events",
+    EventsArgs(
+        lab=lab,
+        topic_arn=alarms.topic.arn,
+        queue_arn=storage.queue.arn,
+        instance_ids=[cluster.writer.identifier, cluster.reader.identifier],
+        queue_policy=storage.queue_policies["instances"],
+    ),
 )
 
 # --- what the notebooks and the lab scripts read -----------------------------------------------------------
@@ -155,4 +179,5 @@ pulumi.export("ssmPrefix", settings.ssm_prefix)
 pulumi.export("testHostId", test_host.instance.id)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
+pulumi.export("rdsEventSubscription", rds_events.subscription.name)
 pulumi.export("alarmNames", {key: alarm.name for key, alarm in alarms.alarms.items()})

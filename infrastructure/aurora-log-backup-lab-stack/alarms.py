@@ -12,9 +12,11 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from events import key_statement, topic_publish_statement
 from iam import Scope
 
 from labkit.alarms import Panel, alarm_rules, dashboard_panels
+from labkit.backup.rdsevents import alarm_topic_name
 from labkit.config import LabConfig
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
@@ -26,6 +28,7 @@ class AlarmsArgs:
     scope: Scope
     lag_threshold_s: float
     email: str | None = None
+    rds_instance_ids: tuple[str, ...] = ()  # RDS may publish these instances' events (events.py)
 
 
 def this_stacks_alarms(scope: Scope, project: str) -> dict[str, dict[str, str]]:
@@ -37,7 +40,7 @@ def this_stacks_alarms(scope: Scope, project: str) -> dict[str, dict[str, str]]:
     }
 
 
-def key_policy(scope: Scope, project: str) -> str:
+def key_policy(scope: Scope, project: str, rds_events: bool = False) -> str:
     """The topic key's policy: the account administers it (as a default key policy does), and CloudWatch
     may encrypt to the topic, which it must to publish an alarm to an encrypted topic at all (without
     this grant the alarms deploy cleanly and deliver nothing). In a key policy ``Resource: "*"`` is this key."""
@@ -60,13 +63,16 @@ def key_policy(scope: Scope, project: str) -> str:
                     "Resource": "*",
                     "Condition": this_stacks_alarms(scope, project),
                 },
+                *([key_statement()] if rds_events else []),
             ],
         }
     )
 
 
-def topic_policy(scope: Scope, project: str, topic_arn: str) -> str:
-    """Only this stack's CloudWatch alarms publish (confused-deputy guard), and only over TLS."""
+def topic_policy(scope: Scope, project: str, topic_arn: str, rds_instance_ids: tuple[str, ...] = ()) -> str:
+    """Only this stack's CloudWatch alarms and RDS's events of the lab's instances publish (confused-deputy
+    guards), and only over TLS."""
+    rds = [scope.arn("rds", f"db:{instance_id}") for instance_id in rds_instance_ids]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -79,6 +85,7 @@ def topic_policy(scope: Scope, project: str, topic_arn: str) -> str:
                     "Resource": topic_arn,
                     "Condition": this_stacks_alarms(scope, project),
                 },
+                *([topic_publish_statement(rds, scope.account_id, topic_arn)] if rds else []),
                 {
                     "Sid": "DenyInsecureTransport",
                     "Effect": "Deny",
@@ -146,19 +153,19 @@ class PipelineAlarms(pulumi.ComponentResource):
             description=f"{lab.project}: SSE-KMS for the alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=7,
-            policy=key_policy(scope, lab.project),
+            policy=key_policy(scope, lab.project, rds_events=bool(args.rds_instance_ids)),
             opts=child,
         )
         aws.kms.Alias(
             "alarms-key-alias", name=f"alias/{lab.project}-alarms", target_key_id=self.key.key_id, opts=child
         )
         self.topic = aws.sns.Topic(
-            "alarms", name=f"{lab.project}-alarms", kms_master_key_id=self.key.arn, opts=child
+            "alarms", name=alarm_topic_name(lab.project), kms_master_key_id=self.key.arn, opts=child
         )
         aws.sns.TopicPolicy(
             "alarms-publish",
             arn=self.topic.arn,
-            policy=self.topic.arn.apply(lambda a: topic_policy(scope, lab.project, a)),
+            policy=self.topic.arn.apply(lambda a: topic_policy(scope, lab.project, a, args.rds_instance_ids)),
             opts=child,
         )
         if args.email:  # the address must confirm the subscription before anything is delivered

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from events import queue_send_statement
 from settings import BackupRetention
 
 from labkit.backup.table import LIVE_INDEX, LIVE_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
@@ -24,6 +25,8 @@ class StorageArgs:
     lab: LabConfig
     retention: BackupRetention
     force_destroy_bucket: bool
+    # the topic RDS's deletion events arrive on: the only sender allowed besides the scanner's role
+    event_topic_arn: pulumi.Input[str] | None = None
 
 
 class BackupStorage(pulumi.ComponentResource):
@@ -166,16 +169,20 @@ class BackupStorage(pulumi.ComponentResource):
             message_retention_seconds=MAX_SQS_RETENTION_S,
             opts=child,
         )
+        self.queue_policies: dict[str, aws.sqs.QueuePolicy] = {}
         for logical, queue in (
             ("instances", self.queue),
             ("instances-dlq", self.dlq),
             ("stream-failures", self.stream_failures),
         ):
-            aws.sqs.QueuePolicy(
-                f"{logical}-tls-only",
-                queue_url=queue.url,
-                policy=queue.arn.apply(lambda arn: tls_only_policy([arn], "sqs:*")),
-                opts=child,
+            policy = queue.arn.apply(lambda arn: tls_only_policy([arn], "sqs:*"))
+            if logical == "instances" and args.event_topic_arn is not None:
+                # a queue has one policy: the SNS grant joins the TLS-only deny (name kept, so no replace)
+                policy = pulumi.Output.all(queue.arn, args.event_topic_arn).apply(
+                    lambda a: _with_statement(tls_only_policy([a[0]], "sqs:*"), queue_send_statement(*a))
+                )
+            self.queue_policies[logical] = aws.sqs.QueuePolicy(
+                f"{logical}-tls-only", queue_url=queue.url, policy=policy, opts=child
             )
         self.register_outputs(
             {
@@ -186,3 +193,9 @@ class BackupStorage(pulumi.ComponentResource):
                 "queueUrl": self.queue.url,
             }
         )
+
+
+def _with_statement(document: str, statement: dict) -> str:
+    policy = json.loads(document)
+    policy["Statement"].append(statement)
+    return json.dumps(policy)

@@ -37,7 +37,17 @@ AZS = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 IMAGE_TAGS = {"scanner": "v1.2.3", "detector": "v1.2.4", "downloader": "v1.2.5"}
 
 # The lab stack's own modules; both stack directories go on sys.path, so module names must not clash.
-LAB_MODULES = ("settings", "network", "storage", "iam", "functions", "aurora", "test_host", "alarms")
+LAB_MODULES = (
+    "settings",
+    "network",
+    "storage",
+    "iam",
+    "functions",
+    "aurora",
+    "test_host",
+    "alarms",
+    "events",
+)
 ECR_MODULES = ("repositories",)
 
 

@@ -1,0 +1,110 @@
+"""RDS's deletion events: to whoever watches the alarm topic, and to the detector, which reconciles at once.
+
+One RDS event subscription (the lab's instances; the categories holding RDS-EVENT-0610/0611 "log file
+deleted" and RDS-EVENT-0003 "instance deleted", from labkit.backup.rdsevents) publishes to the alarm topic.
+The detector's queue is subscribed to that topic:
+
+- raw message delivery OFF: the queue gets SNS's envelope (TopicArn, Timestamp, and RDS's event JSON in
+  ``Message``), the one shape the detector parses and the local emulator sends too;
+- a filter policy on the message body (``"Event Source": ["db-instance"]``) keeps the alarms' own
+  notifications (CloudWatch's JSON has no such key) out of the detector's queue; the detector drops any
+  instance event that is not a deletion, so the categories can stay broad without harm.
+
+The grants that go with it live where the policies are: the topic key and topic policy (alarms.py: RDS may
+encrypt to and publish on the topic, for the lab's instances only) and the queue policy (storage.py: only
+this topic may send, ``aws:SourceArn`` equal to it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from labkit.backup import rdsevents
+from labkit.config import LabConfig
+
+RDS_EVENTS = "events.rds.amazonaws.com"
+SNS = "sns.amazonaws.com"
+DETECTOR_FILTER = {"Event Source": [rdsevents.SOURCE_TYPE]}
+
+
+@dataclass(frozen=True)
+class EventsArgs:
+    lab: LabConfig
+    topic_arn: pulumi.Input[str]
+    queue_arn: pulumi.Input[str]
+    instance_ids: Sequence[pulumi.Input[str]]  # the lab's instances (outputs: created before subscribing)
+    queue_policy: pulumi.Resource  # the queue must let the topic send before SNS delivers anything
+
+
+def topic_publish_statement(instance_arns: Sequence[str], account_id: str, topic_arn: str) -> dict[str, Any]:
+    """RDS publishes events of these instances only (the confused-deputy guard RDS's docs show)."""
+    return {
+        "Sid": "RdsEventsOfThisLabsInstances",
+        "Effect": "Allow",
+        "Principal": {"Service": RDS_EVENTS},
+        "Action": "sns:Publish",
+        "Resource": topic_arn,
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": list(instance_arns)},
+        },
+    }
+
+
+def key_statement() -> dict[str, Any]:
+    """RDS must encrypt to the topic's key to publish on an encrypted topic. Whether RDS sends
+    aws:SourceArn to KMS is not documented in the sources at hand, so no condition: the topic policy is
+    the guard on who publishes, and this key serves this topic only."""
+    return {
+        "Sid": "RdsEventsPublishToTheEncryptedTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": RDS_EVENTS},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
+def queue_send_statement(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """Only the alarm topic may send to the detector's queue (SNS's delivery of RDS's events)."""
+    return {
+        "Sid": "RdsEventsFromTheAlarmTopic",
+        "Effect": "Allow",
+        "Principal": {"Service": SNS},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+    }
+
+
+class RdsDeletionEvents(pulumi.ComponentResource):
+    def __init__(self, name: str, args: EventsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("labkit:lab:RdsDeletionEvents", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lab = args.lab
+        self.subscription = aws.rds.EventSubscription(
+            "log-deletions",
+            name=f"{lab.project}-log-deletions",
+            sns_topic=args.topic_arn,
+            source_type=rdsevents.SOURCE_TYPE,
+            source_ids=list(args.instance_ids),
+            event_categories=list(rdsevents.EVENT_CATEGORIES),
+            enabled=True,
+            opts=child,
+        )
+        self.detector_subscription = aws.sns.TopicSubscription(
+            "detector-rds-events",
+            topic=args.topic_arn,
+            protocol="sqs",
+            endpoint=args.queue_arn,
+            raw_message_delivery=False,
+            filter_policy=json.dumps(DETECTOR_FILTER),
+            filter_policy_scope="MessageBody",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.queue_policy]),
+        )
+        self.register_outputs({"subscriptionName": self.subscription.name})
