@@ -89,6 +89,8 @@ def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_a
             ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"],
             scope.db_instances,
         ),
+        # an RDS deletion event names only the instance: its engine and tags say whether and how to scan it
+        _allow("DescribeEventInstance", ["rds:DescribeDBInstances"], scope.db_instances),
         _allow("TrackLogFiles", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
         _allow("ReadLiveFiles", ["dynamodb:Query"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow(

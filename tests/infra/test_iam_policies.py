@@ -132,6 +132,7 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
             "rds:DescribeDBLogFiles",
             "rds:DownloadDBLogFilePortion",  # a file's first line, to prove an rds-mysql rename
             "rds:DownloadCompleteDBLogFile",  # that first line when the portion API calls the file binary
+            "rds:DescribeDBInstances",  # the instance an RDS deletion event names (engine, tags)
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -190,6 +191,7 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
         == {db_instances}
     )
     assert detector["rds:DescribeDBLogFiles"] == {db_instances}
+    assert detector["rds:DescribeDBInstances"] == {db_instances}  # one instance by id, never "*"
     assert detector["dynamodb:PutItem"] == {table["arn"]}
     assert detector["sqs:ReceiveMessage"] == {queue}
     assert downloader["rds:DownloadCompleteDBLogFile"] == {db_instances}
