@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from labkit.alarms import alarm_rules
+from labkit.alarms_local import ALARM, OK, evaluate, read_local
 from labkit.backup import rdsevents
 from labkit.backup import table as t
 from labkit.backup.detector import detect, instance_for_event, parse_message
@@ -181,6 +183,9 @@ def test_an_evicted_file_is_lost_without_a_scan(
         assert account.server.deletions.published >= 1
         live = [i for i in items(account, config, "db-1") if i["state"] != t.LOST]
         assert [i["size"] for i in live] == [active.stat().st_size]  # the active file is not touched
+        # and `labkit alarms` shows FilesLost firing, with nothing in the DLQ (the event was no poison)
+        states = {r.rule.key: r.state for r in evaluate(alarm_rules(config), read_local(config))}
+        assert (states["files-lost"], states["dlq-not-empty"]) == (ALARM, OK)
     finally:
         runtime.stop()
 
