@@ -94,11 +94,12 @@ def commit(
 
 def release(
     table: Any, item: dict[str, Any], owner: str, held: bool, failure: str, max_failures: int
-) -> None:
+) -> bool:
     """Give the lease back (when ``held``); a failed copy is counted, and after ``max_failures`` failures on
-    the same bytes the file is FAILED (``failed_owner``: the record that failed last)."""
+    the same bytes the file is FAILED (``failed_owner``: the record that failed last). True when this call
+    made the file FAILED."""
     if not failure and not held:
-        return  # nothing was written, nothing to undo
+        return False  # nothing was written, nothing to undo
     same_bytes = item.get("failed_size") == item["size"]
     failures = (int(item.get("failures", 0)) if same_bytes else 0) + (1 if failure else 0)
     state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
@@ -117,7 +118,7 @@ def release(
             "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
         )
         values.update({":copied": item["copied_bytes"], ":now": t.now_ms()})
-    _conditional(
+    written = _conditional(
         table,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression=update + (" REMOVE lease_owner, lease_until" if held else ""),
@@ -125,6 +126,7 @@ def release(
         ExpressionAttributeNames={"#state": "state", **_WRITER},
         ExpressionAttributeValues=values,
     )
+    return written and state == t.FAILED
 
 
 def settle(table: Any, item: dict[str, Any]) -> None:

@@ -105,6 +105,7 @@ class Downloader:
     reserve_ms: int = 30_000  # stop copying with this much time left, and commit what was copied
     max_failures: int = 4  # failed copies of one file before it shows as FAILED (stream retries + 1)
     ttl_days: int = 30  # how long a LOST item is kept (TTL), like the detector's vanished items
+    on_failed: Callable[[dict[str, Any]], None] = lambda item: None  # a file just became FAILED (metric)
 
     # -- entry point -------------------------------------------------------------------------------------
     def handle_record(self, record: dict[str, Any]) -> CopyOutcome:
@@ -319,7 +320,8 @@ class Downloader:
         copystate.commit(self.table, item, owner, end, marker, marker_at, parts, more)
 
     def _release(self, item: dict[str, Any], lease: _Lease, failure: str = "") -> None:
-        copystate.release(self.table, item, lease.owner, lease.held, failure, self.max_failures)
+        if copystate.release(self.table, item, lease.owner, lease.held, failure, self.max_failures):
+            self.on_failed(item)
 
     def _settle(self, item: dict[str, Any]) -> CopyOutcome:
         """Nothing to copy: a sealed, complete file becomes BACKED_UP (once)."""

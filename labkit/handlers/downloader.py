@@ -9,11 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from labkit.backup import metrics as m
 from labkit.backup.downloader import Downloader
 from labkit.handlers import clients
 
-logger = Logger(service="log-downloader")
-metrics = Metrics(namespace="AuroraAuditBackup", service="log-downloader")
+logger = Logger(service=m.SERVICES["downloader"])
+metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["downloader"])
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _context: dict[str, Any] = {}
 
@@ -33,17 +34,22 @@ def _downloader() -> Downloader:
         reserve_ms=min(30_000, config.downloader_timeout_s * 200),
         max_failures=config.stream_max_retries + 1,
         ttl_days=config.tracking_ttl_days,
+        on_failed=_count_failed,
     )
+
+
+def _count_failed(item: dict[str, Any]) -> None:
+    metrics.add_metric(name=m.FILES_FAILED, unit=MetricUnit.Count, value=1)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
     outcome = _downloader().handle_record(record.raw_event)
     if outcome.action == "copied":
-        metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=outcome.bytes_copied)
+        metrics.add_metric(name=m.BYTES_COPIED, unit=MetricUnit.Bytes, value=outcome.bytes_copied)
         if outcome.lag_ms is not None:
-            metrics.add_metric(name="BackupLag", unit=MetricUnit.Milliseconds, value=outcome.lag_ms)
+            metrics.add_metric(name=m.BACKUP_LAG, unit=MetricUnit.Milliseconds, value=outcome.lag_ms)
     elif outcome.action == "lost":
-        metrics.add_metric(name="FilesLost", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=1)
     logger.info("record", extra={"outcome": outcome.__dict__})
 
 

@@ -388,11 +388,13 @@ def test_a_copy_that_keeps_failing_shows_as_failed_until_a_copy_succeeds(
     append(directory / "server_audit.log", 0, 1_000)
     pipeline.detect("db-1")
     [item] = t.instance_items(pipeline.table, "db-1")
-    broken = pipeline.downloader()
+    failed_now: list[str] = []
+    broken = pipeline.downloader(on_failed=lambda i: failed_now.append(i["sk"]))
     broken.bucket = "no-such-bucket"  # every S3 write fails
     for attempt in range(4):
         with pytest.raises(ClientError):
             broken.copy(item["pk"], item["sk"], f"seq-{attempt}")
+    assert failed_now == [item["sk"]]  # the FilesFailed metric counts it once, when it turns FAILED
     [failed] = t.instance_items(pipeline.table, "db-1")
     assert failed["state"] == t.FAILED and failed["failures"] == 4 and "NoSuchBucket" in failed["last_error"]
     report = pipeline.reconcile()

@@ -84,15 +84,7 @@ def test_every_defined_metric_is_emitted_by_known_functions_with_a_powertools_un
         assert spec.emitted_by and set(spec.emitted_by) <= set(m.SERVICES), spec
 
 
-PENDING = pytest.mark.xfail(
-    strict=False,
-    reason="the lead switches labkit/handlers/downloader.py to labkit.backup.metrics' constants and adds "
-    "FilesFailed (issue 10 item 1; scanner and detector are switched); until then the files-failed alarm "
-    "sees no data",
-)
-
-
-@pytest.mark.parametrize("function_key", ["scanner", "detector", pytest.param("downloader", marks=PENDING)])
+@pytest.mark.parametrize("function_key", ["scanner", "detector", "downloader"])
 def test_handlers_name_metrics_by_the_constants_and_emit_all_metrics_py_assigns_them(
     function_key: str,
 ) -> None:
