@@ -18,7 +18,10 @@ listed), sealed, copied_bytes, marker (DownloadDBLogFilePortion marker after cop
 unknown), parts (S3 objects written), date (S3 partition), first_seen, updated_at, vanished_at,
 lost_bytes, failures and last_error (failed copies since the last success), lease_owner and lease_until
 (the copy in progress), expires_at (TTL, epoch seconds: set when the item can be forgotten), head_sha
-(rds-mysql), writer (``detector`` or ``downloader``: who wrote last; the stream filter passes the detector's).
+(rds-mysql), writer (``detector``, ``downloader`` or ``downloader-continue``: who wrote last; the stream
+filter passes the detector's and a time-cut copy's hand-over), marker_at (the source offset ``marker`` points
+at, <= copied_bytes), failed_size and failed_owner (the size and stream record of the last failed copy: a
+file stays FAILED, untried, until the detector lists new bytes).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ PART_COLUMNS = [
 _TIMES_MS = ("last_written", "first_seen", "updated_at", "vanished_at")
 _PART_KEY = re.compile(
     r"/cluster=(?P<cluster>[^/]+)/instance=(?P<instance>[^/]+)/date=(?P<date>[^/]+)"
-    r"/(?P<file>[^/]+)\.part-(?P<part>\d{5})\.gz$"
+    r"/(?P<file>[^/]+)\.part-(?P<part>\d{5,})\.gz$"
 )
 
 

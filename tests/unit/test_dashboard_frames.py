@@ -46,16 +46,21 @@ def test_an_empty_table_gives_an_empty_frame_with_every_column() -> None:
 
 def test_part_keys_are_read_back_as_the_layout_writes_them() -> None:
     # GIVEN a key the downloader would write for an rds-mysql file id (a '/' and an '@' in it)
-    key = PartKey("audit-logs", "c-1", "db-1", "2026-11-26", "audit/server_audit.log.1@1700000000000").key(3)
+    key = PartKey("audit-logs", "c-1", "db-1", "2026-11-26", "audit/server_audit.log@0123456789abcdef").key(3)
     # THEN the key gives back the instance, cluster, date, file id and part number
     assert parse_part_key(key) == {
         "cluster_id": "c-1",
         "instance_id": "db-1",
         "date": "2026-11-26",
-        "file_id": "audit/server_audit.log.1@1700000000000",
+        "file_id": "audit/server_audit.log@0123456789abcdef",
         "part": 3,
     }
     assert parse_part_key("audit-logs/README.txt") is None
+    # AND part numbers past 99,999 (more digits) are read too
+    assert (
+        parse_part_key(PartKey("audit-logs", "c-1", "db-1", "2026-11-26", "f").key(123_456))["part"]
+        == 123_456
+    )  # type: ignore[index]
 
 
 def test_parts_frame_takes_the_source_range_from_metadata() -> None:
