@@ -6,7 +6,9 @@ envelope. Here a thread lists every registered audit directory about once a seco
 DescribeDBLogFiles answers from) and, for each file gone since the last look, sends that same envelope to
 the detector's queue, so the detector takes one code path on both targets.
 
-A file created and deleted between two looks is never seen, as it would never have been tracked either.
+Every listing of a watched directory is remembered until the next look (DescribeDBLogFiles' too), so a
+file the detector listed cannot be created and deleted unseen between two looks; a file nobody listed is
+never seen, as it was never tracked either.
 """
 
 from __future__ import annotations
@@ -69,9 +71,13 @@ class DeletionWatcher:
                 if before is not None:  # it was there at the last look: deleted through the API
                     sent += self._send(instance_id, rdsevents.INSTANCE_DELETED, "DB instance deleted")
                 continue
+            audit.remember_listings = True
             after = audit.files()
+            seen = audit.listed_since()  # ``after`` and whatever a client listed since the last look
             self._listings[instance_id] = after
-            for gone in vanished(before or [], after, audit.scheme):
+            if before is None:
+                continue  # the first look is the baseline
+            for gone in vanished([*before, *seen], after, audit.scheme):
                 text = f"Log file {gone.name} was deleted at the end of its retention ({gone.size} bytes)."
                 sent += self._send(instance_id, rdsevents.LOG_FILE_DELETED_RETENTION, text)
         return sent

@@ -60,8 +60,26 @@ class AuditDirectory:
         # aurora scheme: (dev, inode) -> the name and what identifies that file
         self._names: dict[tuple[int, int], _Identity] = {}
         self._minute_counts: dict[str, int] = {}
+        # set by the deletion watcher: every listing (DescribeDBLogFiles included) is remembered until it
+        # takes them, so a file a client saw is never created and deleted unseen between two of its looks
+        self.remember_listings = False
+        self._listed: dict[str | int, LogFile] = {}
 
     def files(self) -> list[LogFile]:
+        """The files RDS would list now, oldest first (remembered for the deletion watcher when it asks)."""
+        listed = self._files()
+        if self.remember_listings:
+            with self._lock:
+                self._listed = _merged(self.scheme, [*self._listed.values(), *listed])
+        return listed
+
+    def listed_since(self) -> list[LogFile]:
+        """Every file listed since the last call (by any caller): what a client could be tracking."""
+        with self._lock:
+            listed, self._listed = list(self._listed.values()), {}
+        return listed
+
+    def _files(self) -> list[LogFile]:
         """The files RDS would list now, oldest first.
 
         MariaDB renames files while we look: a listing is only used when two scans in a row agree (a
@@ -146,6 +164,17 @@ class AuditDirectory:
         return f"audit/audit.log.0.{minute}.{n}"
 
 
+def _merged(scheme: str, files: list[LogFile]) -> dict[str | int, LogFile]:
+    """One entry per file: by name (aurora), or by inode at its highest position seen (rds-mysql)."""
+    merged: dict[str | int, LogFile] = {}
+    for f in files:
+        key: str | int = f.inode if scheme == "rds-mysql" else f.name
+        known = merged.get(key)
+        if known is None or _position(f.name) >= _position(known.name):
+            merged[key] = f
+    return merged
+
+
 def vanished(before: list[LogFile], after: list[LogFile], scheme: str) -> list[LogFile]:
     """Files of listing ``before`` deleted by the time of ``after``.
 
@@ -153,6 +182,7 @@ def vanished(before: list[LogFile], after: list[LogFile], scheme: str) -> list[L
     reused inode a new name), so a name gone is a file gone. rds-mysql: names shift at every rotation, so
     a file is its inode; it only ever moves to a higher position (``.1`` -> ``.2``), so an inode gone, or
     found at a lower position (the new active file reusing a deleted file's inode), is a deletion."""
+    before = list(_merged(scheme, before).values())
     if scheme != "rds-mysql":
         names = {f.name for f in after}
         return [f for f in before if f.name not in names]

@@ -246,3 +246,36 @@ def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme
     account.rds.delete_db_instance(DBInstanceIdentifier="db-3", SkipFinalSnapshot=True)
     assert watcher.check() == 1 and watcher.check() == 0
     assert "#RDS-EVENT-0003" in sent[-1]
+
+
+@pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
+def test_a_file_listed_by_a_client_and_deleted_between_two_looks_still_raises_its_event(
+    account,  # type: ignore[no-untyped-def]
+    scheme: str,
+) -> None:
+    from labkit.local.deletion_events import DeletionWatcher
+    from labkit.local.emulator import instance_exists
+
+    # GIVEN a watched instance, looked at once
+    directory = account.add_instance("db-4", scheme=scheme)
+    (directory / "server_audit.log").write_bytes(audit_line(0))
+    sent: list[str] = []
+    watcher = DeletionWatcher(
+        account.server.app.registered,
+        lambda i: instance_exists(i, "us-east-1"),
+        sent.append,
+        region="us-east-1",
+        account_id="123456789012",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:lab-alarms",
+        interval_s=3600,
+    )
+    watcher.check()
+    # WHEN a file appears, a client lists it (as the detector would, to track it), and it is deleted, all
+    # before the watcher's next look (MariaDB rotating faster than the watch interval)
+    brief = directory / "server_audit.log.1"
+    brief.write_bytes(audit_line(1))
+    listed = account.rds.describe_db_log_files(DBInstanceIdentifier="db-4")["DescribeDBLogFiles"]
+    assert len(listed) == 2
+    brief.unlink()
+    # THEN the next look still raises its deletion event
+    assert watcher.check() == 1 and len(sent) == 1
