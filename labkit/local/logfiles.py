@@ -181,7 +181,9 @@ def vanished(before: list[LogFile], after: list[LogFile], scheme: str) -> list[L
     aurora: a name is a file for its whole life (AuditDirectory follows it across renames and gives a
     reused inode a new name), so a name gone is a file gone. rds-mysql: names shift at every rotation, so
     a file is its inode; it only ever moves to a higher position (``.1`` -> ``.2``), so an inode gone, or
-    found at a lower position (the new active file reusing a deleted file's inode), is a deletion."""
+    found at a lower position (the new active file reusing a deleted file's inode), is a deletion. Limit: a
+    reused inode that climbs back to the deleted file's position before the next look hides that deletion
+    (several rotations within one watch interval); the next scan still calls the file vanished."""
     before = list(_merged(scheme, before).values())
     if scheme != "rds-mysql":
         names = {f.name for f in after}
