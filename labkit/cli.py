@@ -529,6 +529,28 @@ def alarms_check(
         raise typer.Exit(1)
 
 
+@app.command("retry-failed")
+def retry_failed_files(
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", help="Only this instance (repeatable).")
+    ] = None,
+) -> None:
+    """Try FAILED files again, once the cause is fixed (a FAILED sealed file is otherwise never retried)."""
+    from labkit import aws
+    from labkit.backup.retry import retry_failed
+
+    config = _config()
+    table = (
+        aws.session(config)
+        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+        .Table(config.names.table)
+    )
+    retried = retry_failed(table, instance or None)
+    for pk, sk in retried:
+        console.print(f"retrying {pk} {sk}")
+    console.print(f"{len(retried)} FAILED file(s) handed back to the downloader")
+
+
 # --- labkit notebooks ------------------------------------------------------------------------------------
 notebooks_app = typer.Typer(help="The workbook: numbered notebooks in notebooks/.", no_args_is_help=True)
 app.add_typer(notebooks_app, name="notebooks")

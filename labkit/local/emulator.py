@@ -51,10 +51,16 @@ StartResponse = Callable[..., Any]
 
 @dataclass
 class Faults:
-    """Test knobs: a share of RDS log-file calls answered with Throttling, and added latency."""
+    """Test knobs: a share of RDS log-file calls answered with Throttling, added latency, and files whose
+    download always fails (``refuse_files``: comma-separated name substrings; the portion API answers as AWS
+    does for some files, "This file contains binary data", and the complete download with a 500)."""
 
     throttle_rate: float = 0.0
     latency_ms: int = 0
+    refuse_files: str = ""
+
+    def refuses(self, name: str) -> bool:
+        return any(part and part in name for part in self.refuse_files.split(","))
 
 
 class RdsApiError(Exception):
@@ -157,6 +163,12 @@ class LogFileApi:
         self, audit: AuditDirectory | None, form: dict[str, str]
     ) -> tuple[bytes, list[tuple[str, str]]]:
         name = form.get("LogFileName", "")
+        if self.faults.refuses(name):
+            raise RdsApiError(
+                400,
+                "InvalidParameterValue",
+                "This file contains binary data and should be downloaded instead of viewed.",
+            )
         opened = audit.open(name) if audit else None
         if opened is None:
             raise RdsApiError(
@@ -194,6 +206,8 @@ class LogFileApi:
         instance_id, _, name = unquote(environ["PATH_INFO"][prefix.end() :]).partition("/")
         try:
             self._inject_faults()
+            if self.faults.refuses(name):
+                raise RdsApiError(500, "InternalFailure", f"{name}: refused by the refuse_files fault")
             audit = self._directory(instance_id, scope.group(1))
             opened = audit.open(name) if audit else None
             if opened is None:
