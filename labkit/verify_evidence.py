@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from labkit.backup.identity import HEAD_CAP, head_of, rds_mysql_file_id
 from labkit.backup.layout import part_number
-from labkit.backup.rdslogs import download_complete_log_file, list_log_files
+from labkit.backup.rdslogs import FILE_GONE, INSTANCE_GONE, download_complete_log_file, list_log_files
 from labkit.errors import LabkitError
 
 MISSING, DUPLICATED, MISATTRIBUTED, UNDETECTED, FAILED, LOST = (
@@ -32,8 +32,6 @@ MISSING, DUPLICATED, MISATTRIBUTED, UNDETECTED, FAILED, LOST = (
     "failed",
     "lost",
 )
-INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
-FILE_GONE = ("DBLogFileNotFoundFault",)
 _KEY = re.compile(r"/cluster=[^/]*/instance=(?P<instance>[^/]+)/date=[^/]*/(?P<file>[^/]+)\.part-\d+\.gz$")
 _CONTENT_ID = re.compile(r"@(?P<sha>[0-9a-f]{16})$")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -22,7 +22,7 @@ from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.identity import rds_mysql_file_id, read_head
 from labkit.backup.layout import check_identifier
 from labkit.backup.rdsevents import RECONCILING_EVENTS, MalformedEventError, is_rds_notification, unwrap
-from labkit.backup.rdslogs import list_log_files
+from labkit.backup.rdslogs import INSTANCE_GONE, list_log_files
 from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
 
@@ -118,7 +118,7 @@ def instance_for_event(
     try:
         found = rds.describe_db_instances(DBInstanceIdentifier=instance_id).get("DBInstances", [])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+        if exc.response["Error"]["Code"] not in INSTANCE_GONE:
             raise
         found = []
     for db in found:
@@ -171,7 +171,7 @@ def detect(
                     outcome.at_risk_bytes,
                 )
                 return outcome
-            if code not in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            if code not in INSTANCE_GONE:
                 raise
             outcome.instance_gone = True
             listed = []

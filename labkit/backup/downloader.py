@@ -32,11 +32,16 @@ from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.layout import PartKey
 from labkit.backup.pagerebuild import needs_rebuild, nth_newline, page_extent, split_page
-from labkit.backup.rdslogs import Page, download_complete_log_file, iter_portions, list_log_files
+from labkit.backup.rdslogs import (
+    GONE_CODES,
+    Page,
+    download_complete_log_file,
+    iter_portions,
+    list_log_files,
+)
 from labkit.backup.s3parts import GzipPartWriter
 
 log = logging.getLogger(__name__)
-GONE_CODES = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
 _deserialize = TypeDeserializer().deserialize
 
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from labkit.backup.rdslogs import GONE_CODES, download_complete_log_file
+
 HEAD_CAP = 1024
-GONE_CODES = ("DBLogFileNotFoundFault", "DBInstanceNotFound", "DBInstanceNotFoundFault")
 _ROTATED = re.compile(r"\.\d+$")
 
 
@@ -58,8 +59,6 @@ def read_head(rds: Any, instance_id: str, log_file_name: str, credentials: Any =
 
 
 def _head_from_complete(rds: Any, credentials: Any, instance_id: str, log_file_name: str) -> str | None:
-    from labkit.backup.rdslogs import download_complete_log_file
-
     raw = bytearray()
     try:
         for chunk in download_complete_log_file(rds, credentials, instance_id, log_file_name, 64 * 1024):

@@ -25,6 +25,9 @@ from botocore.exceptions import ClientError
 from labkit.backup.errors import BackupError
 
 API_VERSIONS = ("v13", "v19")
+INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")  # the instance is deleted
+FILE_GONE = ("DBLogFileNotFoundFault",)  # the file is deleted (retention) or renamed away
+GONE_CODES = FILE_GONE + INSTANCE_GONE
 COMPLETE_PATH = "/{version}/downloadCompleteLogFile/{instance}/{name}"
 UNAVAILABLE_CODE = "CompleteDownloadUnavailable"  # connection refused/reset, timeouts: page the file instead
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
