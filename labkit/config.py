@@ -92,6 +92,11 @@ class LabConfig:
     complete_read_timeout_s: float = 60.0
 
     @property
+    def engine_set(self) -> set[str]:
+        """``engines`` as the set the scanner and verify compare against."""
+        return {e.strip() for e in self.engines.split(",") if e.strip()}
+
+    @property
     def cluster_id(self) -> str:
         return f"{self.project}-cluster"
 

@@ -24,7 +24,7 @@ def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconci
 
     dynamodb = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
     rds = aws.client("rds", config)
-    engines = {e.strip() for e in config.engines.split(",") if e.strip()}
+    engines = config.engine_set
     scanned, _ = find_instances(rds, engines, config.opt_out_tag, config.scheme_tag)
     return reconcile(
         dynamodb.Table(config.names.table),

@@ -15,6 +15,7 @@ here: exact values, ``exists``, ``prefix`` and ``anything-but``, nested objects,
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -41,7 +42,7 @@ def matches_criteria(criteria: dict[str, Any] | None, record: dict[str, Any]) ->
     filters = (criteria or {}).get("Filters") or []
     if not filters:
         return True
-    return any(matches_pattern(json.loads(f["Pattern"]), record) for f in filters)
+    return any(matches_pattern(_pattern(f["Pattern"]), record) for f in filters)
 
 
 def matches_pattern(pattern: dict[str, Any], event: Any) -> bool:
@@ -84,3 +85,9 @@ def _content_match(rule: dict[str, Any], value: Any) -> bool:
         excluded = rule["anything-but"]
         return value not in (excluded if isinstance(excluded, list) else [excluded])
     raise ValueError(f"unsupported filter rule {rule!r}: use values, exists, prefix or anything-but")
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(text: str) -> dict[str, Any]:
+    """A filter's pattern, parsed once (the local runtime matches every stream record against it)."""
+    return dict(json.loads(text))

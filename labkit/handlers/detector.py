@@ -26,7 +26,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def _instance(instance_id: str) -> InstanceMessage | None:
     """An RDS event's instance as the scanner would describe it (None: not one this lab backs up)."""
     config = clients.config()
-    engines = {e.strip() for e in config.engines.split(",") if e.strip()}
+    engines = config.engine_set
     return instance_for_event(
         clients.client("rds"), clients.table(), instance_id, engines, config.opt_out_tag, config.scheme_tag
     )

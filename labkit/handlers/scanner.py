@@ -32,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         clients.client("rds"),
         clients.client("sqs"),
         _queue_url(),
-        {e.strip() for e in config.engines.split(",") if e.strip()},
+        config.engine_set,
         config.opt_out_tag,
         config.scheme_tag,
         table=clients.table(),

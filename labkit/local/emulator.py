@@ -31,13 +31,13 @@ from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 from labkit.backup.rdsevents import alarm_topic_name
-from labkit.config import LabConfig
+from labkit.config import LOCAL_ACCOUNT_ID, LabConfig
 from labkit.local.deletion_events import DeletionWatcher
 from labkit.local.logfiles import AuditDirectory, InvalidMarkerError, read_portion
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = LOCAL_ACCOUNT_ID  # moto's default account
 RDS_XMLNS = "http://rds.amazonaws.com/doc/2014-10-31/"
 # DownloadCompleteDBLogFile's REST path, under either version the client may be set to (labkit.backup.rdslogs)
 COMPLETE_PATH = re.compile(r"/v(?:13|19)/downloadCompleteLogFile/")
