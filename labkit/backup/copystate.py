@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from labkit.backup import table as t
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 
@@ -20,22 +18,11 @@ log = logging.getLogger("labkit.backup.downloader")
 _WRITER = {"#w": "writer"}
 
 
-def _conditional(table: Any, **request: Any) -> bool:
-    """One conditional update; False when its condition did not hold."""
-    try:
-        table.update_item(**request)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
 def take_lease(table: Any, item: dict[str, Any], owner: str, lease_ms: int) -> bool:
     """COPYING by ``owner`` until now + lease_ms, unless another live lease holds it or bytes moved."""
     now = t.now_ms()
-    return _conditional(
-        table,
+    return t.conditional(
+        table.update_item,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression="SET #state = :copying, lease_owner = :me, lease_until = :until, #w = :w",
         ConditionExpression=(
@@ -118,8 +105,8 @@ def release(
             "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
         )
         values.update({":copied": item["copied_bytes"], ":now": t.now_ms()})
-    written = _conditional(
-        table,
+    written = t.conditional(
+        table.update_item,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression=update + (" REMOVE lease_owner, lease_until" if held else ""),
         ConditionExpression=condition,
@@ -131,8 +118,8 @@ def release(
 
 def settle(table: Any, item: dict[str, Any]) -> None:
     """A sealed file with every byte copied becomes BACKED_UP."""
-    _conditional(
-        table,
+    t.conditional(
+        table.update_item,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression="SET #state = :done, #w = :w",
         ConditionExpression="copied_bytes = :copied AND attribute_not_exists(lease_owner)",
@@ -149,8 +136,8 @@ def mark_lost(table: Any, item: dict[str, Any], owner: str, ttl_days: int) -> bo
     """The file is gone before every byte was copied: LOST, with lost_bytes, expiring like the detector's
     vanished items. False when another copy or the detector decided first."""
     now = t.now_ms()
-    return _conditional(
-        table,
+    return t.conditional(
+        table.update_item,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression=(
             "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now, "

@@ -289,11 +289,7 @@ def _record_new(
         if sha is None:  # empty, or its first line still being written: tracked once it has one
             return ""
     item = _new_item(message, f, sealed, now, sha)
-    try:
-        table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    if not t.conditional(table.put_item, Item=item, ConditionExpression="attribute_not_exists(sk)"):
         return _known_already(table, message, item, f, sealed, now, outcome)
     outcome.new += 1
     outcome.writes += 1
@@ -359,31 +355,28 @@ def _revive(
     table: Any, item: dict[str, Any], f: dict[str, Any], sealed: bool, now: float, outcome: DetectOutcome
 ) -> int:
     state = t.PARTIAL if item["copied_bytes"] else t.DETECTED
-    try:
-        table.update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=(
-                f"SET {t.LIVE_KEY} = :pk, #state = :state, #size = :size, last_written = :lw, "
-                "log_file_name = :name, sealed = :sealed, updated_at = :now, writer = :writer "
-                "REMOVE vanished_at, expires_at, lost_bytes"
-            ),
-            ConditionExpression="vanished_at = :vanished",
-            ExpressionAttributeNames={"#state": "state", "#size": "size"},
-            ExpressionAttributeValues={
-                ":pk": item["pk"],
-                ":state": state,
-                ":size": max(f["Size"], item["size"]),
-                ":lw": f["LastWritten"],
-                ":name": f["LogFileName"],
-                ":sealed": sealed,
-                ":now": int(now * 1000),
-                ":writer": WRITER,
-                ":vanished": item["vanished_at"],
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    if not t.conditional(
+        table.update_item,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression=(
+            f"SET {t.LIVE_KEY} = :pk, #state = :state, #size = :size, last_written = :lw, "
+            "log_file_name = :name, sealed = :sealed, updated_at = :now, writer = :writer "
+            "REMOVE vanished_at, expires_at, lost_bytes"
+        ),
+        ConditionExpression="vanished_at = :vanished",
+        ExpressionAttributeNames={"#state": "state", "#size": "size"},
+        ExpressionAttributeValues={
+            ":pk": item["pk"],
+            ":state": state,
+            ":size": max(f["Size"], item["size"]),
+            ":lw": f["LastWritten"],
+            ":name": f["LogFileName"],
+            ":sealed": sealed,
+            ":now": int(now * 1000),
+            ":writer": WRITER,
+            ":vanished": item["vanished_at"],
+        },
+    ):
         return 0
     log.error("%s %s was called vanished but is listed again: tracked again", item["pk"], item["sk"])
     outcome.revived.append(str(item["sk"]))
@@ -415,19 +408,16 @@ def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed:
     names = {f"#{k}": k for k in changes}
     values = {f":{k}": v for k, v in changes.items()}
     values.update({":old_size": item["size"], ":old_name": item["log_file_name"]})
-    try:
-        table.update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
-            ConditionExpression=(
-                "#size_ = :old_size AND log_file_name = :old_name AND attribute_not_exists(vanished_at)"
-            ),
-            ExpressionAttributeNames={**names, "#size_": "size"},
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    if not t.conditional(
+        table.update_item,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
+        ConditionExpression=(
+            "#size_ = :old_size AND log_file_name = :old_name AND attribute_not_exists(vanished_at)"
+        ),
+        ExpressionAttributeNames={**names, "#size_": "size"},
+        ExpressionAttributeValues=values,
+    ):
         return 0
     return 1
 
@@ -444,31 +434,28 @@ def _mark_vanished(
         if int(item.get("lease_until", 0)) >= int(now * 1000) and item.get("lease_owner"):
             return 0  # a copy in flight decides itself (it sees the file gone and marks it)
         complete = item["copied_bytes"] >= item["size"]
-        try:
-            table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression=(
-                    "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
-                    f"updated_at = :now, writer = :writer REMOVE {t.LIVE_KEY}"
-                ),
-                ConditionExpression=(
-                    "attribute_not_exists(vanished_at) AND copied_bytes = :copied AND #size = :size "
-                    "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state", "#size": "size"},
-                ExpressionAttributeValues={
-                    ":now": int(now * 1000),
-                    ":expires": int(now + ttl_days * 86400),
-                    ":state": t.BACKED_UP if complete else t.LOST,
-                    ":lost": max(0, item["size"] - item["copied_bytes"]),
-                    ":copied": item["copied_bytes"],
-                    ":size": item["size"],
-                    ":writer": WRITER,
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not t.conditional(
+            table.update_item,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=(
+                "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
+                f"updated_at = :now, writer = :writer REMOVE {t.LIVE_KEY}"
+            ),
+            ConditionExpression=(
+                "attribute_not_exists(vanished_at) AND copied_bytes = :copied AND #size = :size "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#state": "state", "#size": "size"},
+            ExpressionAttributeValues={
+                ":now": int(now * 1000),
+                ":expires": int(now + ttl_days * 86400),
+                ":state": t.BACKED_UP if complete else t.LOST,
+                ":lost": max(0, item["size"] - item["copied_bytes"]),
+                ":copied": item["copied_bytes"],
+                ":size": item["size"],
+                ":writer": WRITER,
+            },
+        ):
             continue  # it changed under us: read again
         outcome.vanished += 1
         if not complete:

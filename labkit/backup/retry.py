@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from labkit.backup import table as t
 from labkit.backup.streamfilter import DETECTOR_WRITER
 
@@ -31,27 +29,24 @@ def retry_failed(table: Any, instance_ids: list[str] | None = None) -> list[tupl
     for item in items:
         if item["state"] != t.FAILED or "vanished_at" in item:
             continue
-        try:
-            table.update_item(
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression=(
-                    "SET #state = :state, failures = :zero, writer = :writer, updated_at = :now "
-                    "REMOVE failed_size, failed_owner"
-                ),
-                ConditionExpression="#state = :failed AND copied_bytes = :copied",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":state": t.PARTIAL if item["copied_bytes"] else t.DETECTED,
-                    ":zero": 0,
-                    ":writer": DETECTOR_WRITER,
-                    ":now": t.now_ms(),
-                    ":failed": t.FAILED,
-                    ":copied": item["copied_bytes"],
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not t.conditional(
+            table.update_item,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=(
+                "SET #state = :state, failures = :zero, writer = :writer, updated_at = :now "
+                "REMOVE failed_size, failed_owner"
+            ),
+            ConditionExpression="#state = :failed AND copied_bytes = :copied",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":state": t.PARTIAL if item["copied_bytes"] else t.DETECTED,
+                ":zero": 0,
+                ":writer": DETECTOR_WRITER,
+                ":now": t.now_ms(),
+                ":failed": t.FAILED,
+                ":copied": item["copied_bytes"],
+            },
+        ):
             continue  # it changed meanwhile: not FAILED any more
         log.info("retrying %s %s (last error: %s)", item["pk"], item["sk"], item.get("last_error", ""))
         retried.append((str(item["pk"]), str(item["sk"])))

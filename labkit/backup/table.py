@@ -27,8 +27,11 @@ file stays FAILED, untried, until the detector lists new bytes).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 PARTITION_KEY, SORT_KEY = "pk", "sk"  # the key schema, shared by the local deploy and the Pulumi stack
 TTL_ATTRIBUTE = "expires_at"
@@ -45,6 +48,18 @@ DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED = (
     "FAILED",
 )
 STATES = (DETECTED, COPYING, PARTIAL, BACKED_UP, LOST, FAILED)
+
+
+def conditional(write: Callable[..., Any], **request: Any) -> bool:
+    """One conditional put_item/update_item; False when its condition did not hold (another writer or a
+    newer state won), any other error raised."""
+    try:
+        write(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def now_ms() -> int:
