@@ -384,3 +384,55 @@ def test_two_sealed_files_with_the_same_size_and_last_written_are_each_copied_as
         assert (
             stored(pipeline, item) == (directory / item["log_file_name"].removeprefix("audit/")).read_bytes()
         )
+
+
+class HidesFile:
+    """The RDS client, except that one DescribeDBLogFiles answer leaves a file out (a listing taken while it
+    was briefly unreadable): the emulator lists what is on disk, so this omission is faked."""
+
+    def __init__(self, rds: Any, hidden: str) -> None:
+        self._rds, self.hidden = rds, hidden
+
+    def get_paginator(self, name: str) -> Any:
+        real = self._rds.get_paginator(name)
+        hidden = self.hidden
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Any:
+                for page in real.paginate(**kwargs):
+                    files = [f for f in page.get("DescribeDBLogFiles", []) if f["LogFileName"] != hidden]
+                    yield {**page, "DescribeDBLogFiles": files}
+
+        return Pages() if name == "describe_db_log_files" else real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rds, name)
+
+
+def test_a_file_called_vanished_by_a_listing_that_missed_it_is_tracked_again(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN a sealed file, tracked, then one listing that leaves it out: it is called vanished (LOST)
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    active = directory / "server_audit.log"
+    append(active, 0, 100)
+    rotate(directory, 5)
+    append(active, 1000, 10)
+    pipeline.detect("db-1", scheme="rds-mysql")
+    message = InstanceMessage("db-1", "c", "aurora-mysql", "rds-mysql")
+    blind = detect(
+        HidesFile(account.rds, "audit/server_audit.log.1"),
+        pipeline.table,
+        message,
+        seal_after_s=0,
+        ttl_days=30,
+    )
+    assert len(blind.lost) == 1
+    # WHEN the next scan lists it again
+    again = pipeline.detect("db-1", scheme="rds-mysql")
+    # THEN the same item is live again (no second identity) and its bytes are copied exactly once
+    assert again.revived == blind.lost and again.new == 0, again
+    copy_sealed(pipeline)
+    [sealed] = [i for i in items(pipeline) if i["sealed"]]
+    assert sealed["state"] == t.BACKED_UP and "vanished_at" not in sealed and "lost_bytes" not in sealed
+    assert stored(pipeline, sealed) == (directory / "server_audit.log.1").read_bytes()
