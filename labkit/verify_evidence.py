@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from labkit.backup.identity import HEAD_CAP, head_of, rds_mysql_file_id
+from labkit.backup.identity import HEAD_CAP, head_of, head_sha, rds_mysql_file_id
 from labkit.backup.layout import part_number
 from labkit.backup.rdslogs import FILE_GONE, INSTANCE_GONE, download_complete_log_file, list_log_files
 from labkit.errors import LabkitError
@@ -82,9 +82,7 @@ class Source:
         if scheme == "aurora":
             return self.name
         text_head = head_of(self.first.decode("utf-8", "replace").encode())  # what the detector hashes
-        return (
-            "" if text_head is None else rds_mysql_file_id(self.name, hashlib.sha256(text_head).hexdigest())
-        )
+        return "" if text_head is None else rds_mysql_file_id(self.name, head_sha(text_head))
 
 
 def id_is_content_keyed(file_id: str) -> bool:
@@ -99,7 +97,7 @@ def fingerprints(first: bytes) -> set[str]:
     come back as U+FFFD (and, in the emulator, characters XML cannot carry too). Each reading is accepted."""
     text = first.decode("utf-8", "replace")
     heads = {head_of(first), head_of(text.encode()), head_of(_XML_ILLEGAL.sub("\ufffd", text).encode())}
-    return {hashlib.sha256(h).hexdigest() for h in heads if h is not None}
+    return {head_sha(h) for h in heads if h is not None}
 
 
 def head_matches_id(first: bytes, file_id: str) -> bool:

@@ -199,9 +199,12 @@ def write_manifests(s3: Any, bucket: str, prefix: str, instance: str, day: str) 
         head_body, head = read_manifest(s3, bucket, chain[-1].key)
         index = dict(head["days"])
     latest: dict[str, Any] = {"files": []}
+    latest_body = b""
     latest_key = manifest_key(prefix, instance, index[day]) if day in index else ""
-    if latest_key:
-        _, latest = read_manifest(s3, bucket, latest_key)
+    if latest_key:  # the chain's head is often the day's newest: not read twice
+        latest_body, latest = (
+            (head_body, head) if latest_key == chain[-1].key else read_manifest(s3, bucket, latest_key)
+        )
     before = {p["key"]: p for f in latest["files"] for p in f["parts"]}
     if not parts and not latest_key:
         return None
@@ -221,8 +224,9 @@ def write_manifests(s3: Any, bucket: str, prefix: str, instance: str, day: str) 
         "bytes": sum(f["bytes"] for f in files),
     }
     if latest_key and files == latest["files"]:
-        body, _ = read_manifest(s3, bucket, latest_key)
-        return ManifestOutcome(latest_key, index[day], hashlib.sha256(body).hexdigest(), False, **totals)
+        return ManifestOutcome(
+            latest_key, index[day], hashlib.sha256(latest_body).hexdigest(), False, **totals
+        )
     previous = None
     if chain:
         previous = {"key": chain[-1].key, "sha256": hashlib.sha256(head_body).hexdigest()}
