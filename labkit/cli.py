@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Annotated, Any
 
@@ -593,6 +594,12 @@ def notebooks_run(
     console.print(
         f"[green]{len(result.runs)} notebooks ran[/green] in {result.seconds:.0f}s; outputs in {out}/"
     )
+
+
+# Command groups kept in their own modules: each module has ``register(app)``. One module per line.
+_COMMAND_MODULES: tuple[str, ...] = ()
+for _module in _COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
 
 
 def main() -> None:
