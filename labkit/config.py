@@ -8,6 +8,7 @@ Pulumi stack, so the two cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import ipaddress
 import os
@@ -27,6 +28,7 @@ TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"
 LOCAL_ACCOUNT_ID = "123456789012"  # the emulator's account (moto's default)
+ATHENA_MIN_CUTOFF = 10 * 1024 * 1024  # bytes: the smallest per-query scan limit a workgroup accepts
 
 
 def _default_state_dir() -> Path:
@@ -64,6 +66,13 @@ class LabConfig:
     # the emulator raises RDS-EVENT-0610 to the detector's queue when an audit file disappears (as RDS does to
     # the alarm topic the queue is subscribed to), so a file deleted before it was copied is LOST at once
     rds_deletion_events: bool = True
+
+    # --- archive search (labkit query): Athena on aws, DuckDB locally ---------------------------------------
+    # Athena's date partition projection starts here (ends at NOW): older backups are invisible to Athena
+    query_projection_start: str = "2025-01-01"
+    # the Athena workgroup cancels any query scanning more (AWS's minimum is 10 MB); 10 GiB is ~$0.05 a query
+    query_bytes_scanned_cutoff: int = 10 * 1024**3
+    query_results_days: int = 30  # Athena's result files expire after this many days
 
     # --- pipeline settings, shared with the Pulumi stack ---------------------------------------------
     engines: str = "aurora-mysql"  # comma list the scanner covers
@@ -134,6 +143,20 @@ class LabConfig:
         return _caller_account(self.endpoint_url or None, self.region)
 
     @property
+    def glue_database(self) -> str:
+        """Glue/Athena database of the archive: lowercase letters, digits and underscores only."""
+        return re.sub(r"[^a-z0-9]+", "_", self.project.lower()).strip("_") + "_audit"
+
+    @property
+    def athena_workgroup(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.project)[:122] + "-audit"  # Athena: 128 of these
+
+    @property
+    def athena_results_bucket(self) -> str:
+        """The workgroup's own results bucket (never the backup bucket: Object Lock would lock results)."""
+        return backup_bucket_name(self.project, self.account, self.region, purpose="athena")
+
+    @property
     def names(self) -> ResourceNames:
         bucket = self.bucket or backup_bucket_name(self.project, self.account, self.region)
         return ResourceNames.for_project(self.project, bucket=bucket)
@@ -187,13 +210,13 @@ _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
 _DIGEST = 8  # hex characters of the project's hash when its name had to be changed
 
 
-def backup_bucket_name(project: str, account: str, region: str) -> str:
-    """``<project>-backups-<account>-<region>``, within S3's rules (63 characters, DNS-safe, no dots).
+def backup_bucket_name(project: str, account: str, region: str, purpose: str = "backups") -> str:
+    """``<project>-<purpose>-<account>-<region>``, within S3's rules (63 characters, DNS-safe, no dots).
 
     A project name S3 would refuse as is (too long, capitals, other characters) is shortened and cleaned,
     with a hash of the original appended, so two projects never share a bucket.
     """
-    tail = f"-backups-{account}-{region}"
+    tail = f"-{purpose}-{account}-{region}"
     room = BUCKET_MAX - len(tail)
     if room < _DIGEST + 2:
         raise ConfigError(f"region {region!r} is too long for a bucket name: set LABKIT_BUCKET")
@@ -290,6 +313,13 @@ def load_config(env: typing.Mapping[str, str] | None = None, **overrides: Any) -
     return config
 
 
+def _is_day(value: str) -> bool:
+    try:
+        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) and bool(datetime.date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
 def _validate(config: LabConfig) -> None:
     if config.target not in TARGETS:
         raise ConfigError(f"target {config.target!r}: expected one of {', '.join(TARGETS)}")
@@ -302,6 +332,15 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError("audit_rotate_size must be at least 4096 bytes")
     if config.complete_connect_timeout_s <= 0 or config.complete_read_timeout_s <= 0:
         raise ConfigError("complete_connect_timeout_s and complete_read_timeout_s must be positive seconds")
+    if config.query_bytes_scanned_cutoff < ATHENA_MIN_CUTOFF:
+        raise ConfigError(
+            f"query_bytes_scanned_cutoff {config.query_bytes_scanned_cutoff}: Athena's minimum is "
+            f"{ATHENA_MIN_CUTOFF} bytes (10 MB)"
+        )
+    if not _is_day(config.query_projection_start):
+        raise ConfigError(f"query_projection_start {config.query_projection_start!r}: expected YYYY-MM-DD")
+    if config.query_results_days < 1:
+        raise ConfigError("query_results_days must be at least 1")
     if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):
         raise ConfigError(f"account_id {config.account_id!r}: an AWS account ID is 12 digits")
     if config.bucket and (problem := bucket_name_problem(config.bucket)):
