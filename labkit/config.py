@@ -73,17 +73,25 @@ class LabConfig:
     # the Athena workgroup cancels any query scanning more (AWS's minimum is 10 MB); 10 GiB is ~$0.05 a query
     query_bytes_scanned_cutoff: int = 10 * 1024**3
     query_results_days: int = 30  # Athena's result files expire after this many days
+    # clusters Athena projects (enum; a query need not name one); empty: the lab's cluster. Instances are not
+    # listed: Athena takes them from each query (injected), so every query names its instances
+    query_clusters: str = ""
 
     # --- pipeline settings, shared with the Pulumi stack ---------------------------------------------
     engines: str = "aurora-mysql"  # comma list the scanner covers
     opt_out_tag: str = "audit-backup:skip"
-    scan_schedule: str = "rate(5 minutes)"
-    scan_interval_s: float = 300.0  # local ticker; the schedule above on AWS
+    scan_schedule: str = "rate(1 minute)"  # RPO: at most a minute plus the copy (cost: labkit.dashboard.cost)
+    scan_interval_s: float = 60.0  # local ticker; the schedule above on AWS
     sqs_batch_size: int = 10
     stream_batch_size: int = 10
     max_receive_count: int = 3
     stream_max_retries: int = 3
     detector_timeout_s: int = 60
+    # tailing: after its scan, the detector polls the same instances every tail_poll_s until the next scheduled
+    # scan or its own timeout, less tail_margin_s (labkit.backup.tail); more RDS calls for seconds of RPO
+    detector_tailing: bool = False
+    tail_poll_s: float = 5.0
+    tail_margin_s: float = 5.0
     downloader_timeout_s: int = 900
     downloader_memory_mb: int = 512
     tracking_ttl_days: int = 30
@@ -148,6 +156,12 @@ class LabConfig:
         return re.sub(r"[^a-z0-9]+", "_", self.project.lower()).strip("_") + "_audit"
 
     @property
+    def archive_clusters(self) -> tuple[str, ...]:
+        """The cluster ids whose backups Athena can see (``query_clusters``, or the lab's cluster)."""
+        listed = tuple(c.strip() for c in self.query_clusters.split(",") if c.strip())
+        return listed or (self.cluster_id,)
+
+    @property
     def athena_workgroup(self) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "-", self.project)[:122] + "-audit"  # Athena: 128 of these
 
@@ -162,9 +176,25 @@ class LabConfig:
         return ResourceNames.for_project(self.project, bucket=bucket)
 
     @property
+    def scan_period_s(self) -> float:
+        """Seconds between two scheduled scans: the local ticker's, or the AWS schedule's rate (a cron
+        expression has no fixed period: then scan_interval_s)."""
+        if self.target == "local":
+            return self.scan_interval_s
+        return rate_seconds(self.scan_schedule) or self.scan_interval_s
+
+    @property
+    def detector_function_timeout_s(self) -> int:
+        """The detector's Lambda timeout: when tailing, long enough to tail a whole scan period (Lambda's
+        maximum is 900 s)."""
+        if not self.detector_tailing:
+            return self.detector_timeout_s
+        return min(900, max(self.detector_timeout_s, int(-(-self.scan_period_s // 1))))
+
+    @property
     def sqs_visibility_timeout_s(self) -> int:
-        """AWS asks for at least 6 x the consumer's timeout."""
-        return 6 * self.detector_timeout_s
+        """AWS asks for at least 6 x the consumer's timeout (a tailing detector holds its batch that long)."""
+        return 6 * self.detector_function_timeout_s
 
 
 @dataclass(frozen=True)
@@ -200,6 +230,18 @@ class ResourceNames:
     @property
     def functions(self) -> tuple[str, str, str]:
         return (self.scanner, self.detector, self.downloader)
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_RATE_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(schedule: str) -> float | None:
+    """The period of an EventBridge ``rate(...)`` expression in seconds; None for anything else (cron)."""
+    found = _RATE.fullmatch(schedule.strip())
+    if not found:
+        return None
+    return float(int(found.group(1)) * _RATE_UNIT_S[found.group(2).rstrip("s")])
 
 
 # --- the backup bucket's name -----------------------------------------------------------------------------
@@ -341,6 +383,8 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError(f"query_projection_start {config.query_projection_start!r}: expected YYYY-MM-DD")
     if config.query_results_days < 1:
         raise ConfigError("query_results_days must be at least 1")
+    if config.tail_poll_s <= 0 or config.tail_margin_s < 0:
+        raise ConfigError("tail_poll_s must be positive and tail_margin_s not negative (seconds)")
     if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):
         raise ConfigError(f"account_id {config.account_id!r}: an AWS account ID is 12 digits")
     if config.bucket and (problem := bucket_name_problem(config.bucket)):
@@ -356,4 +400,5 @@ __all__ = [
     "backup_bucket_name",
     "bucket_name_problem",
     "load_config",
+    "rate_seconds",
 ]

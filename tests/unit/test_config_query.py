@@ -41,3 +41,9 @@ def test_every_project_gives_a_valid_glue_database_workgroup_and_results_bucket(
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,128}", config.athena_workgroup), config.athena_workgroup
     assert bucket_name_problem(config.athena_results_bucket) is None
     assert config.athena_results_bucket != config.names.bucket  # results never land among the backups
+
+
+def test_athena_sees_the_labs_cluster_unless_clusters_are_listed() -> None:
+    assert load_config(env={}).archive_clusters == (load_config(env={}).cluster_id,)
+    listed = load_config(env={"LABKIT_QUERY_CLUSTERS": "prod-a, none,"})
+    assert listed.archive_clusters == ("prod-a", "none")  # "none": instances outside any cluster
