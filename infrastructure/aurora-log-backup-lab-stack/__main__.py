@@ -11,7 +11,7 @@ import functions
 import pulumi
 import pulumi_aws as aws
 from alarms import AlarmsArgs, PipelineAlarms
-from events import EventsArgs, RdsDeletionEvents
+from events import DailyManifests, EventsArgs, ManifestScheduleArgs, RdsDeletionEvents
 from iam import PipelineRoles, RolesArgs, Scope
 from network import Network, NetworkArgs
 from settings import FUNCTION_KEYS, read_settings
@@ -109,6 +109,13 @@ backup = functions.BackupFunctions(
         failure_queue_arn=storage.stream_failures.arn,
     ),
 )
+# once a day the scanner writes yesterday's and today's tamper-evident manifests
+manifests = DailyManifests(
+    "daily-manifests",
+    ManifestScheduleArgs(
+        lab=lab, function_name=backup.functions["scanner"].name, alias=backup.aliases["scanner"]
+    ),
+)
 test_host = TestHost(
     "test-host",
     TestHostArgs(
@@ -180,4 +187,5 @@ pulumi.export("testHostId", test_host.instance.id)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("rdsEventSubscription", rds_events.subscription.name)
+pulumi.export("manifestScheduleRule", manifests.rule.name)
 pulumi.export("alarmNames", {key: alarm.name for key, alarm in alarms.alarms.items()})

@@ -13,6 +13,10 @@ The detector's queue is subscribed to that topic:
 The grants that go with it live where the policies are: the topic key and topic policy (alarms.py: RDS may
 encrypt to and publish on the topic, for the lab's instances only) and the queue policy (storage.py: only
 this topic may send, ``aws:SourceArn`` equal to it).
+
+Also here, the other event that starts work: a daily EventBridge rule that invokes the scanner's ``live``
+alias with the constant input ``{"action": "manifest"}``, so the scanner writes the tamper-evident manifests
+of the previous and the current day (labkit.backup.daily_manifests; its S3 grants are in iam.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from labkit.backup import rdsevents
+from labkit.backup.daily_manifests import SCHEDULE, manifest_event
 from labkit.config import LabConfig
 
 RDS_EVENTS = "events.rds.amazonaws.com"
@@ -108,3 +113,49 @@ class RdsDeletionEvents(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.queue_policy]),
         )
         self.register_outputs({"subscriptionName": self.subscription.name})
+
+
+@dataclass(frozen=True)
+class ManifestScheduleArgs:
+    lab: LabConfig
+    function_name: pulumi.Input[str]  # the scanner
+    alias: aws.lambda_.Alias  # its live alias: what every event source invokes
+
+
+class DailyManifests(pulumi.ComponentResource):
+    """Once a day: scanner:live with ``{"action": "manifest"}`` (EventBridge passes a constant input as is)."""
+
+    def __init__(
+        self, name: str, args: ManifestScheduleArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("labkit:lab:DailyManifests", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lab = args.lab
+        self.rule = aws.cloudwatch.EventRule(
+            "manifest-schedule",
+            name=f"{lab.project}-manifest-schedule",
+            schedule_expression=SCHEDULE,
+            description=f"{lab.project}: write yesterday's and today's backup manifests",
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            "scanner-from-manifest-schedule",
+            action="lambda:InvokeFunction",
+            function=args.function_name,
+            qualifier=args.alias.name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            "manifest-schedule-target",
+            rule=self.rule.name,
+            arn=args.alias.arn,
+            input=json.dumps(manifest_event()),
+            # EventBridge retries a delivery it could not make (throttled, alias briefly missing) for hours:
+            # a run missed for good leaves its day to the next run only while that day is still "yesterday".
+            # A function error is retried by Lambda's asynchronous invocation (twice by default).
+            retry_policy={"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 6 * 3600},
+            opts=child,
+        )
+        self.register_outputs({"ruleName": self.rule.name})

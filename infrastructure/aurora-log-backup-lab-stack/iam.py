@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from labkit.backup.manifest import MANIFESTS
 from labkit.backup.table import LIVE_INDEX
 
 Statement = dict[str, Any]
@@ -70,12 +71,32 @@ def _runtime_statements(log_group_arn: str) -> list[Statement]:
     ]
 
 
-def scanner_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
+def scanner_policy(
+    scope: Scope,
+    *,
+    queue_arn: str,
+    table_arn: str,
+    log_group_arn: str,
+    bucket_arn: str,
+    log_prefix: str,
+    key_arn: str,
+) -> str:
     return document(
         _allow("ListDbInstances", ["rds:DescribeDBInstances"], "*"),
         # instances that still have live tracked files (deleted or stopped ones too): their detector must run
         _allow("FindInstancesWithLiveFiles", ["dynamodb:Scan"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow("EnqueueInstances", ["sqs:SendMessage"], queue_arn),
+        # the daily manifest run (labkit.backup.daily_manifests): list and read the parts and the manifests,
+        # write new manifests only (never a part), through the bucket's KMS key
+        _allow(
+            "ListBackupsForManifests",
+            ["s3:ListBucket"],
+            bucket_arn,
+            Condition={"StringLike": {"s3:prefix": [f"{log_prefix}/*", log_prefix]}},
+        ),
+        _allow("ReadBackupsForManifests", ["s3:GetObject"], f"{bucket_arn}/{log_prefix}/*"),
+        _allow("WriteManifests", ["s3:PutObject"], f"{bucket_arn}/{log_prefix}/{MANIFESTS}/*"),
+        _allow("ManifestsThroughTheBucketKey", ["kms:Decrypt", "kms:GenerateDataKey"], key_arn),
         *_runtime_statements(log_group_arn),
     )
 
@@ -191,8 +212,18 @@ class PipelineRoles(pulumi.ComponentResource):
         scope = args.scope
         documents: dict[str, pulumi.Output[str]] = {
             "scanner": pulumi.Output.all(
-                args.queue_arn, args.table_arn, args.log_group_arns["scanner"]
-            ).apply(lambda a: scanner_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),
+                args.queue_arn, args.table_arn, args.log_group_arns["scanner"], args.bucket_arn, args.key_arn
+            ).apply(
+                lambda a: scanner_policy(
+                    scope,
+                    queue_arn=a[0],
+                    table_arn=a[1],
+                    log_group_arn=a[2],
+                    bucket_arn=a[3],
+                    log_prefix=args.log_prefix,
+                    key_arn=a[4],
+                )
+            ),
             "detector": pulumi.Output.all(
                 args.queue_arn, args.table_arn, args.log_group_arns["detector"]
             ).apply(lambda a: detector_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),
@@ -228,3 +259,138 @@ class PipelineRoles(pulumi.ComponentResource):
             )
             self.roles[key] = role
         self.register_outputs({key: role.arn for key, role in self.roles.items()})
+
+
+# --- the auditor: reads the archive through Athena, changes nothing ------------------------------------------
+# Changing a backup in any way; denied outright, so no policy attached to the role later can grant it.
+BACKUP_CHANGES = [
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectTagging",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:BypassGovernanceRetention",
+    "s3:RestoreObject",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:DeleteBucket",
+]
+
+
+def assume_role_in_account(scope: Scope) -> str:
+    """Anyone in this account whose own policy allows sts:AssumeRole on the role (AWS's account trust)."""
+    principal = {"AWS": f"arn:{scope.partition}:iam::{scope.account_id}:root"}
+    return document({"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"})
+
+
+@dataclass(frozen=True)
+class AuditorGrants:
+    workgroup: str
+    database: str
+    table: str
+    backup_bucket_arn: str
+    log_prefix: str
+    backup_key_arn: str
+    results_bucket_arn: str
+    results_prefix: str
+    results_key_arn: str
+
+
+def auditor_policy(scope: Scope, grants: AuditorGrants) -> str:
+    """Query the archive in one workgroup: Glue read on one table, S3 read on the backup prefix, write
+    only where the workgroup puts results; keys used only through S3."""
+    g = grants
+    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}}
+    return document(
+        _allow(
+            "QueryInTheAuditWorkgroup",
+            [
+                "athena:StartQueryExecution",
+                "athena:StopQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:GetQueryRuntimeStatistics",
+                "athena:BatchGetQueryExecution",
+                "athena:ListQueryExecutions",
+                "athena:GetWorkGroup",
+                "athena:GetNamedQuery",
+                "athena:BatchGetNamedQuery",
+                "athena:ListNamedQueries",
+            ],
+            scope.arn("athena", f"workgroup/{g.workgroup}"),
+        ),
+        _allow(
+            "ReadTheArchiveTable",
+            ["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+            [
+                scope.arn("glue", "catalog"),
+                scope.arn("glue", f"database/{g.database}"),
+                scope.arn("glue", f"table/{g.database}/{g.table}"),
+            ],
+        ),
+        _allow("ReadBackups", ["s3:GetObject"], f"{g.backup_bucket_arn}/{g.log_prefix}/*"),
+        _allow(
+            "ListBackups",
+            ["s3:ListBucket"],
+            g.backup_bucket_arn,
+            Condition={"StringLike": {"s3:prefix": [f"{g.log_prefix}/*", g.log_prefix]}},
+        ),
+        _allow("LocateBuckets", ["s3:GetBucketLocation"], [g.backup_bucket_arn, g.results_bucket_arn]),
+        _allow(
+            "WriteQueryResults",
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            f"{g.results_bucket_arn}/{g.results_prefix}/*",
+        ),
+        _allow(
+            "ListQueryResults",
+            ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            g.results_bucket_arn,
+        ),
+        _allow("DecryptBackups", ["kms:Decrypt"], g.backup_key_arn, Condition=via_s3),
+        _allow(
+            "EncryptQueryResults", ["kms:GenerateDataKey", "kms:Decrypt"], g.results_key_arn, Condition=via_s3
+        ),
+        {
+            "Sid": "NeverChangeBackups",
+            "Effect": "Deny",
+            "Action": BACKUP_CHANGES,
+            "Resource": [g.backup_bucket_arn, f"{g.backup_bucket_arn}/*"],
+        },
+    )
+
+
+class AuditorRole(pulumi.ComponentResource):
+    """A role people of this account assume to search the archive (their own policy must allow it)."""
+
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        scope: Scope,
+        grants: pulumi.Input[AuditorGrants],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("labkit:lab:AuditorRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = aws.iam.Role(
+            "auditor-role",
+            name=f"{project}-auditor",
+            assume_role_policy=assume_role_in_account(scope),
+            description=f"{project}: search the audit log archive with Athena; cannot change backups",
+            max_session_duration=3600,
+            opts=child,
+        )
+        self.policy = aws.iam.RolePolicy(
+            "auditor-policy",
+            role=self.role.id,
+            policy=pulumi.Output.from_input(grants).apply(lambda g: auditor_policy(scope, g)),
+            opts=child,
+        )
+        self.register_outputs({"arn": self.role.arn})

@@ -1,4 +1,6 @@
-"""DB Scanner (EventBridge schedule): one SQS message per Aurora MySQL instance to back up."""
+"""DB Scanner (EventBridge schedules): one SQS message per Aurora MySQL instance to back up; with the daily
+rule's input ``{"action": "manifest"}`` it writes yesterday's and today's manifests instead
+(labkit.backup.daily_manifests)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from labkit.backup import metrics as m
+from labkit.backup.daily_manifests import is_manifest_event, recent_days, write_recent_manifests
 from labkit.backup.errors import BackupError
 from labkit.backup.scanner import scan
 from labkit.handlers import clients
@@ -28,6 +31,8 @@ def _queue_url() -> str:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = clients.config()
+    if is_manifest_event(event):  # no heartbeat: that alarm watches the scan schedule
+        return _write_manifests()
     outcome = scan(
         clients.client("rds"),
         clients.client("sqs"),
@@ -46,3 +51,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if outcome.failed:  # the schedule's retry (or the next tick) tries again; never silently
         raise BackupError(f"could not queue {len(outcome.failed)} instance(s): {outcome.failed}")
     return {"sent": outcome.sent, "skipped": outcome.skipped}
+
+
+def _write_manifests() -> dict[str, Any]:
+    config = clients.config()
+    days = recent_days()
+    run = write_recent_manifests(clients.client("s3"), config.names.bucket, config.log_prefix, days)
+    logger.info("manifests done", extra={"days": days, **run.summary()})
+    if (
+        run.failed
+    ):  # a Lambda error: the scanner's errors alarm pages someone to run labkit verify --manifests
+        raise BackupError(f"{len(run.failed)} manifest(s) not written: {run.failed}")
+    return {"days": list(days), **run.summary()}

@@ -124,8 +124,13 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
     scanner, detector, downloader = (
         _grants(lab_run, f"{k}-policy") for k in ("scanner", "detector", "downloader")
     )
-    # the scanner also lists instances that still have live tracked files (a Scan of the live-files index)
-    assert set(scanner) == {"rds:DescribeDBInstances", "sqs:SendMessage", "dynamodb:Scan"} | ENI | LOGS
+    # the scanner also lists instances that still have live tracked files (a Scan of the live-files index),
+    # and once a day reads the backups and writes their manifests (labkit.backup.daily_manifests)
+    manifests = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}
+    assert (
+        set(scanner)
+        == {"rds:DescribeDBInstances", "sqs:SendMessage", "dynamodb:Scan"} | manifests | ENI | LOGS
+    )
     assert (
         set(detector)
         == {
@@ -184,6 +189,9 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
         _grants(lab_run, f"{k}-policy") for k in ("scanner", "detector", "downloader")
     )
     assert scanner["sqs:SendMessage"] == {queue}
+    assert scanner["s3:GetObject"] == {f"{bucket}/{config.log_prefix}/*"}
+    assert scanner["s3:PutObject"] == {f"{bucket}/{config.log_prefix}/manifests/*"}  # never a part
+    assert scanner["s3:ListBucket"] == {bucket} and scanner["kms:GenerateDataKey"] == {key}
     assert scanner["dynamodb:Scan"] == {f"{table['arn']}/index/live-files"}  # the index, not the table
     assert (
         detector["rds:DownloadDBLogFilePortion"]

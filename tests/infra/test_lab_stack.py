@@ -206,8 +206,9 @@ def test_every_event_source_invokes_the_live_alias_not_the_bare_function(lab_run
         "downloader-from-stream": aliases["downloader"],
     }
     targets = lab_run.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert [t["arn"] for t in targets.values()] == [aliases["scanner"]]
-    (permission,) = lab_run.of_type("aws:lambda/permission:Permission").values()
+    # the scan schedule and the daily manifest schedule (tests/infra/test_manifest_schedule.py)
+    assert [t["arn"] for t in targets.values()] == [aliases["scanner"]] * 2
+    permission = lab_run.one("aws:lambda/permission:Permission", "scanner-from-schedule")
     rule_arn = lab_run.state[("aws:cloudwatch/eventRule:EventRule", "scan-schedule")]["arn"]
     assert (permission["qualifier"], permission["principal"], permission["sourceArn"]) == (
         "live",
