@@ -1,0 +1,195 @@
+"""Run the archive's SQL: DuckDB over the emulator's bucket (local) or Amazon Athena (aws).
+
+Local: the lines of the partitions a query needs are read through boto3 (see :mod:`labkit.query.archive`
+for why not httpfs) into a DuckDB table ``audit_lines`` once per engine, and the ``audit_events`` view
+applies :data:`labkit.query.schema.LINE_PATTERN` with ``regexp_extract`` — the same columns Athena's
+RegexSerDe table has. ``Engine.sql`` on an arbitrary statement loads every partition first.
+
+AWS: ``start_query_execution`` in the lab's workgroup (which enforces its encrypted results location and
+bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page by page.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from labkit import aws
+from labkit.config import LabConfig
+from labkit.query.archive import Partition, list_partitions, read_partition
+from labkit.query.errors import QueryError
+from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
+from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
+
+LINES_TABLE = "audit_lines"
+
+
+class Engine:
+    """One query engine over the backup archive; ``dialect`` is "duckdb" or "athena"."""
+
+    dialect = "duckdb"
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def run(self, name: str, **params: Any) -> pd.DataFrame:
+        """A saved query (labkit.query.queries.QUERIES) with its parameters."""
+        query = saved_query(name)
+        rendered = query.render(self.dialect, **params)
+        self._prepare({**query.defaults, **params})
+        return self._execute(rendered)
+
+    def _prepare(self, params: dict[str, Any]) -> None:
+        """Make the partitions ``params`` select queryable (local: load them)."""
+
+    def _execute(self, sql: str) -> pd.DataFrame:
+        return self.sql(sql)
+
+
+class DuckDBEngine(Engine):
+    dialect = "duckdb"
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        import duckdb
+
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.connection = duckdb.connect()
+        self._loaded: set[Partition] = set()
+        self._everything = False
+        partitions = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
+        self.connection.execute(
+            f"CREATE TABLE {LINES_TABLE} (line VARCHAR, source_key VARCHAR, {partitions})"
+        )
+        names = ", ".join(f"'{c.name}'" for c in COLUMNS)
+        fields = ", ".join(
+            f"r.{c.name}"
+            if c.duckdb_type == "VARCHAR"
+            else f"TRY_CAST(r.{c.name} AS {c.duckdb_type}) AS {c.name}"
+            for c in COLUMNS
+        )
+        pattern = "'^" + LINE_PATTERN.replace("'", "''") + "$'"
+        partition_list = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
+        self.connection.execute(
+            f"CREATE VIEW {TABLE_NAME} AS SELECT {fields}, source_key, {partition_list} FROM ("
+            f"SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key, {partition_list}"
+            f" FROM {LINES_TABLE})"
+        )
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        if not self._everything:
+            self.load()
+            self._everything = True
+        return self._execute(sql)
+
+    def sql_loaded(self, sql: str) -> pd.DataFrame:
+        """``sql`` over the partitions loaded so far, reading nothing more."""
+        return self._execute(sql)
+
+    def _execute(self, sql: str) -> pd.DataFrame:
+        import duckdb
+
+        try:
+            return self.connection.execute(sql).df()
+        except duckdb.Error as exc:
+            raise QueryError(f"DuckDB could not run the query: {exc}") from exc
+
+    def _prepare(self, params: dict[str, Any]) -> None:
+        until = as_date(params.get("until"), date.today())
+        since = as_date(params.get("since"), until - timedelta(days=7))
+        self.load(params.get("instance") or None, since - timedelta(days=PARTITION_SLACK_DAYS), until)
+
+    def load(self, instance: str | None = None, first: date | None = None, last: date | None = None) -> int:
+        """Read the partitions not loaded yet (only those of ``instance`` and the dates); lines added."""
+        added = 0
+        for partition in list_partitions(
+            self.s3, self.bucket, self.prefix, instance=instance, first_date=first, last_date=last
+        ):
+            if partition in self._loaded:
+                continue
+            for file in read_partition(self.s3, self.bucket, partition):
+                added += self.add_lines(file.lines, file.source_keys, partition)
+            self._loaded.add(partition)
+        return added
+
+    def add_lines(self, lines: list[str], source_keys: list[str], partition: Partition) -> int:
+        """Lines of one partition into ``audit_lines`` (how ``load`` fills it; tests and benches too)."""
+        frame = pd.DataFrame({"line": lines, "source_key": source_keys})
+        self.connection.register("file_lines", frame)
+        try:
+            self.connection.execute(
+                f"INSERT INTO {LINES_TABLE} SELECT line, source_key, ?, ?, ? FROM file_lines",
+                [partition.cluster, partition.instance, partition.date],
+            )
+        finally:
+            self.connection.unregister("file_lines")
+        return len(lines)
+
+
+class AthenaEngine(Engine):
+    dialect = "athena"
+
+    def __init__(self, athena: Any, workgroup: str, database: str, *, timeout_s: float = 600.0) -> None:
+        self.athena, self.workgroup, self.database, self.timeout_s = athena, workgroup, database, timeout_s
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        try:
+            execution = self.athena.start_query_execution(
+                QueryString=sql,
+                WorkGroup=self.workgroup,
+                QueryExecutionContext={"Database": self.database},
+            )["QueryExecutionId"]
+            self._wait(execution)
+            return self._results(execution)
+        except ClientError as exc:
+            raise QueryError(
+                f"Athena refused the query in workgroup {self.workgroup} ({exc.response['Error']['Code']}: "
+                f"{exc.response['Error'].get('Message', '')}): deploy the lab stack, or check the SQL"
+            ) from exc
+
+    def _wait(self, execution: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.2
+        while True:
+            status = self.athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]["Status"]
+            state = status["State"]
+            if state == "SUCCEEDED":
+                return
+            if state in ("FAILED", "CANCELLED"):
+                raise QueryError(
+                    f"Athena query {execution} {state}: {status.get('StateChangeReason', 'no reason given')}"
+                )
+            if time.monotonic() > deadline:
+                raise QueryError(
+                    f"Athena query {execution} still {state} after {self.timeout_s:.0f} s: "
+                    "see it in the Athena console, or narrow the dates"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    def _results(self, execution: str) -> pd.DataFrame:
+        columns: list[str] = []
+        rows: list[list[str | None]] = []
+        pages = self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=execution)
+        for page in pages:
+            result = page["ResultSet"]
+            if not columns:
+                columns = [c["Name"] for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
+            for row in result.get("Rows", []):
+                rows.append([cell.get("VarCharValue") for cell in row.get("Data", [])])
+        if rows and columns and rows[0] == columns:
+            rows = rows[1:]  # a SELECT's first row is the header
+        if not columns and rows:
+            columns = [f"_col{i}" for i in range(len(rows[0]))]
+        return pd.DataFrame(rows, columns=columns)
+
+
+def connect(config: LabConfig) -> Engine:
+    """DuckDB over the emulator's bucket on the local target; Athena in the lab's workgroup on aws."""
+    if config.target == "aws":
+        names = athena_names(config)
+        return AthenaEngine(aws.client("athena", config), names.workgroup, names.database)
+    return DuckDBEngine(aws.client("s3", config), config.names.bucket, config.log_prefix)
