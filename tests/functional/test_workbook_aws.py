@@ -12,29 +12,22 @@ default credential chain reading AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=testing
 - the EC2 test host running the script: moto records the SSM command but runs nothing, so the test plays
   the host by setting the invocation's outcome in moto's in-process backend.
 - the clock of the workbook's polling loops (``labkit.workbook.pipeline.time``), so waits take no time.
+
+The fakes live in tests/functional/aws_doubles.py, their fixtures in aws_fixtures.py (shared with
+tests/functional/test_cli_targets.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from labkit import aws
 from labkit.backup.detector import detect
-from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
-from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.config import LabConfig
 from labkit.errors import StackError
 from labkit.lab import PipelineNotCaughtUpError
 from labkit.workbook import (
@@ -53,236 +46,21 @@ from labkit.workbook import (
     summarize_backup_state,
     verify_backups,
     wait_for_backups,
-    workbook_config,
 )
 from labkit.workbook.pipeline import ScannerInvokeError, TrafficCommandError
 from labkit.workbook.setup import ImageBuildError
 from tests.conftest import EmulatedAccount, audit_line
+from tests.functional.aws_doubles import (
+    ECR_PROJECT,
+    LAB_PROJECT,
+    MOTO_ACCOUNT,
+    REGION,
+    FakeAutomation,
+    FakeClock,
+    backed_up,
+)
 
-MOTO_ACCOUNT = "123456789012"
-REGION = "us-east-1"
-ECR_PROJECT, LAB_PROJECT = "aurora-log-backup-lab-ecr", "aurora-log-backup-lab"
-
-
-# --- the Pulumi Automation API stand-in ----------------------------------------------------------------
-class FakeCommandError(Exception):
-    pass
-
-
-@dataclass
-class FakeConfigValue:
-    value: str
-    secret: bool = False
-
-
-class FakeStack:
-    def __init__(self, automation: FakeAutomation, project: str) -> None:
-        self.automation, self.project = automation, project
-        self.config: dict[str, FakeConfigValue] = {}
-
-    def _log(self, operation: str, detail: Any = None) -> None:
-        self.automation.calls.append((operation, self.project))
-        if detail is not None:
-            self.automation.details.append((operation, self.project, detail))
-
-    def set_all_config(self, config: dict[str, FakeConfigValue]) -> None:
-        self._log("set_all_config", {key: value.value for key, value in config.items()})
-        self.config.update(config)
-
-    def get_all_config(self) -> dict[str, FakeConfigValue]:
-        return dict(self.config)
-
-    def _outputs(self) -> dict[str, Any]:
-        return {
-            key: SimpleNamespace(value=v, secret=False)
-            for key, v in self.automation.outputs[self.project].items()
-        }
-
-    def up(self, on_output: Callable[[str], None]) -> Any:
-        self._log("up")
-        on_output(f"updating {self.project}")
-        return SimpleNamespace(outputs=self._outputs())
-
-    def outputs(self) -> dict[str, Any]:
-        self._log("outputs")
-        return self._outputs()
-
-    def destroy(self, on_output: Callable[[str], None]) -> Any:
-        self._log("destroy")
-        on_output(f"destroying {self.project}")
-        return SimpleNamespace()
-
-
-class FakeAutomation:
-    CommandError = FakeCommandError
-    ConfigValue = FakeConfigValue
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.details: list[tuple[str, str, Any]] = []
-        self.stacks: dict[str, FakeStack] = {}
-        self.outputs: dict[str, dict[str, Any]] = {ECR_PROJECT: {}, LAB_PROJECT: {}}
-
-    def create_or_select_stack(self, stack_name: str, work_dir: str) -> FakeStack:
-        project = ECR_PROJECT if work_dir.endswith("ecr-stack") else LAB_PROJECT
-        self.calls.append(("select", project))
-        self.stacks.setdefault(project, FakeStack(self, project))
-        return self.stacks[project]
-
-
-# --- fixtures ------------------------------------------------------------------------------------------
-@pytest.fixture
-def config(account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LabConfig:
-    """The aws target pointed at the emulator; credentials from boto3's default chain (environment)."""
-    for name in list(os.environ):
-        if name.startswith(("LABKIT_", "AWS_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    project = f"wb-{uuid.uuid4().hex[:8]}"  # moto's backends live as long as the process: names of our own
-    state_dir = tmp_path / "state"
-    # the workbook reads its config itself (argument > LABKIT_* > default): the variables say what we'd pass
-    monkeypatch.setenv("LABKIT_ENDPOINT_URL", account.url)
-    monkeypatch.setenv("LABKIT_PROJECT", project)
-    monkeypatch.setenv("LABKIT_STATE_DIR", str(state_dir))
-    expected = load_config(
-        env={}, target="aws", endpoint_url=account.url, project=project, state_dir=state_dir
-    )
-    assert workbook_config("aws") == expected  # not paced: the aws target keeps the stack's schedule
-    return expected
-
-
-@pytest.fixture
-def pulumi(monkeypatch: pytest.MonkeyPatch) -> FakeAutomation:
-    fake = FakeAutomation()
-    monkeypatch.setattr("labkit.stacks.load_automation", lambda: fake)
-    return fake
-
-
-@pytest.fixture
-def api_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every call made through labkit.aws.client, as botocore sends it (a spy on the real client)."""
-    calls: list[tuple[str, str, dict[str, Any]]] = []
-    real = aws.client
-
-    def spying(service: str, config: LabConfig, **kwargs: Any) -> Any:
-        client = real(service, config, **kwargs)
-
-        def note(params: dict[str, Any], model: Any, **_: Any) -> None:
-            calls.append((service, model.name, dict(params)))
-
-        client.meta.events.register("provide-client-params.*.*", note)
-        return client
-
-    monkeypatch.setattr(aws, "client", spying)
-    return calls
-
-
-class FakeClock:
-    """time for labkit.workbook.pipeline: sleep() moves the clock and lets the world act (``on_sleep``)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-        self.on_sleep: Callable[[], None] = lambda: None
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        self.on_sleep()
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr("labkit.workbook.pipeline.time", fake)
-    return fake
-
-
-STUB = """#!/bin/sh
-echo "{tool} $*" >> "$STUB_LOG"
-case "$STUB_FAIL" in ?*) case "{tool} $*" in *"$STUB_FAIL"*) echo "{tool}: $STUB_FAIL refused" >&2; exit 1;; esac;; esac
-{body}
-exit 0
-"""
-STUB_BODIES = {
-    "docker": 'case "$1" in login) cat >/dev/null;; esac',
-    "pulumi": (
-        'case "$*" in "stack output"*RepositoryUrl) fn=$(echo "$*" | sed "s/.* \\([a-z]*\\)RepositoryUrl$/\\1/"); '
-        f'echo "{MOTO_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/lab-$fn";; esac'
-    ),
-    "aws": 'case "$*" in "ecr get-login-password"*) echo not-a-real-token;; esac',
-}
-
-
-@pytest.fixture
-def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """docker, pulumi and aws stubs first on PATH; returns the log their calls go to."""
-    bin_dir, log = tmp_path / "bin", tmp_path / "tools.log"
-    bin_dir.mkdir()
-    log.touch()
-    for tool, body in STUB_BODIES.items():
-        path = bin_dir / tool
-        path.write_text(STUB.format(tool=tool, body=body))
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STUB_LOG", str(log))
-    monkeypatch.delenv("STUB_FAIL", raising=False)
-    return log
-
-
-def _local_twin(config: LabConfig) -> LabConfig:
-    """The same project on the local target: deploy_local creates what the lab stack would, same names."""
-    return load_config(env={}, target="local", endpoint_url=config.endpoint_url, project=config.project)
-
-
-@pytest.fixture
-def deployed(config: LabConfig) -> LabConfig:
-    """The lab stack's application resources in the emulator (bucket, table, queues, functions + live)."""
-    deploy_local(_local_twin(config))
-    return config
-
-
-@pytest.fixture
-def lambda_echoes(account: EmulatedAccount) -> Iterator[None]:
-    """moto runs functions in Docker; without it an invoke answers like a function that succeeded."""
-
-    def set_docker(use: bool) -> None:
-        body = json.dumps({"lambda": {"use_docker": use}}).encode()
-        urllib.request.urlopen(
-            urllib.request.Request(f"{account.url}/moto-api/config", data=body, method="POST")
-        )
-
-    before = json.load(urllib.request.urlopen(f"{account.url}/moto-api/config"))["lambda"]["use_docker"]
-    set_docker(False)
-    yield
-    set_docker(before)
-
-
-def _backed_up(account: EmulatedAccount, config: LabConfig, instance_id: str) -> bytes:
-    """An instance with one audit file, detected and copied by the real pipeline cores; returns its bytes."""
-    data = b"".join(audit_line(i) for i in range(200))
-    (account.add_instance(instance_id) / "server_audit.log").write_bytes(data)
-    ddb = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
-    message = InstanceMessage(instance_id, f"{instance_id}-cluster", "aurora-mysql", "aurora")
-    detect(account.rds, ddb, message, seal_after_s=0.0, ttl_days=30)
-    [item] = [i for i in ddb.scan()["Items"] if i["pk"] == instance_id]
-    Downloader(
-        rds=account.rds,
-        s3=account.client("s3"),
-        table=ddb,
-        credentials=account.session.get_credentials(),
-        bucket=config.names.bucket,
-        prefix=config.log_prefix,
-        lease_ms=60_000,
-    ).copy(item["pk"], item["sk"], "worker-1")
-    return data
+pytest_plugins = ["tests.functional.aws_fixtures"]  # its fixtures: config, pulumi, tools, clock, deployed ...
 
 
 # --- 00 prerequisites ----------------------------------------------------------------------------------
@@ -534,7 +312,7 @@ def test_waiting_invokes_the_live_scanner_and_reports_the_table(
     clock: FakeClock,
 ) -> None:
     # GIVEN an instance whose audit file the pipeline has copied
-    data = _backed_up(account, deployed, f"{deployed.project}-db")
+    data = backed_up(account, deployed, f"{deployed.project}-db")
     # WHEN the workbook waits for the backups on aws
     frame = wait_for_backups("aws", timeout_s=120, settle_s=30)
     # THEN the scanner was started through its live alias, asynchronously as the schedule does
@@ -586,7 +364,7 @@ def test_inspect_and_verify_read_the_account_the_config_names(
 ) -> None:
     # GIVEN an instance whose audit file the pipeline has copied into the account's bucket
     instance = f"{deployed.project}-db"
-    data = _backed_up(account, deployed, instance)
+    data = backed_up(account, deployed, instance)
     # WHEN the backup state, the parts and the reconciliation are read on aws
     state, parts = inspect_backup_state("aws"), backup_parts("aws")
     verification = verify_backups("aws")
