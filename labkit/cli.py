@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labkit.alarms import DEFAULT_LAG_THRESHOLD_S
+from labkit.cli_ops import LabTargetOption, target_config
 from labkit.config import LabConfig, load_config
 from labkit.errors import LabkitError
 
@@ -308,6 +309,7 @@ def lab_main(
 
 @app.command("verify")
 def verify_backups(
+    target: LabTargetOption = None,
     out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     accept_lost: Annotated[
@@ -346,13 +348,17 @@ def verify_backups(
     """
     from pathlib import Path
 
+    from labkit.ops import require_aws
+
+    config = target_config(target)
+    require_aws(config, "verify")
     if manifests:
-        _verify_manifests(Path(out), as_json)
+        _verify_manifests(config, Path(out), as_json)
         return
 
     from labkit.report import reconcile_target, write_report
 
-    report = reconcile_target(_config(), grace_s=grace)
+    report = reconcile_target(config, grace_s=grace)
     summary_path, chart_path = write_report(report, Path(out))
     if as_json:
         typer.echo(summary_path.read_text())
@@ -403,11 +409,10 @@ def _print_reconciliation(report: Any) -> None:
     )
 
 
-def _verify_manifests(out: Any, as_json: bool) -> None:
+def _verify_manifests(config: LabConfig, out: Any, as_json: bool) -> None:
     from labkit import aws
     from labkit.verify_manifests import verify_manifests
 
-    config = _config()
     check = verify_manifests(aws.client("s3", config), config.names.bucket, config.log_prefix)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "manifests.json"
@@ -488,33 +493,29 @@ def manifest_write(
 # --- labkit alarms ---------------------------------------------------------------------------------------
 @app.command("alarms")
 def alarms_check(
+    target: LabTargetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every alarm's state as JSON.")] = False,
     lag_threshold: Annotated[
         float,
         typer.Option("--lag-threshold-seconds", help="BackupLag and iterator-age alarm threshold."),
     ] = DEFAULT_LAG_THRESHOLD_S,
 ) -> None:
-    """Evaluate the lab stack's CloudWatch alarm rules against the local lab; exit 1 when any fires.
+    """The lab stack's alarms: CloudWatch's states (aws), or the same rules evaluated on the local lab.
 
-    The same rules as on AWS (labkit.alarms): files LOST or FAILED, backup lag, messages in the DLQ or the
-    on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm).
+    The same rules on both targets (labkit.alarms): files LOST or FAILED, backup lag, messages in the DLQ or
+    the on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm). On aws
+    the thresholds are the deployed alarms' own. Exits 1 when any fires.
     """
-    from labkit.alarms import alarm_rules
-    from labkit.alarms_local import ALARM, evaluate, read_local
+    from labkit.alarms_local import ALARM
+    from labkit.ops import alarm_states
 
-    config = _config()
-    if config.target != "local":
-        raise LabkitError(
-            "labkit alarms evaluates the local lab; on AWS the alarms are CloudWatch's "
-            "(console or `aws cloudwatch describe-alarms --alarm-name-prefix <project>`)"
-        )
-    readings = read_local(config)
-    results = evaluate(alarm_rules(config, lag_threshold_s=lag_threshold), readings)
+    config = target_config(target)
+    results, notes = alarm_states(config, lag_threshold_s=lag_threshold)
     firing = [r for r in results if r.state == ALARM]
     if as_json:
         typer.echo(json.dumps({"firing": len(firing), "alarms": [r.as_dict() for r in results]}, indent=2))
     else:
-        table = Table("alarm", "state", "value", "threshold", "what the local lab shows")
+        table = Table("alarm", "state", "value", "threshold", f"what the {config.target} lab shows")
         colours = {"ALARM": "red", "OK": "green"}
         for r in results:
             colour = colours.get(r.state, "yellow")
@@ -523,7 +524,7 @@ def alarms_check(
                 r.rule.key, f"[{colour}]{r.state}[/{colour}]", value, f"{r.rule.threshold:,.0f}", r.reason
             )
         console.print(table)
-        for note in readings.notes:
+        for note in notes:
             err.print(f"[yellow]note:[/yellow] {note}")
         console.print(f"{len(firing)} alarm(s) firing" if firing else "[green]no alarm firing[/green]")
     if firing:
@@ -597,7 +598,7 @@ def notebooks_run(
 
 
 # Command groups kept in their own modules: each module has ``register(app)``. One module per line.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops",)
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
