@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import pandas as pd
 
+from labkit.query.schema import COLUMNS, LINE_PATTERN, VERB_PATTERN, VERB_SCOPE
+
 CONNECTION_OPERATIONS = ("CONNECT", "DISCONNECT", "FAILED_CONNECT")
 TABLE_OPERATIONS = {
     "READ": "SELECT",
@@ -45,21 +47,14 @@ EVENT_COLUMNS = [
     "category",
     "extra",
 ]
-_HEAD = r"(?P<ts>[^,]*),(?P<server>[^,]*),(?P<user>[^,]*),(?P<host>[^,]*),(?P<conn>\d*),(?P<qid>\d*),(?P<op>[A-Z_]+),(?P<db>[^,]*),"
-_LINE = re.compile(
-    _HEAD
-    + r"(?:'(?P<sql>[^'\\]*+(?:\\.[^'\\]*+)*+)'|(?P<obj>(?!')[^,]*))"  # quoted SQL (escapes) or a bare name
-    + r"(?:,(?P<ret>[^,]*)(?:,(?P<extra>.*))?)?",
-    re.DOTALL,
-)
-_TRUNCATED = re.compile(_HEAD + r"'(?P<sql>.*)", re.DOTALL)  # no closing quote: cut by a size limit
+# one pattern for every reader: Athena's RegexSerDe, DuckDB and this parser (labkit.query.schema)
+_LINE = re.compile(LINE_PATTERN)
+_GROUP = {column.name: index for index, column in enumerate(COLUMNS, start=1)}
+_QUOTED = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'?", re.DOTALL)  # the SQL inside, closing quote optional
 _MARIADB_TIME = re.compile(r"\d{8} \d{2}:\d{2}:\d{2}")
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
-_VERB = re.compile(
-    r"\s*(?:(?:/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$))\s*)*[(\s]*(?P<verb>\w+)(?:\s+(?P<noun>\w+))?",
-    re.DOTALL,
-)
+_VERB = re.compile(VERB_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # one parsed line, in EVENT_COLUMNS order
 Fields = tuple[
@@ -98,7 +93,9 @@ def parse_lines(text: str | bytes | Iterable[str]) -> pd.DataFrame:
     """Many lines (a file's text, bytes, or an iterable of lines) -> one row per event; bad lines are skipped."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    lines = text.splitlines() if isinstance(text, str) else text
+    # a line ends at \n only (the server escapes newlines in statements; other characters str.splitlines
+    # would cut at, \x0b, \x1c, U+2028..., can stand inside SQL)
+    lines = text.removesuffix("\n").split("\n") if isinstance(text, str) else text
     rows = [fields for fields in map(_fields, lines) if fields is not None]
     return events_frame(rows)
 
@@ -119,10 +116,10 @@ def categorize(operation: str, sql: str) -> str:
         return TABLE_OPERATIONS[operation]
     if not operation.startswith("QUERY"):
         return "OTHER"
-    match = _VERB.match(sql[:400])
+    match = _VERB.match(sql[:VERB_SCOPE])
     if not match:
         return "OTHER"
-    return _category_of(match["verb"].upper(), (match["noun"] or "").upper())
+    return _category_of(match[1].upper(), (match[2] or "").upper())
 
 
 @lru_cache(maxsize=256)
@@ -141,28 +138,28 @@ def _category_of(verb: str, noun: str) -> str:
 
 
 def _fields(line: str) -> Fields | None:
-    line = line.rstrip("\r\n")
-    match = _LINE.fullmatch(line) or _TRUNCATED.fullmatch(line)
-    if match is None:
-        return None
-    timestamp = parse_timestamp(match["ts"])
+    match = _LINE.fullmatch(line.rstrip("\r\n"))
+    if match is None or not match[_GROUP["operation"]]:
+        return None  # the pattern's fallback branch: not an event line
+    timestamp = parse_timestamp(match[_GROUP["event_ts"]])
     if timestamp is None:
         return None
-    groups = match.groupdict()
-    sql = groups.get("sql")
-    obj = _unescape(sql) if sql is not None else groups.get("obj") or ""
-    ret = groups.get("ret")
-    extra = groups.get("extra")
-    operation = match["op"]
+    raw_object = match[_GROUP["object"]]
+    quoted = _QUOTED.fullmatch(raw_object) if raw_object.startswith("'") else None
+    obj = _unescape(quoted[1]) if quoted else raw_object
+    ret = match[_GROUP["retcode"]]
+    extra = match[_GROUP["extra"]]
+    conn, qid = match[_GROUP["connection_id"]], match[_GROUP["query_id"]]
+    operation = match[_GROUP["operation"]]
     return (
         timestamp,
-        match["server"],
-        match["user"],
-        match["host"],
-        int(match["conn"]) if match["conn"] else None,
-        int(match["qid"]) if match["qid"] else None,
+        match[_GROUP["server_host"]],
+        match[_GROUP["username"]],
+        match[_GROUP["client_host"]],
+        int(conn) if conn else None,
+        int(qid) if qid else None,
         operation,
-        match["db"],
+        match[_GROUP["database_name"]],
         obj,
         int(ret) if ret and ret.lstrip("-").isdigit() else None,
         categorize(operation, obj),

@@ -25,14 +25,12 @@ from __future__ import annotations
 from typing import Literal
 
 from labkit.query.errors import QueryError
+from labkit.query.schema import VERB_PATTERN, VERB_SCOPE
 
 Dialect = Literal["duckdb", "athena"]
 DIALECTS: tuple[str, ...] = ("duckdb", "athena")
 _HOLD = "\ue000"
 
-# the SQL verb and the word after it, after leading spaces and parentheses (comments are not skipped)
-_VERB = r"^[\s(]*([A-Za-z]+)"
-_NOUN = r"^[\s(]*[A-Za-z]+\s+([A-Za-z]+)"
 _QUOTED = r"^'([^'\\]*(?:\\.[^'\\]*)*)'?$"
 
 
@@ -46,9 +44,9 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _group(dialect: Dialect, value: str, pattern: str) -> str:
-    """Group 1 of ``pattern`` in ``value``, '' when it does not match (DuckDB's answer; Trino says NULL)."""
-    expr = f"regexp_extract({value}, {_lit(pattern)}, 1)"
+def _group(dialect: Dialect, value: str, pattern: str, group: int = 1) -> str:
+    """A group of ``pattern`` in ``value``, '' when it does not match (DuckDB's answer; Trino says NULL)."""
+    expr = f"regexp_extract({value}, {_lit(pattern)}, {group})"
     return expr if dialect == "duckdb" else f"coalesce({expr}, '')"
 
 
@@ -95,9 +93,10 @@ def object_text(dialect: Dialect) -> str:
 
 
 def category(dialect: Dialect, obj: str = "object_sql") -> str:
-    """labkit.dashboard.audit_lines.categorize in SQL (except that leading comments are not skipped)."""
-    verb = f"upper({_group(dialect, obj, _VERB)})"
-    noun = f"upper({_group(dialect, obj, _NOUN)})"
+    """labkit.dashboard.audit_lines.categorize in SQL, with the same verb pattern."""
+    head = f"substr({obj}, 1, {VERB_SCOPE})"
+    verb = f"upper({_group(dialect, head, VERB_PATTERN, 1)})"
+    noun = f"upper({_group(dialect, head, VERB_PATTERN, 2)})"
     return (
         "CASE WHEN operation IN ('CONNECT', 'DISCONNECT', 'FAILED_CONNECT') THEN operation"
         " WHEN operation = 'READ' THEN 'SELECT' WHEN operation = 'WRITE' THEN 'DML'"

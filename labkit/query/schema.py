@@ -78,6 +78,17 @@ _EVENT = (
 )
 LINE_PATTERN = r"(?s)((?:" + _EVENT + r")|.*)"
 
+# The statement's verb (group 1) and the word after it (group 2), after blanks, comments and opening
+# parentheses: what decides an event's category (labkit.dashboard.audit_lines.categorize and its SQL twin
+# in labkit.query.dialects), applied to the first 400 characters. ASCII classes only, so Python, RE2 and
+# Java agree on what a blank and a word are.
+_BLANK = r"[ \t\n\r\f\x0B]"
+VERB_PATTERN = (
+    rf"(?s)^{_BLANK}*(?:(?:/\*.*?\*/|--[^\n]*\n?|#[^\n]*\n?){_BLANK}*)*[( \t\n\r\f\x0B]*"
+    rf"([A-Za-z0-9_]+)(?:{_BLANK}+([A-Za-z0-9_]+))?"
+)
+VERB_SCOPE = 400
+
 
 def _partition_names() -> tuple[str, ...]:
     sample = PartKey("p", "c", "i", "2000-01-01", "f").file_prefix

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.backup.layout import PartKey
-from labkit.dashboard.audit_lines import parse_line
+from labkit.dashboard.audit_lines import categorize, parse_line
 from labkit.query.archive import Partition
 from labkit.query.dialects import events_select
 from labkit.query.engine import DuckDBEngine
@@ -125,3 +125,27 @@ def test_what_the_server_writes_comes_back_as_its_columns(
     )
     assert row["object"] == sql
     assert parsed is not None and parsed.object == sql and parsed.timestamp == when and parsed.user == user
+
+
+heads = st.lists(
+    st.sampled_from(["", " ", "\n", "(", "/* a\nb */", "-- note\n", "# x\n", "\t", "\x0b", "\u2028", "é"]),
+    max_size=4,
+).map("".join)
+words = st.sampled_from(["SELECT", "insert", "GRANT", "create", "DROP", "set", "with", "TRUNCATE", "x", ""])
+nouns = st.sampled_from(["USER", "table", "ROLE", "PASSWORD", "DEFAULT", "", "t1"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    head=heads, verb=words, noun=nouns, tail=st.text(max_size=20), op=st.sampled_from(["QUERY", "QUERY_DDL"])
+)
+def test_sql_category_agrees_with_the_python_rule(
+    head: str, verb: str, noun: str, tail: str, op: str
+) -> None:
+    # GIVEN a statement with leading blanks/comments/parentheses; WHEN DuckDB categorizes it
+    sql = f"{head}{verb} {noun}{tail}".replace("\x00", "")
+    line = f"20261126 15:29:21,vm,u,h,1,2,{op},d,'{server_escape(sql)}',0"
+    row = events([line]).iloc[0]
+    # THEN it is the category the dashboards' Python parser gives
+    assert row["object"] == sql
+    assert row["category"] == categorize(op, sql)
