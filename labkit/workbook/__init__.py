@@ -7,6 +7,7 @@ judged by are written with :func:`record` to ``out/notebooks/<notebook>.values.j
 
 from __future__ import annotations
 
+from labkit.workbook.alarms import AlarmPanel, alarm_panel
 from labkit.workbook.common import paced, record, workbook_config
 from labkit.workbook.pipeline import (
     Verification,
@@ -27,7 +28,9 @@ from labkit.workbook.setup import (
 from labkit.workbook.versioning import lambda_versions, point_alias, publish_new_version, rollback_alias
 
 __all__ = [
+    "AlarmPanel",
     "Verification",
+    "alarm_panel",
     "backup_parts",
     "build_and_push_images",
     "check_prerequisites",
