@@ -11,8 +11,9 @@ import functions
 import pulumi
 import pulumi_aws as aws
 from alarms import AlarmsArgs, PipelineAlarms
+from athena import ArchiveQuery, ArchiveQueryArgs
 from events import DailyManifests, EventsArgs, ManifestScheduleArgs, RdsDeletionEvents
-from iam import PipelineRoles, RolesArgs, Scope
+from iam import AuditorRole, PipelineRoles, RolesArgs, Scope
 from network import Network, NetworkArgs
 from settings import FUNCTION_KEYS, read_settings
 from storage import BackupStorage, StorageArgs
@@ -155,6 +156,12 @@ rds_events = RdsDeletionEvents(
     ),
 )
 
+# Athena over the backups (partition projection), its workgroup and named queries, and the auditor's role
+archive = ArchiveQuery("archive-query", ArchiveQueryArgs(lab=lab, backup_bucket=storage.bucket.bucket))
+auditor = AuditorRole(
+    "auditor", lab.project, scope, archive.auditor_grants(lab, storage.bucket.arn, storage.key.arn)
+)
+
 # --- what the notebooks and the lab scripts read -----------------------------------------------------------
 pulumi.export("labProject", lab.project)
 pulumi.export("region", region)
@@ -189,3 +196,10 @@ pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("rdsEventSubscription", rds_events.subscription.name)
 pulumi.export("manifestScheduleRule", manifests.rule.name)
 pulumi.export("alarmNames", {key: alarm.name for key, alarm in alarms.alarms.items()})
+# labkit query --target aws: LabConfig derives the same names (athena_workgroup, glue_database)
+pulumi.export("athenaWorkgroup", archive.workgroup.name)
+pulumi.export("glueDatabase", archive.database.name)
+pulumi.export("auditTable", archive.table.name)
+pulumi.export("athenaResultsLocation", archive.results_location)
+pulumi.export("namedQueryIds", {key: q.id for key, q in archive.named_queries.items()})
+pulumi.export("auditorRoleArn", auditor.role.arn)

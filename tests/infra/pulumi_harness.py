@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ LAB_MODULES = (
     "test_host",
     "alarms",
     "events",
+    "athena",
 )
 ECR_MODULES = ("repositories",)
 
@@ -73,8 +75,8 @@ def fake_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[s
         return f"{name}-id", {"arn": _arn("lambda", f"function:{inputs['functionName']}:{inputs['name']}")}
     if typ == "aws:iam/role:Role":
         return inputs["name"], {"arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{inputs['name']}"}
-    if typ == "aws:kms/key:Key":
-        key_id = "0b1e7c5e-0000-4000-8000-000000000001"
+    if typ == "aws:kms/key:Key":  # one id per key, so a grant on the wrong key shows
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
         return key_id, {"arn": _arn("kms", f"key/{key_id}"), "keyId": key_id}
     if typ == "aws:cloudwatch/eventRule:EventRule":
         return inputs["name"], {"arn": _arn("events", f"rule/{inputs['name']}")}
