@@ -18,6 +18,15 @@ from labkit.workbook.pipeline import (
     verify_backups,
     wait_for_backups,
 )
+from labkit.workbook.search import (
+    Archive,
+    archive_summary,
+    open_archive,
+    query_archive,
+    run_saved_query,
+    saved_queries,
+    search_archive,
+)
 from labkit.workbook.setup import (
     build_and_push_images,
     check_prerequisites,
@@ -29,8 +38,10 @@ from labkit.workbook.versioning import lambda_versions, point_alias, publish_new
 
 __all__ = [
     "AlarmPanel",
+    "Archive",
     "Verification",
     "alarm_panel",
+    "archive_summary",
     "backup_parts",
     "build_and_push_images",
     "check_prerequisites",
@@ -40,11 +51,16 @@ __all__ = [
     "generate_traffic",
     "inspect_backup_state",
     "lambda_versions",
+    "open_archive",
     "paced",
     "point_alias",
     "publish_new_version",
+    "query_archive",
     "record",
     "rollback_alias",
+    "run_saved_query",
+    "saved_queries",
+    "search_archive",
     "summarize_backup_state",
     "verify_backups",
     "wait_for_backups",
