@@ -153,7 +153,7 @@ class LabConfig:
     @property
     def glue_database(self) -> str:
         """Glue/Athena database of the archive: lowercase letters, digits and underscores only."""
-        return re.sub(r"[^a-z0-9]+", "_", self.project.lower()).strip("_") + "_audit"
+        return re.sub(r"[^a-z0-9_]", "_", self.project.lower()) + "_audit"
 
     @property
     def archive_clusters(self) -> tuple[str, ...]:

@@ -289,3 +289,18 @@ def test_outputs_name_what_labkit_query_needs_and_agree_with_labkit_config(lab_r
     assert outputs["auditorRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{config.project}-auditor"
     assert set(outputs["namedQueryIds"]) == set(QUERIES)
     assert REGION in config.athena_results_bucket
+
+
+@settings(max_examples=40, deadline=None)
+@given(project=st.from_regex(r"[a-z][a-z0-9._-]{0,40}", fullmatch=True))
+def test_labkit_query_looks_for_the_names_the_stack_creates(project: str) -> None:
+    """`labkit query --target aws` (labkit.query.schema.athena_names) and the stack (LabConfig) agree."""
+    from labkit.query.schema import athena_names
+
+    config = stack_config(project=project)
+    names = athena_names(config)
+    assert (names.database, names.table, names.workgroup) == (
+        config.glue_database,
+        TABLE_NAME,
+        config.athena_workgroup,
+    )
