@@ -2,10 +2,20 @@
 
 Its queue carries the scanner's per-instance messages and, through the alarm topic, RDS's deletion events
 (a log file deleted by retention or storage pressure, an instance deleted): those run the same scan of
-their instance at once, so a file deleted before it was copied is LOST now, not at the next scan."""
+their instance at once, so a file deleted before it was copied is LOST now, not at the next scan.
+
+With ``detector_tailing`` on, the scanner's instances are then scanned again every few seconds until just
+before their next scheduled scan or this invocation's timeout (:mod:`labkit.backup.tail`).
+
+Every invocation keeps its own batch processor and outcomes, and publishes its metrics in one locked
+flush: the local runtime runs detector invocations side by side in one process (a tail must not hold up
+a deletion event), which Lambda never does, and powertools' metric set is shared by the process.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -14,13 +24,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from labkit.backup import metrics as m
-from labkit.backup.detector import detect, instance_for_event, parse_message
+from labkit.backup import tail
+from labkit.backup.detector import DetectOutcome, detect, instance_for_event, parse_message
 from labkit.backup.scanner import InstanceMessage
 from labkit.handlers import clients
 
 logger = Logger(service="log-detector")
 metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["detector"])
-processor = BatchProcessor(event_type=EventType.SQS)
+_publishing = threading.Lock()
 
 
 def _instance(instance_id: str) -> InstanceMessage | None:
@@ -32,11 +43,8 @@ def _instance(instance_id: str) -> InstanceMessage | None:
     )
 
 
-def record_handler(record: SQSRecord) -> None:
-    # malformed -> this record fails alone and reaches the DLQ; an unrelated RDS event -> None, dropped
-    message = parse_message(record.body, resolve=_instance)
-    if message is None:
-        return
+def scan(message: InstanceMessage) -> DetectOutcome:
+    """One scan of one instance: the scan entry point, for a message and for every tail round."""
     config = clients.config()
     outcome = detect(
         clients.client("rds"),
@@ -46,25 +54,86 @@ def record_handler(record: SQSRecord) -> None:
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
     )
-    metrics.add_metric(name=m.FILES_DETECTED, unit=MetricUnit.Count, value=outcome.new)
-    metrics.add_metric(name=m.TABLE_WRITES, unit=MetricUnit.Count, value=outcome.writes)
-    metrics.add_metric(name=m.RDS_CALLS, unit=MetricUnit.Count, value=outcome.rds_calls)
-    if outcome.lost:
-        metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
-    if outcome.unavailable:
-        metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
-    if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused: look at it
-        metrics.add_metric(
-            name=m.IDENTITY_ANOMALIES,
-            unit=MetricUnit.Count,
-            value=len(outcome.revived) + len(outcome.conflicts),
-        )
-    logger.info("scan of instance", extra={"outcome": outcome.__dict__})
+    return outcome
 
 
-@metrics.log_metrics(raise_on_empty_metrics=False)
+def _tail_scan(message: InstanceMessage) -> DetectOutcome:
+    outcome = scan(message)
+    if outcome.writes or outcome.lost or outcome.unavailable:  # a quiet round is not worth a log line
+        logger.info("tail scan of instance", extra={"outcome": outcome.__dict__})
+    return outcome
+
+
+def _sent_at(record: SQSRecord) -> float | None:
+    try:
+        return int(record.attributes.sent_timestamp) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _publish(outcomes: list[DetectOutcome]) -> None:
+    with _publishing:
+        for outcome in outcomes:
+            metrics.add_metric(name=m.FILES_DETECTED, unit=MetricUnit.Count, value=outcome.new)
+            metrics.add_metric(name=m.TABLE_WRITES, unit=MetricUnit.Count, value=outcome.writes)
+            metrics.add_metric(name=m.RDS_CALLS, unit=MetricUnit.Count, value=outcome.rds_calls)
+            if outcome.lost:
+                metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
+            if outcome.unavailable:
+                metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+            if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
+                metrics.add_metric(
+                    name=m.IDENTITY_ANOMALIES,
+                    unit=MetricUnit.Count,
+                    value=len(outcome.revived) + len(outcome.conflicts),
+                )
+        metrics.flush_metrics(raise_on_empty_metrics=False)
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    config = clients.config()
+    started = time.time()
+    outcomes: list[DetectOutcome] = []
+    scheduled: list[tuple[InstanceMessage, float | None]] = []
+
+    def record_handler(record: SQSRecord) -> None:
+        # malformed -> this record fails alone and reaches the DLQ; an unrelated RDS event -> None, dropped
+        message = parse_message(record.body, resolve=_instance)
+        if message is None:
+            return
+        outcome = scan(message)
+        logger.info("scan of instance", extra={"outcome": outcome.__dict__})
+        outcomes.append(outcome)
+        if config.detector_tailing and tail.is_scheduled_scan(record.body):
+            scheduled.append((message, _sent_at(record)))
+
+    try:
+        response = process_partial_response(
+            event=event,
+            record_handler=record_handler,
+            processor=BatchProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+        if scheduled:
+            report = tail.tail(
+                tail.targets(scheduled, config.scan_period_s),
+                _tail_scan,
+                remaining_ms=context.get_remaining_time_in_millis,
+                poll_s=config.tail_poll_s,
+                margin_s=config.tail_margin_s,
+                first_round_s=time.time() - started,
+            )
+            outcomes.extend(report.outcomes.values())
+            logger.info(
+                "tail ended",
+                extra={
+                    "rounds": report.rounds,
+                    "scans": report.scans,
+                    "failures": report.failures,
+                    "stopped": report.stopped,
+                },
+            )
+    finally:
+        _publish(outcomes)
+    return response

@@ -6,7 +6,10 @@ moto cannot invoke container-image functions, and its event source mappings brea
 * an EventBridge ticker invokes the scanner with a ``Scheduled Event`` every ``scan_interval_s``;
 * an SQS poller feeds the detector batches of ``sqs_batch_size`` and honours the partial batch response
   (``batchItemFailures``): successes are deleted, failures become visible again; moto's own RedrivePolicy
-  moves a message to the DLQ at the receive after ``maxReceiveCount``;
+  moves a message to the DLQ at the receive after ``maxReceiveCount``. As Lambda's poller does, it runs
+  up to ``detector_concurrency`` batches at once, each in its own thread: a tailing detector
+  (:mod:`labkit.backup.tail`) holds its batch for up to a scan period, and must not hold up an RDS
+  deletion event or another instance's scan behind it;
 * a DynamoDB Streams poller feeds the downloader batches of ``stream_batch_size`` per shard, in order, with
   the partial batch response keyed by ``SequenceNumber``, BisectBatchOnFunctionError, ``stream_max_retries``
   and an on-failure record sent to the ``stream_failures`` queue once retries are exhausted. Records that
@@ -108,6 +111,7 @@ class LambdaRuntime:
         first_tick_s: float | None = None,
         starting_position: str = "TRIM_HORIZON",
         filter_criteria: dict[str, Any] | None = None,
+        detector_concurrency: int = 5,
     ) -> None:
         self.config = config
         self.retry_delay_s = retry_delay_s
@@ -120,6 +124,8 @@ class LambdaRuntime:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._batches: list[threading.Thread] = []  # detector invocations running
+        self._slots = threading.BoundedSemaphore(max(1, detector_concurrency))
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._stream_idle_since: float | None = None  # start of the last pass that found nothing to do
@@ -190,9 +196,11 @@ class LambdaRuntime:
         """Stop the loops; an invocation in progress is allowed to finish."""
         self._stop.set()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._lock:
+            batches = list(self._batches)
+        for thread in [*self._threads, *batches]:
             thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
+        alive = [t.name for t in [*self._threads, *batches] if t.is_alive()]
         if alive:
             log.warning(_json_log("runtime_stop_timeout", threads=alive))
         self._threads = []
@@ -245,46 +253,92 @@ class LambdaRuntime:
     # -- SQS -----------------------------------------------------------------------------------------------
     def _sqs_loop(self) -> None:
         while not self._stop.is_set():
+            if not self._slots.acquire(timeout=self.poll_interval_s):
+                continue  # every slot busy: no receive (Lambda's poller does not take what it cannot run)
+            dispatched = False
             try:
-                worked = self.poll_queue()
+                dispatched = worked = self._dispatch_batch()
             except ClientError as exc:
                 log.error(_json_log("sqs_poll_error", error=str(exc)))
                 worked = False
+            finally:
+                if not dispatched:
+                    self._slots.release()
             if not worked:
                 self._stop.wait(self.poll_interval_s)
 
+    def _dispatch_batch(self) -> bool:
+        """Receive a batch and invoke the detector with it in a thread of its own (which frees the slot)."""
+        with self._lock:
+            self._in_flight += 1  # a received message is work in flight until deleted or released
+        handed_over = False
+        try:
+            messages = self._receive()
+            if not messages:
+                return False
+            thread = threading.Thread(
+                target=self._batch_thread, args=(messages,), name="lambda-detector", daemon=True
+            )
+            with self._lock:
+                self._batches = [t for t in self._batches if t.is_alive()] + [thread]
+            thread.start()
+            handed_over = True
+            return True
+        finally:
+            if not handed_over:
+                with self._lock:
+                    self._in_flight -= 1
+                self._touch()
+
+    def _batch_thread(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            self._run_batch(messages)
+        except ClientError as exc:
+            log.error(_json_log("sqs_batch_error", error=str(exc)))
+        finally:
+            self._slots.release()
+            with self._lock:
+                self._in_flight -= 1
+            self._touch()
+
     def poll_queue(self) -> bool:
-        """One receive -> invoke -> delete round; returns whether there were messages."""
+        """One receive -> invoke -> delete round in this thread; returns whether there were messages."""
         with self._lock:
             self._in_flight += 1  # a received message is work in flight until deleted or released
         try:
-            messages = self._sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(self.config.sqs_batch_size, 10),
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            messages = self._receive()
             if not messages:
                 return False
-            self._touch()
-            if self._stop.is_set():  # stopping: hand the messages back untouched
-                self._change_visibility(messages, 0)
-                return True
-            event = sqs_event(messages, self.queue_arn, self.config.region)
-            outcome = self._invoke("detector", event, item_ids=[m["MessageId"] for m in messages])
-            failed = outcome.failed or set()
-            done = [m for m in messages if m["MessageId"] not in failed]
-            retry = [m for m in messages if m["MessageId"] in failed]
-            self._delete(done)
-            # local speed-up: AWS waits out the visibility timeout (minutes); come back after retry_delay_s
-            self._change_visibility(retry, round(self.retry_delay_s))
+            self._run_batch(messages)
             return True
         finally:
             with self._lock:
                 self._in_flight -= 1
             self._touch()
+
+    def _receive(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.config.sqs_batch_size, 10),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> None:
+        """Invoke the detector with one received batch, then delete its successes and release its failures."""
+        self._touch()
+        if self._stop.is_set():  # stopping: hand the messages back untouched
+            self._change_visibility(messages, 0)
+            return
+        event = sqs_event(messages, self.queue_arn, self.config.region)
+        outcome = self._invoke("detector", event, item_ids=[m["MessageId"] for m in messages])
+        failed = outcome.failed or set()
+        self._delete([m for m in messages if m["MessageId"] not in failed])
+        # local speed-up: AWS waits out the visibility timeout (minutes); come back after retry_delay_s
+        self._change_visibility([m for m in messages if m["MessageId"] in failed], round(self.retry_delay_s))
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for chunk in _chunks(messages, 10):
