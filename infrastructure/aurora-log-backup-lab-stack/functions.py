@@ -39,7 +39,7 @@ def function_sizes(lab: LabConfig) -> dict[str, tuple[int, int | None]]:
     """(timeout seconds, memory MB or None for Lambda's 128 MB default), from labkit's pipeline settings."""
     return {
         "scanner": (lab.scanner_timeout_s, None),
-        "detector": (lab.detector_timeout_s, None),
+        "detector": (lab.detector_function_timeout_s, None),  # when tailing: a whole scan period
         "downloader": (lab.downloader_timeout_s, lab.downloader_memory_mb),
     }
 
