@@ -44,6 +44,7 @@ from labkit.config import LabConfig
 from labkit.deploy import deploy_local, downloader_stream_mapping, function_names, function_sizes
 from labkit.errors import LabkitError, LabNotRunningError
 from labkit.local.events import LambdaContext, iso, iso_now, jsonable, scheduled_event, sqs_event
+from labkit.local.manifest_tick import DailyManifestTick
 
 log = logging.getLogger("labkit.runtime")
 
@@ -126,6 +127,8 @@ class LambdaRuntime:
         self._threads: list[threading.Thread] = []
         self._batches: list[threading.Thread] = []  # detector invocations running
         self._slots = threading.BoundedSemaphore(max(1, detector_concurrency))
+        # the daily manifest rule's stand-in: after a scan, once per UTC day
+        self.manifest_tick = DailyManifestTick(lambda event: self._invoke("scanner", event, []))
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self._stream_idle_since: float | None = None  # start of the last pass that found nothing to do
@@ -246,6 +249,7 @@ class LambdaRuntime:
         while not self._stop.wait(wait):
             try:
                 self.tick()
+                self.manifest_tick()
             except Exception:  # a failed scan is logged by _invoke; keep the schedule
                 log.exception(_json_log("ticker_error"))
             wait = self.config.scan_interval_s

@@ -5,7 +5,7 @@ deploy_local makes it), and `labkit verify --manifests` passes on what it wrote.
 Real: the handler with its own boto3 clients from the lab service's environment, the emulator, the S3
 layout's keys and the downloader's gzip part writer, the CLI. Faked: the handler's clock (which days are
 "yesterday" and "today"), so that a run near midnight cannot change what the test expects; the local
-runtime's day boundary, likewise (``next_day`` below)."""
+runtime's day boundary, likewise."""
 
 from __future__ import annotations
 
@@ -188,3 +188,68 @@ def test_recent_days_are_utc_calendar_days() -> None:
     local = datetime(2026, 3, 2, 0, 30, tzinfo=timezone(timedelta(hours=2)))
     assert recent_days(local) == ("2026-02-28", "2026-03-01")
     assert recent_days(datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == ("2025-12-31", "2026-01-01")
+
+
+# --- the local lab: the runtime's scan ticker stands in for the daily rule -------------------------------------
+def test_the_daily_tick_invokes_the_manifest_run_once_per_new_utc_day() -> None:
+    from datetime import date
+
+    from labkit.local.manifest_tick import DailyManifestTick
+
+    days, sent = [date(2026, 3, 1)], []
+    tick = DailyManifestTick(sent.append, today=lambda: days[-1])
+    assert [tick(), tick()] == [False, False]  # as on AWS: not at start-up, at the next midnight
+    days.append(date(2026, 3, 2))
+    assert [tick(), tick(), tick()] == [True, False, False]  # the first scan of the new day runs it, once
+    days.append(date(2026, 3, 3))
+    assert tick() is True
+    assert sent == [manifest_event(), manifest_event()]
+
+
+def test_the_local_runtime_writes_the_manifests_at_the_first_scan_of_a_new_day(
+    account: EmulatedAccount,
+    config: LabConfig,
+    handler_env: None,
+    clock: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import date, timedelta
+
+    from labkit.handlers import scanner
+    from labkit.local import manifest_tick
+    from labkit.local.runtime import LambdaRuntime
+
+    # GIVEN parts in the lab's bucket and the local runtime driving the real scanner handler
+    lab = LabBucket(account, config)
+    lab.put_part("db-1", YESTERDAY, "audit.log.0.a", 1, 30)
+    lab.put_part("db-1", TODAY, "audit.log.0.b", 1, 30)
+    events: list[dict[str, Any]] = []
+
+    def recording_scanner(event: dict[str, Any], context: Any) -> Any:
+        events.append(event)
+        return scanner.lambda_handler(event, context)
+
+    runtime = LambdaRuntime(
+        config,
+        recording_scanner,
+        lambda e, c: None,
+        lambda e, c: None,
+        poll_interval_s=0.05,
+        first_tick_s=0.05,
+    )
+    started_on = runtime.manifest_tick.last_day
+    # WHEN the UTC day changes (the runtime's clock is faked: a test must not wait for midnight)
+    monkeypatch.setattr(manifest_tick, "utc_today", lambda: started_on + timedelta(days=1))
+    assert isinstance(started_on, date)
+    runtime.start()
+    try:
+        # THEN the ticker's next scan is followed by the manifest run, with the rule's input
+        rds_events_tests.wait_for("two manifests", lambda: len(lab.manifests()) == 2)
+    finally:
+        runtime.stop()
+    assert [e.get("detail-type") for e in events[:1]] == ["Scheduled Event"]
+    assert events[1] == manifest_event() and len(events) == 2  # the scan interval is an hour: no more
+    assert runtime.stats()["scanner"]["errors"] == 0
+    code, check = verify_cli(config, tmp_path / "out")
+    assert code == 0 and check["clean"] is True and check["parts_checked"] == 2
