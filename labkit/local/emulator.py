@@ -22,6 +22,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from io import BytesIO
@@ -80,6 +81,9 @@ class LogFileApi:
         self.routes: dict[str, Callable[[str, bytes], Any]] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
+        # every RDS API request by action (DownloadCompleteDBLogFile included): what the account's RDS rate
+        # limit (12 requests/s, shared) is spent on; GET /labkit-api/rds-calls
+        self.rds_calls: Counter[str] = Counter()
 
     def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
         audit = AuditDirectory(directory, scheme)
@@ -98,11 +102,13 @@ class LogFileApi:
             if path.startswith(LABKIT_API):
                 return self._labkit_api(environ, start_response)
             if COMPLETE_PATH.match(path):
+                self._count("DownloadCompleteDBLogFile")
                 return self._download_complete(environ, start_response)
             scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if environ.get("REQUEST_METHOD") == "POST" and scope and scope.group(2) == "rds":
                 body = _read_body(environ)
                 form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+                self._count(form.get("Action", "?"))
                 if form.get("Action") in LOG_FILE_ACTIONS:
                     return self._log_file_action(form, scope.group(1), start_response)
                 environ["wsgi.input"] = BytesIO(body)
@@ -222,6 +228,10 @@ class LogFileApi:
         return _stream(fd, size)
 
     # -- helpers -----------------------------------------------------------------------------------------
+    def _count(self, action: str) -> None:
+        with self._lock:
+            self.rds_calls[action] += 1
+
     def _directory(self, instance_id: str, region: str) -> AuditDirectory | None:
         if not instance_exists(instance_id, region):
             raise RdsApiError(404, "DBInstanceNotFound", f"DBInstance {instance_id} not found.")
@@ -234,10 +244,15 @@ class LogFileApi:
             raise RdsApiError(400, "Throttling", "Rate exceeded")
 
     def _labkit_api(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        """Local-only control endpoint: GET/POST /labkit-api/faults, GET /labkit-api/logfiles."""
+        """Local-only control endpoint: GET/POST /labkit-api/faults, GET /labkit-api/logfiles, GET
+        /labkit-api/rds-calls (RDS requests served so far, by action)."""
         route = environ["PATH_INFO"][len(LABKIT_API) :]
         if route == "logfiles":
             return _json(start_response, "200 OK", self.log_files())
+        if route == "rds-calls":
+            with self._lock:
+                calls = dict(self.rds_calls)
+            return _json(start_response, "200 OK", {"total": sum(calls.values()), "by_action": calls})
         if route in self.routes:
             method = environ.get("REQUEST_METHOD", "GET")
             return _json(start_response, "200 OK", self.routes[route](method, _read_body(environ)))
