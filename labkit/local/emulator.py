@@ -84,6 +84,7 @@ class LogFileApi:
         # every RDS API request by action (DownloadCompleteDBLogFile included): what the account's RDS rate
         # limit (12 requests/s, shared) is spent on; GET /labkit-api/rds-calls
         self.rds_calls: Counter[str] = Counter()
+        self.rds_calls_by_instance: Counter[str] = Counter()  # "" = calls naming no instance
 
     def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
         audit = AuditDirectory(directory, scheme)
@@ -102,13 +103,13 @@ class LogFileApi:
             if path.startswith(LABKIT_API):
                 return self._labkit_api(environ, start_response)
             if COMPLETE_PATH.match(path):
-                self._count("DownloadCompleteDBLogFile")
+                self._count("DownloadCompleteDBLogFile", unquote(path).split("/")[3])
                 return self._download_complete(environ, start_response)
             scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if environ.get("REQUEST_METHOD") == "POST" and scope and scope.group(2) == "rds":
                 body = _read_body(environ)
                 form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
-                self._count(form.get("Action", "?"))
+                self._count(form.get("Action", "?"), form.get("DBInstanceIdentifier", ""))
                 if form.get("Action") in LOG_FILE_ACTIONS:
                     return self._log_file_action(form, scope.group(1), start_response)
                 environ["wsgi.input"] = BytesIO(body)
@@ -228,9 +229,10 @@ class LogFileApi:
         return _stream(fd, size)
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def _count(self, action: str) -> None:
+    def _count(self, action: str, instance_id: str) -> None:
         with self._lock:
             self.rds_calls[action] += 1
+            self.rds_calls_by_instance[instance_id] += 1
 
     def _directory(self, instance_id: str, region: str) -> AuditDirectory | None:
         if not instance_exists(instance_id, region):
@@ -251,8 +253,9 @@ class LogFileApi:
             return _json(start_response, "200 OK", self.log_files())
         if route == "rds-calls":
             with self._lock:
-                calls = dict(self.rds_calls)
-            return _json(start_response, "200 OK", {"total": sum(calls.values()), "by_action": calls})
+                calls, per_instance = dict(self.rds_calls), dict(self.rds_calls_by_instance)
+            answer = {"total": sum(calls.values()), "by_action": calls, "by_instance": per_instance}
+            return _json(start_response, "200 OK", answer)
         if route in self.routes:
             method = environ.get("REQUEST_METHOD", "GET")
             return _json(start_response, "200 OK", self.routes[route](method, _read_body(environ)))

@@ -14,6 +14,7 @@ def rds_calls(account: EmulatedAccount) -> dict[str, int]:
     with urllib.request.urlopen(f"{account.url}/labkit-api/rds-calls", timeout=10) as response:
         answer = json.load(response)
     assert answer["total"] == sum(answer["by_action"].values())
+    assert answer["total"] == sum(answer["by_instance"].values())
     return dict(answer["by_action"])
 
 
@@ -43,3 +44,7 @@ def test_every_rds_request_is_counted_by_action(account: EmulatedAccount) -> Non
     }
     assert data == (directory / "server_audit.log").read_bytes()
     assert before == {"CreateDBCluster": 1, "CreateDBInstance": 1}
+    # ... and by instance: the cluster's creation names none, every later call names db-1
+    with urllib.request.urlopen(f"{account.url}/labkit-api/rds-calls", timeout=10) as response:
+        by_instance = json.load(response)["by_instance"]
+    assert by_instance == {"": 1, "db-1": 1 + sum(grown.values())}
