@@ -7,6 +7,11 @@ services' pricing pages before quoting a figure. The pipeline's request counts f
 are estimates, listed line by line so a reader can see and change every assumption. Left out as negligible
 at audit volumes: DynamoDB storage, KMS (the bucket key), the functions' own CloudWatch logs, data transfer
 (none leaves the Region).
+
+``scan_modes`` sets the scan modes side by side per instance and month: a 5-minute schedule, the 1-minute
+default, and the 1-minute schedule with the detector tailing (``LabConfig.detector_tailing``): Lambda
+invocations, RDS API calls (free, but every RDS client of the account shares 12 requests/s) and what they
+cost, with the fleet size each mode leaves room for.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from labkit.config import LabConfig
 from labkit.dashboard.charts import new_figure
 
 GIB = 1024**3
@@ -47,7 +53,7 @@ class PipelineShape:
     """How the pipeline is deployed and how fast it copies (defaults: labkit's config defaults)."""
 
     instances: int = 1
-    scan_interval_s: float = 300.0
+    scan_interval_s: float = LabConfig.scan_interval_s  # the config's default schedule (1 minute)
     active_files: int = 4  # Aurora writes about four audit files at a time (REFERENCE.md)
     sqs_batch_size: int = 10
     downloader_memory_mb: int = 512
@@ -200,3 +206,96 @@ def measured_volume(
         "instances": int(state["instance_id"].nunique()) if not state.empty else 0,
         "window_s": window_s,
     }
+
+
+RDS_BUDGET_PER_S = 12.0  # RDS API requests per second, sustained, per account and Region (shared)
+RDS_PAGE = 1024 * 1024  # DownloadDBLogFilePortion returns at most 1 MB per call
+INSTANCES_PER_PAGE = 100  # DescribeDBInstances' page
+
+
+@dataclass(frozen=True)
+class ScanMode:
+    """How often an instance's files are looked at: the schedule, and whether the detector tails."""
+
+    name: str
+    scan_interval_s: float
+    tailing: bool = False
+    tail_poll_s: float = LabConfig.tail_poll_s
+    tail_margin_s: float = LabConfig.tail_margin_s
+    detector_timeout_s: float = LabConfig.detector_timeout_s
+
+    @property
+    def tail_rounds(self) -> int:
+        """Scans a tailing invocation adds after its own: every poll within the window (labkit.backup.tail)."""
+        if not self.tailing:
+            return 0
+        # the stack gives a tailing detector a timeout of max(detector_timeout_s, period), at most 900 s
+        window = min(self.scan_interval_s, min(900.0, max(self.detector_timeout_s, self.scan_interval_s)))
+        return max(0, int((window - self.tail_margin_s) // self.tail_poll_s))
+
+    @property
+    def detector_s(self) -> float:
+        """Seconds one detector invocation lasts beyond its own scan: the tail's window."""
+        return self.tail_rounds * self.tail_poll_s
+
+
+SCAN_MODES = (
+    ScanMode("5-minute schedule", 300.0),
+    ScanMode("1-minute schedule (default)", 60.0),
+    ScanMode("1-minute schedule + tailing", 60.0, tailing=True),
+)
+
+
+def scan_modes(
+    audit_bytes_per_day: float,
+    shape: PipelineShape = PipelineShape(),
+    prices: Prices = Prices(),
+    modes: tuple[ScanMode, ...] = SCAN_MODES,
+    rds_budget_per_s: float = RDS_BUDGET_PER_S,
+) -> pd.DataFrame:
+    """Per instance and month, one row per mode. ``audit_bytes_per_day`` is the whole fleet's (as
+    ``measured_volume`` gives it); ``shape.instances`` share it.
+
+    Upper-bound assumptions, to change here: every active file grows between two looks under load, so each
+    scan or tail round finds ``shape.active_files`` files grown and each becomes one copy (one downloader
+    invocation, one part, one DownloadDBLogFilePortion call per started MB); one listing
+    (DescribeDBLogFiles) per scan or round (rds-mysql rotations add head reads: not counted)."""
+    instances = max(shape.instances, 1)
+    month_s = DAYS_PER_MONTH * 86400
+    bytes_month = audit_bytes_per_day / instances * DAYS_PER_MONTH
+    small_gb, big_gb = shape.small_function_memory_mb / 1024, shape.downloader_memory_mb / 1024
+    rows = []
+    for mode in modes:
+        scans = month_s / mode.scan_interval_s
+        looks = scans * (1 + mode.tail_rounds)
+        copies = looks * shape.active_files
+        page_calls = copies * math.ceil(bytes_month / copies / RDS_PAGE) if copies else 0.0
+        scanner = scans * math.ceil(instances / INSTANCES_PER_PAGE) / instances  # its DescribeDBInstances
+        rds = looks + page_calls + scanner
+        detector = scans * math.ceil(instances / shape.sqs_batch_size) / instances
+        invocations = scans / instances + detector + copies
+        gb_s = (scans / instances + detector) * shape.invocation_s * small_gb
+        gb_s += detector * mode.detector_s * small_gb + copies * shape.invocation_s * big_gb
+        gb_s += bytes_month / (shape.copy_mb_per_s * 1e6) * big_gb
+        usd = (
+            invocations / 1e6 * prices.lambda_requests_per_million
+            + gb_s * prices.lambda_gb_second
+            + copies / 1000 * prices.s3_put_per_1k
+            + (copies * 3 + looks * shape.active_files) * 2 / 1e6 * prices.dynamodb_write_per_million
+            + scans * 3 / 1e6 * prices.sqs_per_million
+        )
+        per_s = rds / month_s
+        rows.append(
+            {
+                "mode": mode.name,
+                "looks_every_s": mode.tail_poll_s if mode.tailing else mode.scan_interval_s,
+                "lambda_invocations": invocations,
+                "detector_invocations": detector,
+                "rds_api_calls": rds,
+                "rds_calls_per_s": per_s,
+                "instances_within_rds_budget": int(rds_budget_per_s / per_s) if per_s else 0,
+                "lambda_gb_s": gb_s,
+                "usd_per_month": usd,
+            }
+        )
+    return pd.DataFrame(rows)
