@@ -5,11 +5,16 @@ the constant input :func:`manifest_event`. The scanner then writes, through labk
 manifest of each (instance, day) for the previous and the current UTC day: yesterday's is closed by now
 (late parts of it get a revision), today's records what is already there so a later tamper is caught
 sooner. Writing is idempotent, so a retried or doubled invocation writes nothing new.
+
+Time-boxed: a run stops starting new (instance, day) pairs when the invocation is about to time out and
+says which it deferred; the handler then fails, and Lambda's asynchronous retry resumes (what was written
+is confirmed unchanged without being read again). One pair must fit in one invocation's time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ACTION_KEY, MANIFEST_ACTION = "action", "manifest"
 SCHEDULE = "cron(15 0 * * ? *)"  # 00:15 UTC: yesterday's last scans and copies have had time to land
+RESERVE_MS = 20_000  # no new (instance, day) with less than this left of the invocation
 
 
 def manifest_event() -> dict[str, str]:
@@ -48,26 +54,43 @@ class ManifestRun:
     written: list[ManifestOutcome] = field(default_factory=list)
     unchanged: list[ManifestOutcome] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # "instance/day" -> why
+    deferred: list[str] = field(default_factory=list)  # "instance/day" left for lack of time
 
     def summary(self) -> dict[str, Any]:
         return {
             "written": [o.key for o in self.written],
             "unchanged": len(self.unchanged),
             "failed": dict(self.failed),
+            "deferred": list(self.deferred),
         }
 
 
-def write_recent_manifests(s3: Any, bucket: str, prefix: str, days: tuple[str, ...]) -> ManifestRun:
+def write_recent_manifests(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    days: tuple[str, ...],
+    *,
+    time_left_ms: Callable[[], int] | None = None,
+    reserve_ms: int = RESERVE_MS,
+) -> ManifestRun:
     """Write (or confirm) the manifest of every instance with parts, or a manifest, on one of ``days``.
 
     One (instance, day) failing (ManifestError: a part altered, a concurrent writer) does not stop the
-    others; it is returned in ``failed`` for the caller to raise after the rest are written.
+    others; it is returned in ``failed`` for the caller to raise after the rest are written. With
+    ``time_left_ms`` (the Lambda context's clock), pairs not started before ``reserve_ms`` is all that is
+    left are returned in ``deferred``.
     """
     wanted = set(days)
     found = {(p.instance_id, p.date) for p in list_parts(s3, bucket, prefix) if p.date in wanted}
     found |= {(i, d) for i, d in manifested_days(s3, bucket, prefix) if d in wanted}
     run = ManifestRun()
-    for instance_id, day in sorted(found, key=lambda pair: (pair[1], pair[0])):  # older day first
+    todo = sorted(found, key=lambda pair: (pair[1], pair[0]))  # older day first: the chain's order
+    for n, (instance_id, day) in enumerate(todo):
+        if time_left_ms is not None and time_left_ms() < reserve_ms:
+            run.deferred = [f"{i}/{d}" for i, d in todo[n:]]
+            log.warning("out of time: %d manifest(s) deferred to the retry", len(run.deferred))
+            break
         try:
             outcome = write_manifests(s3, bucket, prefix, instance_id, day)
         except ManifestError as exc:

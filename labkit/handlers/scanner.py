@@ -32,7 +32,7 @@ def _queue_url() -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = clients.config()
     if is_manifest_event(event):  # no heartbeat: that alarm watches the scan schedule
-        return _write_manifests()
+        return _write_manifests(context)
     outcome = scan(
         clients.client("rds"),
         clients.client("sqs"),
@@ -53,13 +53,21 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"sent": outcome.sent, "skipped": outcome.skipped}
 
 
-def _write_manifests() -> dict[str, Any]:
+def _write_manifests(context: Any) -> dict[str, Any]:
     config = clients.config()
     days = recent_days()
-    run = write_recent_manifests(clients.client("s3"), config.names.bucket, config.log_prefix, days)
+    run = write_recent_manifests(
+        clients.client("s3"),
+        config.names.bucket,
+        config.log_prefix,
+        days,
+        time_left_ms=context.get_remaining_time_in_millis,
+    )
     logger.info("manifests done", extra={"days": days, **run.summary()})
-    if (
-        run.failed
-    ):  # a Lambda error: the scanner's errors alarm pages someone to run labkit verify --manifests
+    # a Lambda error either way: a failed day pages someone (the scanner's errors alarm) to run
+    # `labkit verify --manifests`; a deferred one is resumed by Lambda's asynchronous retry
+    if run.failed:
         raise BackupError(f"{len(run.failed)} manifest(s) not written: {run.failed}")
+    if run.deferred:
+        raise BackupError(f"out of time, {len(run.deferred)} manifest(s) left for the retry: {run.deferred}")
     return {"days": list(days), **run.summary()}

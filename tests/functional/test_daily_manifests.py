@@ -253,3 +253,22 @@ def test_the_local_runtime_writes_the_manifests_at_the_first_scan_of_a_new_day(
     assert runtime.stats()["scanner"]["errors"] == 0
     code, check = verify_cli(config, tmp_path / "out")
     assert code == 0 and check["clean"] is True and check["parts_checked"] == 2
+
+
+def test_a_run_out_of_time_defers_the_rest_and_the_retry_finishes(
+    account: EmulatedAccount, config: LabConfig
+) -> None:
+    # GIVEN three instances with parts yesterday, and an invocation clock that runs out after the first
+    lab = LabBucket(account, config)
+    for instance in ("db-1", "db-2", "db-3"):
+        lab.put_part(instance, YESTERDAY, "audit.log.0.a", 1, 10)
+    clock = iter([60_000, 1_000])
+    first = write_recent_manifests(
+        lab.s3, lab.bucket, lab.prefix, (YESTERDAY, TODAY), time_left_ms=lambda: next(clock, 0)
+    )
+    # THEN one is written and the other two are deferred, not skipped silently
+    assert len(first.written) == 1 and first.deferred == [f"db-2/{YESTERDAY}", f"db-3/{YESTERDAY}"]
+    # AND the retry writes only those, confirming the first without writing it again
+    retry = write_recent_manifests(lab.s3, lab.bucket, lab.prefix, (YESTERDAY, TODAY))
+    assert (len(retry.written), len(retry.unchanged), retry.deferred) == (2, 1, [])
+    assert sorted(m["instance"] for m in lab.manifests()) == ["db-1", "db-2", "db-3"]
