@@ -598,7 +598,7 @@ def notebooks_run(
 
 
 # Command groups kept in their own modules: each module has ``register(app)``. One module per line.
-_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops",)
+_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops", "labkit.cli_query")
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 

@@ -1,9 +1,9 @@
 """Run the archive's SQL: DuckDB over the emulator's bucket (local) or Amazon Athena (aws).
 
 Local: the lines of the partitions a query needs are read through boto3 (see :mod:`labkit.query.archive`
-for why not httpfs) into a DuckDB table ``audit_lines`` once per engine, and the ``audit_events`` view
-applies :data:`labkit.query.schema.LINE_PATTERN` with ``regexp_extract`` — the same columns Athena's
-RegexSerDe table has. ``Engine.sql`` on an arbitrary statement loads every partition first.
+for why not httpfs) once per engine and parsed as they are loaded, with
+:data:`labkit.query.schema.LINE_PATTERN` and ``regexp_extract``, into the DuckDB table ``audit_events``:
+the same columns Athena's RegexSerDe table has (plus ``source_key``, Athena's ``"$path"``). ``Engine.sql`` on an arbitrary statement loads every partition first.
 
 AWS: ``start_query_execution`` in the lab's workgroup (which enforces its encrypted results location and
 bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page by page.
@@ -25,15 +25,22 @@ from labkit.query.errors import QueryError
 from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
 
-LINES_TABLE = "audit_lines"
-
 
 class Engine:
     """One query engine over the backup archive; ``dialect`` is "duckdb" or "athena"."""
 
     dialect = "duckdb"
 
-    def sql(self, sql: str) -> pd.DataFrame:
+    def sql(
+        self,
+        sql: str,
+        *,
+        instance: str | None = None,
+        since: date | str | None = None,
+        until: date | str | None = None,
+    ) -> pd.DataFrame:
+        """Any SQL over ``audit_events``. The scope (instance, dates) bounds what the local engine reads
+        first (default: everything); on Athena the statement's own WHERE prunes, and the scope is unused."""
         raise NotImplementedError
 
     def run(self, name: str, **params: Any) -> pd.DataFrame:
@@ -60,27 +67,33 @@ class DuckDBEngine(Engine):
         self.connection = duckdb.connect()
         self._loaded: set[Partition] = set()
         self._everything = False
+        columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in COLUMNS)
         partitions = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
-        self.connection.execute(
-            f"CREATE TABLE {LINES_TABLE} (line VARCHAR, source_key VARCHAR, {partitions})"
-        )
+        self.connection.execute(f"CREATE TABLE {TABLE_NAME} ({columns}, source_key VARCHAR, {partitions})")
         names = ", ".join(f"'{c.name}'" for c in COLUMNS)
         fields = ", ".join(
-            f"r.{c.name}"
-            if c.duckdb_type == "VARCHAR"
-            else f"TRY_CAST(r.{c.name} AS {c.duckdb_type}) AS {c.name}"
+            f"r.{c.name}" if c.duckdb_type == "VARCHAR" else f"TRY_CAST(r.{c.name} AS {c.duckdb_type})"
             for c in COLUMNS
         )
         pattern = "'^" + LINE_PATTERN.replace("'", "''") + "$'"
-        partition_list = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
-        self.connection.execute(
-            f"CREATE VIEW {TABLE_NAME} AS SELECT {fields}, source_key, {partition_list} FROM ("
-            f"SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key, {partition_list}"
-            f" FROM {LINES_TABLE})"
+        # lines are parsed once, as they are loaded: the table then holds what Athena's RegexSerDe yields
+        self._insert = (
+            f"INSERT INTO {TABLE_NAME} SELECT {fields}, source_key, ?, ?, ? FROM"
+            f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key FROM file_lines)"
         )
 
-    def sql(self, sql: str) -> pd.DataFrame:
-        if not self._everything:
+    def sql(
+        self,
+        sql: str,
+        *,
+        instance: str | None = None,
+        since: date | str | None = None,
+        until: date | str | None = None,
+    ) -> pd.DataFrame:
+        if instance or since or until:
+            first = as_date(since, date(1970, 1, 1)) - timedelta(days=PARTITION_SLACK_DAYS)
+            self.load(instance or None, first, as_date(until, date(9999, 12, 31)))
+        elif not self._everything:
             self.load()
             self._everything = True
         return self._execute(sql)
@@ -116,14 +129,11 @@ class DuckDBEngine(Engine):
         return added
 
     def add_lines(self, lines: list[str], source_keys: list[str], partition: Partition) -> int:
-        """Lines of one partition into ``audit_lines`` (how ``load`` fills it; tests and benches too)."""
+        """Lines of one partition, parsed into ``audit_events`` (how ``load`` fills it; tests and benches too)."""
         frame = pd.DataFrame({"line": lines, "source_key": source_keys})
         self.connection.register("file_lines", frame)
         try:
-            self.connection.execute(
-                f"INSERT INTO {LINES_TABLE} SELECT line, source_key, ?, ?, ? FROM file_lines",
-                [partition.cluster, partition.instance, partition.date],
-            )
+            self.connection.execute(self._insert, [partition.cluster, partition.instance, partition.date])
         finally:
             self.connection.unregister("file_lines")
         return len(lines)
@@ -135,7 +145,14 @@ class AthenaEngine(Engine):
     def __init__(self, athena: Any, workgroup: str, database: str, *, timeout_s: float = 600.0) -> None:
         self.athena, self.workgroup, self.database, self.timeout_s = athena, workgroup, database, timeout_s
 
-    def sql(self, sql: str) -> pd.DataFrame:
+    def sql(
+        self,
+        sql: str,
+        *,
+        instance: str | None = None,
+        since: date | str | None = None,
+        until: date | str | None = None,
+    ) -> pd.DataFrame:
         try:
             execution = self.athena.start_query_execution(
                 QueryString=sql,

@@ -45,7 +45,7 @@ class SavedQuery:
     def parameters(self) -> tuple[str, ...]:
         return ("instance", "since", "until", *self.required, *self.optional)
 
-    def render(self, dialect: str = "duckdb", table: str = TABLE_NAME, **params: Any) -> str:
+    def render(self, dialect: str = "duckdb", *, from_table: str = TABLE_NAME, **params: Any) -> str:
         """SQL with the values inlined, for ``dialect`` ("duckdb" or "athena")."""
         unknown = set(params) - set(self.parameters) - set(self.defaults)
         if unknown:
@@ -57,11 +57,11 @@ class SavedQuery:
             if not params.get(name):
                 raise QueryError(f"query {self.name!r} needs {name}=...")
         values = {**self.defaults, **params}
-        return _render(self, check_dialect(dialect), table, _Literals(values))
+        return _render(self, check_dialect(dialect), from_table, _Literals(values))
 
-    def render_named(self, table: str = TABLE_NAME) -> tuple[str, list[str]]:
+    def render_named(self, from_table: str = TABLE_NAME) -> tuple[str, list[str]]:
         """Athena's named-query form: SQL with ``?`` and the parameter name of each ``?`` in order."""
-        return _to_question_marks(_render(self, "athena", table, _Slots(self.defaults)))
+        return _to_question_marks(_render(self, "athena", from_table, _Slots(self.defaults)))
 
 
 def _render(query: SavedQuery, dialect: Dialect, table: str, values: _Values) -> str:

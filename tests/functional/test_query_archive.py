@@ -1,0 +1,383 @@
+"""Every saved query, run by DuckDB over a real backup in the emulator's S3, returns the rows an independent
+reading of the decompressed parts gives.
+
+Real parts: the emulator over HTTP, the detector and downloader cores copying audit files written here (lines
+with commas, escaped quotes and backslashes, server-escaped newlines, non-UTF-8 bytes, a statement over 1 MB,
+a line cut by a part boundary, lines no pattern reads), plus a second instance and an older day written with
+the project's own part writer. Nothing is faked. The independent reading is a character scanner written
+here from the format's description, not the regex, and the category rule is the dashboards' Python one.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from labkit.backup.layout import PartKey
+from labkit.backup.s3parts import GzipPartWriter
+from labkit.dashboard.audit_lines import categorize
+from labkit.query.engine import DuckDBEngine
+from tests.conftest import EmulatedAccount
+from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline
+
+TODAY = datetime.now(UTC).date()
+BIG = "INSERT INTO orders VALUES " + ", ".join(f"({i}, 'it''s, \\'{i}\\'')" for i in range(60_000))
+
+
+def esc(sql: str) -> str:
+    """What server_audit writes for a statement."""
+    return sql.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def maria(hour: int, user: str, host: str, conn: int, qid: int, op: str, obj: str, ret: str = "0") -> bytes:
+    stamp = f"{TODAY:%Y%m%d} {hour:02d}:{qid % 60:02d}:07"
+    return f"{stamp},vm,{user},{host},{conn},{qid},{op},shop,{obj},{ret}\n".encode()
+
+
+def aurora(hour: int, user: str, conn: int, qid: int, sql: str, ret: int = 0) -> bytes:
+    moment = datetime(TODAY.year, TODAY.month, TODAY.day, hour, 1, 2, 123456, tzinfo=UTC)
+    micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{micros},aurora-1,{user},10.0.0.7,{conn},{qid},QUERY,shop,'{esc(sql)}',{ret}\n".encode()
+
+
+def writer_lines() -> bytes:
+    lines = [
+        maria(1, "app", "10.0.0.5", 7, 1, "CONNECT", ""),
+        maria(
+            1,
+            "app",
+            "10.0.0.5",
+            7,
+            2,
+            "QUERY",
+            "'" + esc("INSERT INTO orders VALUES (1, 'O\\'Brien, Pat')") + "'",
+        ),
+        maria(
+            1,
+            "app",
+            "10.0.0.5",
+            7,
+            3,
+            "QUERY",
+            "'" + esc("CREATE TABLE orders2 (\n  id int,\n  note text)") + "'",
+        ),
+        maria(2, "app", "10.0.0.5", 7, 4, "READ", "orders", ""),
+        maria(2, "app", "10.0.0.5", 7, 5, "WRITE", "orders", ""),
+        maria(2, "nobody", "203.0.113.9", 8, 0, "FAILED_CONNECT", "", "1045"),
+        maria(2, "app", "203.0.113.9", 9, 0, "CONNECT", "", "1045"),
+        maria(3, "root", "localhost", 10, 6, "QUERY", "'" + esc("GRANT SELECT ON shop.* TO 'app'@'%'") + "'"),
+        maria(3, "root", "localhost", 10, 7, "QUERY", "'" + esc("/* admin */ DROP TABLE orders2") + "'"),
+        maria(3, "root", "localhost", 10, 8, "QUERY", "'" + esc("CREATE USER bob") + "'", "0,extra,fields"),
+        # latin-1 bytes that are no UTF-8, next to a real UTF-8 "é"
+        f"{TODAY:%Y%m%d} 03:00:09,vm,app,10.0.0.5,7,9,QUERY,shop,'SELECT ".encode()
+        + b"\xe9\xff caf\xc3\xa9 FROM orders',0\n",
+        maria(4, "app", "10.0.0.5", 7, 10, "QUERY", "'" + esc(BIG) + "'"),
+        maria(
+            4,
+            "app",
+            "10.0.0.5",
+            7,
+            11,
+            "QUERY",
+            "'" + esc("SELECT 'a\u2028b\x0bc', \"x\\y\" FROM orders") + "'",
+        ),
+        maria(5, "app", "10.0.0.5", 7, 12, "QUERY", "'" + esc("SELECT 1") + "'").replace(b"\n", b"\r\n"),
+        b"garbage that is no audit line\n",
+        f"{TODAY:%Y%m%d} 05:00:00,vm,app,10.0.0.5,7,13,QUERY,shop,'SELECT cut short, \\'here".encode()
+        + b"\n",
+        maria(6, "app", "10.0.0.5", 7, 14, "DISCONNECT", ""),
+        aurora(6, "rdsadmin", 223153, 20070830, "SELECT @@aurora_version"),
+        aurora(7, "app", 11, 15, "UPDATE orders SET note = 'x,y' WHERE id = 1", 1146),
+    ]
+    return b"".join(lines)
+
+
+# --- the independent reading ---------------------------------------------------------------------------
+_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+
+
+def read_parts(s3: Any, keys_by_file: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(file key, line) for every line, parts joined in order, decoded with U+FFFD for invalid bytes."""
+    out = []
+    for file_key, keys in keys_by_file.items():
+        data = b"".join(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys)
+        for raw in data.split(b"\n")[: -1 if data.endswith(b"\n") else None]:
+            out.append((file_key, raw.removesuffix(b"\r").decode("utf-8", errors="replace")))
+    return out
+
+
+def timestamp(text: str) -> datetime | None:
+    if text.isdigit() and text.isascii():
+        scale = 1 if len(text) >= 15 else 1000 if len(text) >= 12 else 1_000_000
+        return datetime(1970, 1, 1) + timedelta(microseconds=int(text) * scale)
+    try:
+        if len(text) == 17 and text[8] == " " and text[:8].isdigit():
+            return datetime.strptime(text, "%Y%m%d %H:%M:%S")
+    except ValueError:
+        return None
+    return None
+
+
+def scan(line: str) -> dict[str, Any] | None:
+    """One line by hand: eight comma-ended fields, the object (quoted with escapes, or bare), then the rest."""
+    fields, i = [], 0
+    for _ in range(8):
+        j = line.find(",", i)
+        if j < 0:
+            return None
+        fields.append(line[i:j])
+        i = j + 1
+    ts, server, user, host, conn, qid, op, db = fields
+    when = timestamp(ts)
+    ok_numbers = all(n == "" or (n.isascii() and n.isdigit()) for n in (conn, qid))
+    if when is None or not ok_numbers or not op or not all("A" <= c <= "Z" or c == "_" for c in op):
+        return None
+    if line.startswith("'", i):
+        i += 1
+        text: list[str] = []
+        while i < len(line) and line[i] != "'":
+            if line[i] == "\\":
+                if i + 1 == len(line):
+                    return None  # a lone backslash at the end
+                text.append(_UNESCAPE.get(line[i + 1], line[i + 1]))
+                i += 2
+            else:
+                text.append(line[i])
+                i += 1
+        i += 1 if i < len(line) else 0  # the closing quote, when the line was not cut
+        obj = "".join(text)
+    else:
+        j = line.find(",", i)
+        j = len(line) if j < 0 else j
+        obj = line[i:j]
+        if "'" in obj:
+            return None
+        i = j
+    retcode, extra = None, ""
+    if i < len(line):
+        if line[i] != ",":
+            return None
+        rest = line[i + 1 :].split(",", 1)
+        retcode = int(rest[0]) if rest[0].lstrip("-").isdigit() and rest[0] else None
+        extra = rest[1] if len(rest) > 1 else ""
+    return {
+        "event_time": when,
+        "username": user,
+        "client_host": host,
+        "connection_id": int(conn) if conn else None,
+        "query_id": int(qid) if qid else None,
+        "operation": op,
+        "category": categorize(op, obj),
+        "retcode": retcode,
+        "object": obj,
+        "extra": extra,
+        "server_host": server,
+        "database_name": db,
+    }
+
+
+# --- the backup ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from moto.backends import get_backend
+
+    from labkit.local.emulator import EmulatorServer
+
+    server = EmulatorServer(0)
+    server.start()
+    try:
+        account = EmulatedAccount(server, tmp_path_factory.mktemp("query"))
+        pipeline = Pipeline(account)
+        directory = account.add_instance("lab-writer")
+        active = directory / "server_audit.log"
+        data = writer_lines()
+        cut = data.index(b"UPDATE orders")  # GIVEN a part boundary inside a line: copy, then write on
+        active.write_bytes(data[:cut])
+        pipeline.detect("lab-writer")
+        pipeline.copy_all("lab-writer")
+        with open(active, "ab") as handle:
+            handle.write(data[cut:])
+        pipeline.detect("lab-writer")
+        pipeline.copy_all("lab-writer")
+        assert pipeline.reconcile().clean
+        # AND another instance today, and the writer two days ago (the project's own part writer)
+        other = maria(8, "etl", "10.0.0.8", 3, 1, "QUERY", "'" + esc("DELETE FROM orders WHERE id = 2") + "'")
+        _put(pipeline.s3, "lab-reader", TODAY, "server_audit.log.1", other * 3)
+        _put(pipeline.s3, "lab-writer", TODAY - timedelta(days=2), "old.log", other.replace(b"etl", b"old"))
+        yield pipeline, data
+    finally:
+        server.stop()
+        get_backend("rds").reset()
+
+
+def _put(s3: Any, instance: str, day: date, name: str, data: bytes) -> None:
+    key = PartKey(PREFIX, "lab-cluster", instance, day.isoformat(), name).key(1)
+    writer = GzipPartWriter(s3, BUCKET, key, 0)
+    writer.write(data)
+    writer.close({})
+
+
+class Recorder:
+    """The real S3 client, with the prefixes listed and keys read written down."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3, self.listed, self.read = s3, [], []
+
+    def get_paginator(self, name: str) -> Any:
+        paginator, listed = self.s3.get_paginator(name), self.listed
+
+        class Recording:
+            def paginate(self, **kwargs: Any) -> Any:
+                listed.append(kwargs["Prefix"])
+                return paginator.paginate(**kwargs)
+
+        return Recording()
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self.read.append(kwargs["Key"])
+        return self.s3.get_object(**kwargs)
+
+
+def expected_events(s3: Any, instance: str | None, first_day: date) -> tuple[pd.DataFrame, list[str]]:
+    """Every event of the partitions (dates >= first_day, instance or all) by the independent reading."""
+    files: dict[str, list[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX + "/"):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            parts = dict(seg.split("=", 1) for seg in key.split("/") if "=" in seg)
+            if (instance and parts["instance"] != instance) or parts["date"] < first_day.isoformat():
+                continue
+            files.setdefault(key.rsplit(".part-", 1)[0], []).append(key)
+    for keys in files.values():
+        keys.sort(key=lambda k: int(k.rsplit(".part-", 1)[1].split(".")[0]))
+    rows, unparsed = [], []
+    for file_key, line in read_parts(s3, files):
+        event = scan(line)
+        if event is None:
+            unparsed.append(line)
+        else:
+            rows.append({**event, "instance": file_key.split("instance=")[1].split("/")[0]})
+    return pd.DataFrame(rows), unparsed
+
+
+COLUMNS = ["event_time", "instance", "username", "client_host", "connection_id", "operation", "category",
+           "retcode", "object"]  # fmt: skip
+
+
+def rows(frame: pd.DataFrame, columns: list[str]) -> Counter[tuple[Any, ...]]:
+    def norm(value: Any) -> Any:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.to_pydatetime().replace(tzinfo=None)
+        return value.item() if hasattr(value, "item") else value
+
+    return Counter(tuple(norm(v) for v in row) for row in frame[columns].itertuples(index=False))
+
+
+def test_every_saved_query_returns_the_rows_of_an_independent_reading(archive: Any) -> None:
+    pipeline, data = archive
+    recorder = Recorder(pipeline.s3)
+    engine = DuckDBEngine(recorder, BUCKET, PREFIX)
+    params = {"instance": "lab-writer", "since": TODAY, "until": TODAY}
+    events, unparsed = expected_events(pipeline.s3, "lab-writer", TODAY - timedelta(days=1))
+    in_range = events[(events["event_time"] >= datetime(TODAY.year, TODAY.month, TODAY.day))]
+    assert len(events) + len(unparsed) == data.count(b"\n")  # the reading itself loses no line
+
+    def check(name: str, expected: pd.DataFrame, columns: list[str] = COLUMNS, **extra: Any) -> pd.DataFrame:
+        got = engine.run(name, **params, **extra)
+        assert rows(got, columns) == rows(expected, columns), name
+        return got
+
+    check(
+        "failed_logins",
+        in_range[
+            (in_range.operation == "FAILED_CONNECT")
+            | ((in_range.operation == "CONNECT") & in_range.retcode.fillna(0).ne(0))
+        ],
+    )
+    ddl = check(
+        "ddl_dcl_by_user",
+        in_range[in_range.category.isin(["DDL", "DCL"]) & (in_range.username == "root")],
+        user="root",
+    )
+    assert set(ddl.category) == {"DDL", "DCL"} and len(ddl) == 3  # GRANT, a comment-led DROP, CREATE USER
+    check("ddl_dcl_by_user", in_range[in_range.category.isin(["DDL", "DCL"])])
+    touching = check(
+        "statements_touching_table",
+        in_range[in_range.object.str.lower().str.contains("orders", regex=False)],
+        table="ORDERS",
+    )
+    assert touching.object.str.len().max() == len(BIG)  # the 1 MB statement, whole
+    assert any("\ufffd\ufffd caf\u00e9" in o for o in touching.object)  # invalid bytes kept as U+FFFD
+    assert "CREATE TABLE orders2 (\n  id int,\n  note text)" in set(touching.object)
+    check("session_timeline", in_range[in_range.username == "app"], user="app")
+    check("client_host_activity", in_range[in_range.client_host == "203.0.113.9"], client_host="203.0.113.9")
+    check(
+        "search",
+        in_range[(in_range.username == "root") & (in_range.category == "DDL")],
+        user="root",
+        operation="QUERY_DDL",
+    )
+    per_op = in_range.assign(bucket=in_range.event_time.dt.floor("h")).groupby(["bucket", "operation"]).size()
+    check("events_per_operation", per_op.rename("events").reset_index(), ["bucket", "operation", "events"])
+    top = in_range.groupby("username").agg(
+        events=("operation", "size"), sessions=("connection_id", "nunique")
+    )
+    check("top_users", top.reset_index(), ["username", "events", "sessions"])
+    got = engine.run("unparsed_lines", **params)
+    assert Counter(got.line) == Counter(unparsed) and "garbage that is no audit line" in unparsed
+    # AND only the asked instance's asked dates were listed below the instance level, and read
+    assert not [k for k in recorder.read if "instance=lab-writer/date=" not in k]
+    old = (TODAY - timedelta(days=2)).isoformat()
+    assert not [p for p in recorder.listed + recorder.read if "lab-reader" in p or old in p]
+
+
+def test_all_instances_and_dates_through_sql(archive: Any) -> None:
+    pipeline, _ = archive
+    engine = DuckDBEngine(pipeline.s3, BUCKET, PREFIX)
+    events, unparsed = expected_events(pipeline.s3, None, date(1970, 1, 1))
+    got = engine.sql(
+        "SELECT instance, count(*) AS lines, count(*) FILTER (WHERE operation = '') AS unparsed"
+        " FROM audit_events GROUP BY instance ORDER BY instance"
+    )
+    want = events.groupby("instance").size()
+    assert dict(zip(got.instance, got.lines - got.unparsed, strict=True)) == want.to_dict()
+    assert got.unparsed.sum() == len(unparsed)
+
+
+def test_cli_search_and_query_on_the_local_target(archive: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from labkit.cli import app
+
+    pipeline, _ = archive
+    # GIVEN the CLI pointed at this emulator's bucket the way a user would (LABKIT_* variables)
+    for name, value in {"ENDPOINT_URL": pipeline.account.url, "BUCKET": BUCKET, "LOG_PREFIX": PREFIX}.items():
+        monkeypatch.setenv(f"LABKIT_{name}", value)
+    day = TODAY.isoformat()
+    runner = CliRunner()
+    # WHEN a user searches for DDL by root, as JSON
+    found = runner.invoke(
+        app, ["search", "--user", "root", "--operation", "QUERY_DDL", "--since", day, "--instance",
+              "lab-writer", "--target", "local", "--format", "json"],
+    )  # fmt: skip
+    assert found.exit_code == 0, found.output
+    assert [e["object"] for e in json.loads(found.stdout)] == ["/* admin */ DROP TABLE orders2"]
+    # AND runs SQL of their own, as CSV, bounded to one instance and day
+    counted = runner.invoke(
+        app, ["query", "SELECT count(*) AS n FROM audit_events WHERE operation = 'FAILED_CONNECT'",
+              "--instance", "lab-writer", "--since", day, "--until", day, "--format", "csv"],
+    )  # fmt: skip
+    assert counted.exit_code == 0, counted.output
+    assert counted.stdout.split() == ["n", "1"]
+    # AND a mistake in the SQL is an error that says what DuckDB said, not a traceback
+    broken = runner.invoke(app, ["query", "SELECT nope FROM audit_events", "--instance", "lab-writer"])
+    assert broken.exit_code != 0 and "nope" in str(broken.exception)
