@@ -189,19 +189,37 @@ class AthenaEngine(Engine):
 
     def _results(self, execution: str) -> pd.DataFrame:
         columns: list[str] = []
+        types: list[str] = []
         rows: list[list[str | None]] = []
         pages = self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=execution)
         for page in pages:
             result = page["ResultSet"]
             if not columns:
-                columns = [c["Name"] for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
+                info = result.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+                columns, types = [c["Name"] for c in info], [c.get("Type", "varchar").lower() for c in info]
             for row in result.get("Rows", []):
                 rows.append([cell.get("VarCharValue") for cell in row.get("Data", [])])
         if rows and columns and rows[0] == columns:
             rows = rows[1:]  # a SELECT's first row is the header
         if not columns and rows:
             columns = [f"_col{i}" for i in range(len(rows[0]))]
-        return pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=columns)
+        for column, athena_type in zip(columns, types, strict=False):
+            frame[column] = _typed(frame[column], athena_type)
+        return frame
+
+
+def _typed(values: pd.Series, athena_type: str) -> pd.Series:
+    """Athena answers text; the DataFrame gets the column's type, as DuckDB's answer has it."""
+    if athena_type in ("bigint", "integer", "int", "smallint", "tinyint"):
+        return pd.to_numeric(values).astype("Int64")
+    if athena_type in ("double", "float", "real") or athena_type.startswith("decimal"):
+        return pd.to_numeric(values)
+    if athena_type == "boolean":
+        return values.map({"true": True, "false": False})
+    if athena_type.startswith(("timestamp", "date")):
+        return pd.to_datetime(values)
+    return values
 
 
 def connect(config: LabConfig) -> Engine:
