@@ -1,4 +1,4 @@
-"""``labkit deploy|destroy|status|scan``: operate the lab on either target (the logic is labkit.ops).
+"""``labkit deploy|destroy|status|scan``: operate the lab on either target (logic: labkit.ops, labkit.scan_now).
 
 Every command takes ``--target aws|local``; without it LabConfig decides as everywhere (LABKIT_TARGET,
 else local). With these and ``labkit verify`` / ``labkit alarms``, CI runs the whole AWS path without a
@@ -159,7 +159,7 @@ def scan_cmd(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from labkit import ops
+    from labkit.scan_now import scan
 
     config = target_config(target)
     label = "scanning, then waiting for the pipeline to catch up" if wait else "scanning"
@@ -182,7 +182,7 @@ def scan_cmd(
                 description=f"round {rounds}: {pending:,} B pending",
             )
 
-        result = ops.scan(config, wait=wait, timeout_s=timeout, on_round=on_round)
+        result = scan(config, wait=wait, timeout_s=timeout, on_round=on_round)
     summary = result.as_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

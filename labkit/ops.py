@@ -1,4 +1,4 @@
-"""What ``labkit deploy|destroy|status|scan`` do on either target, so the CLI stays a thin printer.
+"""What ``labkit deploy|destroy|status|alarms`` do on either target, so the CLI stays a thin printer.
 
 Nothing here deploys by itself: the aws target runs the workbook's steps (labkit.workbook: the ECR stack,
 ``infrastructure/images.mk``, the lab stack, clean-up) and labkit.stacks; the local target runs the lab
@@ -12,23 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from labkit import aws
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 
 DEFAULT_STACK = "dev"
 DEFAULT_VERSION = "v1.0.0"
 DEPLOY_TOOLS = ("pulumi", "docker", "aws", "make")  # pulumi: stacks; docker, aws, make: images.mk
-SCAN_POLL_S = 10.0
-SCAN_SETTLE_S = 30.0  # on aws, detection starts through SQS: a table with nothing pending is not done yet
 
 Say = Callable[[str], None]
 
@@ -45,10 +40,6 @@ class PrerequisitesMissingError(LabkitError):
             f"labkit {command} --target aws cannot start, nothing was changed:\n  " + "\n  ".join(gaps)
         )
         self.gaps = gaps
-
-
-class ScanFailedError(LabkitError):
-    """The DB Scanner could not be invoked, or it failed."""
 
 
 # --- prerequisites -------------------------------------------------------------------------------------
@@ -121,17 +112,15 @@ def deploy(
     _require_passphrases(stack_name)
     steps = []
     say(f"1/3 ECR stack {stack_name}: one repository per function")
-    steps.append(StepResult("ecr stack", _records(deploy_ecr_stack(config.target, stack_name))))
+    steps.append(StepResult("ecr stack", records(deploy_ecr_stack(config.target, stack_name))))
     if build_images:
         say(f"2/3 images {version}: build, push to ECR, pin in the lab stack (infrastructure/images.mk)")
-        steps.append(
-            StepResult("images", _records(build_and_push_images(config.target, version, stack_name)))
-        )
+        steps.append(StepResult("images", records(build_and_push_images(config.target, version, stack_name))))
     else:
         say(f"2/3 images: skipped (--no-images), the lab stack uses {version}")
     say(f"3/3 lab stack {stack_name}: Aurora, bucket, table, queues, functions, alarms")
     lab = deploy_lab_stack(config.target, stack_name, image_version=version)
-    steps.append(StepResult("lab stack", _records(lab)))
+    steps.append(StepResult("lab stack", records(lab)))
     return steps
 
 
@@ -143,7 +132,7 @@ def _local_up(config: LabConfig, say: Say) -> StepResult:
     state, started = control.up(config)
     step = StepResult(f"local lab {'started' if started else 'already running'} at {state.endpoint}")
     try:
-        step.rows = _records(deployed_resources(config))
+        step.rows = records(deployed_resources(config))
     except ClientError as exc:
         raise LabkitError(
             f"the local lab runs but its resources are missing ({exc}): the service's deploy failed, see "
@@ -162,7 +151,7 @@ def destroy(config: LabConfig, *, stack_name: str = DEFAULT_STACK, say: Say = _q
         say(f"pulumi destroy: lab stack {stack_name}, then ECR stack {stack_name}")
     else:
         say("local lab down: the service, the emulator and both MariaDB instances")
-    return [StepResult("destroy", _records(cleanup(config.target, stack_name)))]
+    return [StepResult("destroy", records(cleanup(config.target, stack_name)))]
 
 
 # --- status --------------------------------------------------------------------------------------------
@@ -185,7 +174,7 @@ def status(config: LabConfig, *, stack_name: str = DEFAULT_STACK) -> dict[str, A
             notes.append("the local lab is not running: `labkit deploy --target local` starts it")
             return info
     try:
-        info["resources"] = _records(deployed_resources(config))
+        info["resources"] = records(deployed_resources(config))
         info["deployed"] = True
     except ClientError as exc:
         info.update(deployed=False, resources=[])
@@ -215,121 +204,7 @@ def _stack_outputs(config: LabConfig, stack_name: str, notes: list[str]) -> dict
         return None
 
 
-# --- scan ----------------------------------------------------------------------------------------------
-@dataclass
-class ScanResult:
-    target: str
-    queued: list[str] | None  # instances the scanner queued (aws: its answer; local: not reported)
-    skipped: list[str] | None
-    waited: bool
-    rounds: int
-    before: dict[str, Any]  # files per state and bytes backed up, from the tracking table
-    after: dict[str, Any]
-    pending_bytes: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.__dict__,
-            "new_files": self.after["files"] - self.before["files"],
-            "bytes_copied": self.after["bytes backed up"] - self.before["bytes backed up"],
-        }
-
-
-OnRound = Callable[[int, int, int], None]  # round, bytes backed up, bytes pending
-
-
-def scan(
-    config: LabConfig, *, wait: bool = False, timeout_s: float = 180.0, on_round: OnRound | None = None
-) -> ScanResult:
-    """Run the DB Scanner now; with ``wait``, until every byte the table knows of is in S3 (or timeout)."""
-    from labkit.lab import catch_up, pending_bytes, runtime_call
-    from labkit.workbook.pipeline import backup_progress
-
-    def snapshot() -> dict[str, Any]:
-        return dict(backup_progress(config, 0, 0.0).iloc[0].to_dict())
-
-    queued: list[str] | None = None
-    skipped: list[str] | None = None
-    rounds = 0
-    if config.target == "aws":
-        require_aws(config, "scan")
-        before = snapshot()
-        queued, skipped = _invoke_scanner(config)
-        if wait:
-            rounds = _wait_aws(config, timeout_s, on_round)
-    else:
-        from labkit.local.state import read_running_state
-
-        endpoint = read_running_state(config).endpoint
-        before = snapshot()
-        errors = runtime_call(endpoint, "runtime")["scanner"]["errors"]
-        if wait:
-            rounds = catch_up(config, endpoint, timeout_s)  # scans, drains, scans again until nothing new
-        else:
-            runtime_call(endpoint, "runtime/tick", {}, timeout=config.scanner_timeout_s + 30)
-        scanner = runtime_call(endpoint, "runtime")["scanner"]
-        if scanner["errors"] > errors:
-            raise ScanFailedError(f"the local DB Scanner failed: {scanner['last_error']}")
-    return ScanResult(config.target, queued, skipped, wait, rounds, before, snapshot(), pending_bytes(config))
-
-
-def _invoke_scanner(config: LabConfig) -> tuple[list[str], list[str]]:
-    """A synchronous invoke of the scanner's ``live`` alias: its answer says which instances it queued."""
-    import json
-
-    names = config.names
-    # one attempt (a retried scan would queue twice) and a read timeout longer than the scanner's own
-    timeouts = BotoConfig(read_timeout=config.scanner_timeout_s + 30, retries={"max_attempts": 1})
-    lam = aws.session(config).client("lambda", endpoint_url=aws.endpoint_url(config), config=timeouts)
-    try:
-        answer = lam.invoke(
-            FunctionName=names.scanner, Qualifier=names.alias, InvocationType="RequestResponse"
-        )
-    except ClientError as exc:
-        raise ScanFailedError(
-            f"could not invoke {names.scanner}:{names.alias} ({exc}): deploy first (`labkit deploy --target aws`)"
-        ) from exc
-    body = answer["Payload"].read().decode(errors="replace")
-    if answer.get("FunctionError"):
-        raise ScanFailedError(
-            f"{names.scanner}:{names.alias} failed: {body[:2000]} (its log: /aws/lambda/{names.scanner})"
-        )
-    try:
-        result = json.loads(body)
-    except ValueError:
-        result = None
-    if not isinstance(result, dict) or "sent" not in result:
-        raise ScanFailedError(
-            f"{names.scanner}:{names.alias} answered {body[:200]!r}, not the scanner's "
-            '{"sent": [...], "skipped": [...]}: is the live alias on an image of this labkit?'
-        )
-    return list(result["sent"]), list(result.get("skipped", []))
-
-
-def _wait_aws(config: LabConfig, timeout_s: float, on_round: OnRound | None) -> int:
-    """Poll the tracking table until nothing is pending, after at least SCAN_SETTLE_S (detection is async)."""
-    from labkit.lab import PipelineNotCaughtUpError, pending_bytes
-    from labkit.workbook.pipeline import backup_progress
-
-    started = time.monotonic()
-    rounds = 0
-    while True:
-        rounds += 1
-        time.sleep(SCAN_POLL_S)
-        pending = pending_bytes(config)
-        if on_round is not None:
-            copied = int(backup_progress(config, rounds, 0.0).iloc[0]["bytes backed up"])
-            on_round(rounds, copied, pending)
-        if pending == 0 and time.monotonic() - started >= SCAN_SETTLE_S:
-            return rounds
-        if time.monotonic() - started > timeout_s:
-            raise PipelineNotCaughtUpError(
-                f"{pending:,} bytes still to copy after {timeout_s:.0f}s: the downloader's log "
-                f"(/aws/lambda/{config.names.downloader}) and `labkit alarms --target aws` say why"
-            )
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
+def records(frame: Any) -> list[dict[str, Any]]:
     return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
@@ -343,11 +218,11 @@ def alarm_states(config: LabConfig, *, lag_threshold_s: float) -> tuple[list[Any
     """Every alarm rule's state: CloudWatch's on aws, evaluated against the local lab on local."""
     from labkit.alarms import alarm_rules
 
+    require_aws(config, "alarms")  # before the rules: their names need the account (an STS call)
     rules = alarm_rules(config, lag_threshold_s=lag_threshold_s)
     if config.target == "aws":
         from labkit.alarms_aws import read_cloudwatch
 
-        require_aws(config, "alarms")
         return read_cloudwatch(config, rules)
     from labkit.alarms_local import evaluate, read_local
 
