@@ -50,7 +50,6 @@ EVENT_COLUMNS = [
 # one pattern for every reader: Athena's RegexSerDe, DuckDB and this parser (labkit.query.schema)
 _LINE = re.compile(LINE_PATTERN)
 _GROUP = {column.name: index for index, column in enumerate(COLUMNS, start=1)}
-_QUOTED = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'?", re.DOTALL)  # the SQL inside, closing quote optional
 _MARIADB_TIME = re.compile(r"\d{8} \d{2}:\d{2}:\d{2}")
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
@@ -145,8 +144,11 @@ def _fields(line: str) -> Fields | None:
     if timestamp is None:
         return None
     raw_object = match[_GROUP["object"]]
-    quoted = _QUOTED.fullmatch(raw_object) if raw_object.startswith("'") else None
-    obj = _unescape(quoted[1]) if quoted else raw_object
+    if raw_object.startswith("'"):  # quoted: without the quotes (no closing one on a cut line), unescaped
+        closed = len(raw_object) >= 2 and raw_object.endswith("'")
+        obj = _unescape(raw_object[1:-1] if closed else raw_object[1:])
+    else:
+        obj = raw_object
     ret = match[_GROUP["retcode"]]
     extra = match[_GROUP["extra"]]
     conn, qid = match[_GROUP["connection_id"]], match[_GROUP["query_id"]]

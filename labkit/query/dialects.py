@@ -31,8 +31,6 @@ Dialect = Literal["duckdb", "athena"]
 DIALECTS: tuple[str, ...] = ("duckdb", "athena")
 _HOLD = "\ue000"
 
-_QUOTED = r"^'([^'\\]*(?:\\.[^'\\]*)*)'?$"
-
 
 def check_dialect(dialect: str) -> Dialect:
     if dialect not in DIALECTS:
@@ -81,7 +79,10 @@ def event_time(dialect: Dialect) -> str:
 
 def object_text(dialect: Dialect) -> str:
     """The object unquoted and unescaped; a bare name as is."""
-    inner = _group(dialect, "object", _QUOTED)
+    inner = (
+        "CASE WHEN length(object) >= 2 AND substr(object, length(object), 1) = ''''"
+        " THEN substr(object, 2, length(object) - 2) ELSE substr(object, 2) END"
+    )
     group_ref = r"\1" if dialect == "duckdb" else "$1"
     flags = ", 'g'" if dialect == "duckdb" else ""
     text = f"replace({inner}, '\\\\', '{_HOLD}')"

@@ -12,8 +12,9 @@ Field branch (see labkit/dashboard/audit_lines.py for the formats)::
     timestamp,serverhost,username,host,connectionid,queryid,operation,database,object[,retcode[,extra...]]
 
 ``object`` keeps its quotes and backslash escapes as the server wrote them (a regex cannot unescape);
-``object_sql`` in :mod:`labkit.query.dialects` strips and unescapes it. A quoted object without its closing
-quote (a line cut short) still parses, like the Python parser's truncated lines.
+:mod:`labkit.query.dialects` strips and unescapes it: the leading quote, and the last character when it is
+a quote (a closing one: a cut line ending in a quote would have matched as closed). A quoted object
+without its closing quote (a line cut short) still parses, like the Python parser's truncated lines.
 
 Partition columns come from :mod:`labkit.backup.layout` (the one source of truth for the S3 layout): the
 names are read off a key the layout itself builds, so a renamed segment renames the column here.
@@ -70,11 +71,18 @@ COLUMNS: tuple[Column, ...] = (
 
 _FIELD = r"([^,]*)"
 _NUMBER = r"([0-9]*)"
-# quoted (escapes inside, closing quote optional for a cut line) or a bare name without quotes or commas
-_OBJECT = r"('[^'\\]*(?:\\.[^'\\]*)*'?|[^,']*)"
+# The object: quoted up to the last quote that a valid tail (",retcode[,extra]" or the line's end)
+# follows; else quoted to the end of a cut line; else a bare name. Not the escape grammar
+# ('(?:[^'\\]|\\.)*'): Java's regex recurses once per repetition of a group, and a 2 MB statement with
+# 100,000 escapes overflowed its stack (tests/unit/test_query_pattern_java.py); a greedy ``.*`` backs off
+# in a loop. What the server writes parses the same either way: the quotes inside are all escaped.
+_OBJECT = r"('.*'|'.*|[^,']*)"
+_RETCODE = r"(-?[0-9]*)"
 _EVENT = (
     ",".join([_FIELD, _FIELD, _FIELD, _FIELD, _NUMBER, _NUMBER, r"([A-Z_]+)", _FIELD, _OBJECT])
-    + r"(?:,([^,]*)(?:,(.*))?)?"
+    + r"(?:,"
+    + _RETCODE
+    + r"(?:,(.*))?)?"
 )
 LINE_PATTERN = r"(?s)((?:" + _EVENT + r")|.*)"
 
