@@ -3,7 +3,9 @@
 State (DynamoDB + S3): ``backup_state``, ``backup_parts``, ``loss_risk_table``; charts ``files_by_state``,
 ``bytes_backed_up_over_time``, ``backup_lag``, ``compression_ratio``, ``loss_risk``. Audit analytics from the
 backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``top_users``, ``failed_logins``,
-``ddl_dcl_events``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``.
+``ddl_dcl_events``; the same questions answered by the archive's query engine (labkit.query), reading only the
+partitions of a window: ``audit_archive``, ``archive_events_over_time``, ``archive_top_users``,
+``archive_failed_logins``, ``archive_ddl_dcl``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from labkit.dashboard.audit import (
     parse_line,
     parse_lines,
     top_users,
+)
+from labkit.dashboard.audit_search import (
+    AuditArchive,
+    archive_ddl_dcl,
+    archive_events_over_time,
+    archive_failed_logins,
+    archive_top_users,
+    audit_archive,
 )
 from labkit.dashboard.charts import (
     backup_lag,
@@ -38,11 +48,17 @@ from labkit.dashboard.risk import loss_risk_table
 from labkit.dashboard.state import backup_parts, backup_state
 
 __all__ = [
+    "AuditArchive",
     "AuditEvent",
     "BackupStoreError",
     "DashboardError",
     "PipelineShape",
     "Prices",
+    "archive_ddl_dcl",
+    "archive_events_over_time",
+    "archive_failed_logins",
+    "archive_top_users",
+    "audit_archive",
     "backup_lag",
     "backup_parts",
     "backup_state",
