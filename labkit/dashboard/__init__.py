@@ -5,7 +5,8 @@ State (DynamoDB + S3): ``backup_state``, ``backup_parts``, ``loss_risk_table``; 
 backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``top_users``, ``failed_logins``,
 ``ddl_dcl_events``; the same questions answered by the archive's query engine (labkit.query), reading only the
 partitions of a window: ``audit_archive``, ``archive_events_over_time``, ``archive_top_users``,
-``archive_failed_logins``, ``archive_ddl_dcl``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``.
+``archive_failed_logins``, ``archive_ddl_dcl``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``;
+``scan_modes`` (per scan mode: invocations, RDS calls, the fleet the RDS rate limit leaves room for).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from labkit.dashboard.cost import (
     cost_totals,
     measured_volume,
     monthly_cost,
+    scan_modes,
 )
 from labkit.dashboard.errors import BackupStoreError, DashboardError
 from labkit.dashboard.risk import loss_risk_table
@@ -77,5 +79,6 @@ __all__ = [
     "monthly_cost",
     "parse_line",
     "parse_lines",
+    "scan_modes",
     "top_users",
 ]
