@@ -10,20 +10,17 @@ here from the format's description, not the regex, and the category rule is the 
 
 from __future__ import annotations
 
-import gzip
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
-from labkit.dashboard.audit_lines import categorize
 from labkit.query.engine import DuckDBEngine
 from tests.conftest import EmulatedAccount
+from tests.functional.query_oracle import compare_saved_queries, expected_events
 from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline
 
 TODAY = datetime.now(UTC).date()
@@ -104,90 +101,6 @@ def writer_lines() -> bytes:
     return b"".join(lines)
 
 
-# --- the independent reading ---------------------------------------------------------------------------
-_UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
-
-
-def read_parts(s3: Any, keys_by_file: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """(file key, line) for every line, parts joined in order, decoded with U+FFFD for invalid bytes."""
-    out = []
-    for file_key, keys in keys_by_file.items():
-        data = b"".join(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys)
-        for raw in data.split(b"\n")[: -1 if data.endswith(b"\n") else None]:
-            out.append((file_key, raw.removesuffix(b"\r").decode("utf-8", errors="replace")))
-    return out
-
-
-def timestamp(text: str) -> datetime | None:
-    if text.isdigit() and text.isascii():
-        scale = 1 if len(text) >= 15 else 1000 if len(text) >= 12 else 1_000_000
-        return datetime(1970, 1, 1) + timedelta(microseconds=int(text) * scale)
-    try:
-        if len(text) == 17 and text[8] == " " and text[:8].isdigit():
-            return datetime.strptime(text, "%Y%m%d %H:%M:%S")
-    except ValueError:
-        return None
-    return None
-
-
-def scan(line: str) -> dict[str, Any] | None:
-    """One line by hand: eight comma-ended fields, the object (quoted with escapes, or bare), then the rest."""
-    fields, i = [], 0
-    for _ in range(8):
-        j = line.find(",", i)
-        if j < 0:
-            return None
-        fields.append(line[i:j])
-        i = j + 1
-    ts, server, user, host, conn, qid, op, db = fields
-    when = timestamp(ts)
-    ok_numbers = all(n == "" or (n.isascii() and n.isdigit()) for n in (conn, qid))
-    if when is None or not ok_numbers or not op or not all("A" <= c <= "Z" or c == "_" for c in op):
-        return None
-    if line.startswith("'", i):
-        i += 1
-        text: list[str] = []
-        while i < len(line) and line[i] != "'":
-            if line[i] == "\\":
-                if i + 1 == len(line):
-                    return None  # a lone backslash at the end
-                text.append(_UNESCAPE.get(line[i + 1], line[i + 1]))
-                i += 2
-            else:
-                text.append(line[i])
-                i += 1
-        i += 1 if i < len(line) else 0  # the closing quote, when the line was not cut
-        obj = "".join(text)
-    else:
-        j = line.find(",", i)
-        j = len(line) if j < 0 else j
-        obj = line[i:j]
-        if "'" in obj:
-            return None
-        i = j
-    retcode, extra = None, ""
-    if i < len(line):
-        if line[i] != ",":
-            return None
-        rest = line[i + 1 :].split(",", 1)
-        retcode = int(rest[0]) if rest[0].lstrip("-").isdigit() and rest[0] else None
-        extra = rest[1] if len(rest) > 1 else ""
-    return {
-        "event_time": when,
-        "username": user,
-        "client_host": host,
-        "connection_id": int(conn) if conn else None,
-        "query_id": int(qid) if qid else None,
-        "operation": op,
-        "category": categorize(op, obj),
-        "retcode": retcode,
-        "object": obj,
-        "extra": extra,
-        "server_host": server,
-        "database_name": db,
-    }
-
-
 # --- the backup ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Any:
@@ -250,106 +163,29 @@ class Recorder:
         return self.s3.get_object(**kwargs)
 
 
-def expected_events(s3: Any, instance: str | None, first_day: date) -> tuple[pd.DataFrame, list[str]]:
-    """Every event of the partitions (dates >= first_day, instance or all) by the independent reading."""
-    files: dict[str, list[str]] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX + "/"):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            parts = dict(seg.split("=", 1) for seg in key.split("/") if "=" in seg)
-            if (instance and parts["instance"] != instance) or parts["date"] < first_day.isoformat():
-                continue
-            files.setdefault(key.rsplit(".part-", 1)[0], []).append(key)
-    for keys in files.values():
-        keys.sort(key=lambda k: int(k.rsplit(".part-", 1)[1].split(".")[0]))
-    rows, unparsed = [], []
-    for file_key, line in read_parts(s3, files):
-        event = scan(line)
-        if event is None:
-            unparsed.append(line)
-        else:
-            rows.append({**event, "instance": file_key.split("instance=")[1].split("/")[0]})
-    return pd.DataFrame(rows), unparsed
-
-
-COLUMNS = ["event_time", "instance", "username", "client_host", "connection_id", "operation", "category",
-           "retcode", "object"]  # fmt: skip
-
-
-def rows(frame: pd.DataFrame, columns: list[str]) -> Counter[tuple[Any, ...]]:
-    def norm(value: Any) -> Any:
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            return None
-        if isinstance(value, pd.Timestamp):
-            return value.to_pydatetime().replace(tzinfo=None)
-        return value.item() if hasattr(value, "item") else value
-
-    return Counter(tuple(norm(v) for v in row) for row in frame[columns].itertuples(index=False))
-
-
 def test_every_saved_query_returns_the_rows_of_an_independent_reading(archive: Any) -> None:
     pipeline, data = archive
     recorder = Recorder(pipeline.s3)
     engine = DuckDBEngine(recorder, BUCKET, PREFIX)
-    params = {"instance": "lab-writer", "since": TODAY, "until": TODAY}
-    events, unparsed = expected_events(pipeline.s3, "lab-writer", TODAY - timedelta(days=1))
-    in_range = events[(events["event_time"] >= datetime(TODAY.year, TODAY.month, TODAY.day))]
-    assert len(events) + len(unparsed) == data.count(b"\n")  # the reading itself loses no line
-
-    def check(name: str, expected: pd.DataFrame, columns: list[str] = COLUMNS, **extra: Any) -> pd.DataFrame:
-        got = engine.run(name, **params, **extra)
-        assert rows(got, columns) == rows(expected, columns), name
-        return got
-
-    check(
-        "failed_logins",
-        in_range[
-            (in_range.operation == "FAILED_CONNECT")
-            | ((in_range.operation == "CONNECT") & in_range.retcode.fillna(0).ne(0))
-        ],
-    )
-    ddl = check(
-        "ddl_dcl_by_user",
-        in_range[in_range.category.isin(["DDL", "DCL"]) & (in_range.username == "root")],
-        user="root",
-    )
-    assert set(ddl.category) == {"DDL", "DCL"}
+    # WHEN every saved query runs for the writer today, THEN each returns the independent reading's rows
+    answers = compare_saved_queries(
+        engine, pipeline.s3, BUCKET, PREFIX, "lab-writer", TODAY, user="root", client_host="203.0.113.9",
+        table="ORDERS",
+    )  # fmt: skip
+    assert len(answers["events"]) + len(answers["unparsed"]) == data.count(b"\n")  # the reading loses no line
+    # AND the hard lines are there, whole
+    ddl = answers["ddl_dcl_by_user"]
     assert {
         "GRANT SELECT ON shop.* TO 'app'@'%'",
         "/* admin */ DROP TABLE orders2",
         "CREATE USER bob",
     } <= set(ddl.object)
-    check("ddl_dcl_by_user", in_range[in_range.category.isin(["DDL", "DCL"])])
-    touching = check(
-        "statements_touching_table",
-        in_range[in_range.object.str.lower().str.contains("orders", regex=False)],
-        table="ORDERS",
-    )
+    touching = answers["statements_touching_table"]
     assert touching.object.str.len().max() == len(BIG)  # the 1 MB statement, whole
     assert any("\ufffd\ufffd caf\u00e9" in o for o in touching.object)  # invalid bytes kept as U+FFFD
     assert "CREATE TABLE orders2 (\n  id int,\n  note text)" in set(touching.object)
-    check("session_timeline", in_range[in_range.username == "app"], user="app")
-    check("client_host_activity", in_range[in_range.client_host == "203.0.113.9"], client_host="203.0.113.9")
-    check(
-        "search",
-        in_range[
-            (in_range.username == "root")
-            & (
-                (in_range.operation == "QUERY_DDL")
-                | ((in_range.operation == "QUERY") & (in_range.category == "DDL"))
-            )
-        ],
-        user="root",
-        operation="QUERY_DDL",
-    )
-    per_op = in_range.assign(bucket=in_range.event_time.dt.floor("h")).groupby(["bucket", "operation"]).size()
-    check("events_per_operation", per_op.rename("events").reset_index(), ["bucket", "operation", "events"])
-    top = in_range.groupby("username").agg(
-        events=("operation", "size"), sessions=("connection_id", "nunique")
-    )
-    check("top_users", top.reset_index(), ["username", "events", "sessions"])
-    got = engine.run("unparsed_lines", **params)
-    assert Counter(got.line) == Counter(unparsed) and "garbage that is no audit line" in unparsed
+    assert "garbage that is no audit line" in set(answers["unparsed_lines"].line)
+    assert len(answers["failed_logins"]) == 4  # two here, two in the real file
     # AND only the asked instance's asked dates were listed below the instance level, and read
     assert not [k for k in recorder.read if "instance=lab-writer/date=" not in k]
     old = (TODAY - timedelta(days=2)).isoformat()
@@ -359,7 +195,7 @@ def test_every_saved_query_returns_the_rows_of_an_independent_reading(archive: A
 def test_all_instances_and_dates_through_sql(archive: Any) -> None:
     pipeline, _ = archive
     engine = DuckDBEngine(pipeline.s3, BUCKET, PREFIX)
-    events, unparsed = expected_events(pipeline.s3, None, date(1970, 1, 1))
+    events, unparsed = expected_events(pipeline.s3, BUCKET, PREFIX, None, date(1970, 1, 1))
     got = engine.sql(
         "SELECT instance, count(*) AS lines, count(*) FILTER (WHERE operation = '') AS unparsed"
         " FROM audit_events GROUP BY instance ORDER BY instance"
