@@ -42,9 +42,10 @@ class AuditArchive:
 
     @property
     def bucket(self) -> str:
-        """The engine's time bucket: minutes for a week or less, hours up to a quarter, then days."""
+        """The engine's time bucket: minutes for the default window (a week and today) or less, so a lab's
+        burst of a few minutes keeps its shape; hours up to a quarter, then days."""
         days = (self.until - self.since).days + 1
-        return "minute" if days <= 7 else "hour" if days <= 92 else "day"
+        return "minute" if days <= 8 else "hour" if days <= 92 else "day"
 
     def _repr_html_(self) -> str:
         where = f"instance {self.instance}" if self.instance else "every instance"
@@ -94,7 +95,11 @@ def operations_chart(counts: pd.DataFrame, bucket: str = "minute") -> Figure:
         .sum()
         .unstack(fill_value=0)
     )
-    table = table.reindex(pd.date_range(table.index.min(), table.index.max(), freq=freq), fill_value=0)
+    # one empty bucket on each side: a burst inside a single bucket still shows as a peak, not a lone dot
+    step = pd.tseries.frequencies.to_offset(freq)
+    table = table.reindex(
+        pd.date_range(table.index.min() - step, table.index.max() + step, freq=freq), fill_value=0
+    )
     for name in table.sum().sort_values(ascending=False).index:
         ax.plot(table.index, table[name], label=str(name), marker="." if len(table) < 30 else None)
     ax.set_ylabel(f"events per {freq}")
@@ -120,7 +125,7 @@ def users_chart(users: pd.DataFrame, n: int = 10) -> Figure:
     names = [str(u) if u else "(no user)" for u in top["username"]]
     events = pd.to_numeric(top["events"]).tolist()
     bars = ax.barh(names, events, color="#1f77b4")
-    labels = [f"{int(s):,} sessions" for s in pd.to_numeric(top["sessions"])]
+    labels = [f"{int(s):,} session{'' if int(s) == 1 else 's'}" for s in pd.to_numeric(top["sessions"])]
     ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
     ax.set_xlabel("events")
     ax.margins(x=0.2)

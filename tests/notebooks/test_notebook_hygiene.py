@@ -22,6 +22,7 @@ EXPECTED = [
     "60_verify_backups",
     "70_lambda_versioning",
     "80_audit_analytics_and_cost",
+    "85_search_the_archive",
     "90_cleanup",
 ]
 NOTEBOOKS = workbook_notebooks(ROOT / "notebooks")

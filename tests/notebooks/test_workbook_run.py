@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out"
 DASHBOARD = ROOT / "notebooks" / "80_audit_analytics_and_cost.ipynb"
 SHORT = {"DURATION_S": 4, "TIMEOUT_S": 120}
-BEFORE_CLEANUP = ["00", "10", "20", "30", "40", "50", "60", "70", "80"]
+BEFORE_CLEANUP = ["00", "10", "20", "30", "40", "50", "60", "70", "80", "85"]
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,26 @@ def test_recorded_values_show_every_byte_backed_up_and_nothing_lost(
     # the versioning lesson rolled live forward to a new version, then back
     rollback = _values(out_dir, "70_lambda_versioning")["rows"][0]
     assert int(rollback["now"]) < int(rollback["was"])
+
+
+def test_search_notebook_counts_equal_an_independent_count_of_the_parts(
+    lab: tuple[LabConfig, LabState], workbook: WorkbookRun, out_dir: Path
+) -> None:
+    # GIVEN notebook 85's record of the lab's backup, counted by the query engine (DuckDB over the emulator)
+    from archive_count import count_archive
+
+    from labkit import aws
+
+    config, _ = lab
+    recorded = _values(out_dir, "85_search_the_archive")
+    # WHEN every part is read again here, without the engine THEN the archive is the one the engine read
+    counted = count_archive(aws.client("s3", config), config.names.bucket, f"{config.log_prefix}/")
+    assert (recorded["parts"], recorded["part_bytes"]) == (counted.parts, counted.part_bytes)
+    # AND every event is counted once per operation, and every other line is an unparsed one
+    assert recorded["events_per_operation"] == dict(counted.events_per_operation)
+    assert recorded["events"] == sum(counted.events_per_operation.values()) > 0
+    assert recorded["unparsed_lines"] == counted.other_lines
+    assert recorded["failed_logins"] == counted.events_per_operation["FAILED_CONNECT"] > 0
 
 
 def test_a_failing_cell_names_its_notebook_and_cell(lab: tuple[LabConfig, LabState], tmp_path: Path) -> None:
