@@ -46,9 +46,14 @@ class Engine:
     def run(self, name: str, **params: Any) -> pd.DataFrame:
         """A saved query (labkit.query.queries.QUERIES) with its parameters."""
         query = saved_query(name)
+        params = self._scope(dict(params))
         rendered = query.render(self.dialect, **params)
         self._prepare({**query.defaults, **params})
         return self._execute(rendered)
+
+    def _scope(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters with what this engine must have filled in (Athena: the instances)."""
+        return params
 
     def _prepare(self, params: dict[str, Any]) -> None:
         """Make the partitions ``params`` select queryable (local: load them)."""
@@ -113,7 +118,9 @@ class DuckDBEngine(Engine):
     def _prepare(self, params: dict[str, Any]) -> None:
         until = as_date(params.get("until"), date.today())
         since = as_date(params.get("since"), until - timedelta(days=7))
-        self.load(params.get("instance") or None, since - timedelta(days=PARTITION_SLACK_DAYS), until)
+        instance = params.get("instance") or None
+        for one in [instance] if instance is None or isinstance(instance, str) else instance:
+            self.load(one, since - timedelta(days=PARTITION_SLACK_DAYS), until)
 
     def load(self, instance: str | None = None, first: date | None = None, last: date | None = None) -> int:
         """Read the partitions not loaded yet (only those of ``instance`` and the dates); lines added."""
@@ -142,8 +149,28 @@ class DuckDBEngine(Engine):
 class AthenaEngine(Engine):
     dialect = "athena"
 
-    def __init__(self, athena: Any, workgroup: str, database: str, *, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        athena: Any,
+        workgroup: str,
+        database: str,
+        *,
+        instances: tuple[str, ...] = (),
+        timeout_s: float = 600.0,
+    ) -> None:
         self.athena, self.workgroup, self.database, self.timeout_s = athena, workgroup, database, timeout_s
+        self.instances = instances  # what a saved query without an instance covers
+
+    def _scope(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Athena's instance partition is injected: a query must name its instances, so a saved query
+        without one covers the lab's (the writer and the reader)."""
+        if not params.get("instance"):
+            if not self.instances:
+                raise QueryError(
+                    "name the instance (--instance): Athena reads only the instances a query names"
+                )
+            params["instance"] = self.instances
+        return params
 
     def sql(
         self,
@@ -226,5 +253,10 @@ def connect(config: LabConfig) -> Engine:
     """DuckDB over the emulator's bucket on the local target; Athena in the lab's workgroup on aws."""
     if config.target == "aws":
         names = athena_names(config)
-        return AthenaEngine(aws.client("athena", config), names.workgroup, names.database)
+        return AthenaEngine(
+            aws.client("athena", config),
+            names.workgroup,
+            names.database,
+            instances=(config.writer_id, config.reader_id),
+        )
     return DuckDBEngine(aws.client("s3", config), config.names.bucket, config.log_prefix)

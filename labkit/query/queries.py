@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from labkit.backup.errors import BadInputError
 from labkit.backup.layout import check_identifier
 from labkit.query.dialects import Dialect, check_dialect, events_select
 from labkit.query.errors import QueryError
@@ -68,7 +69,11 @@ def _render(query: SavedQuery, dialect: Dialect, table: str, values: _Values) ->
     where = f"{_DATE} BETWEEN {values.date_from()} AND {values.date('until')}"
     instance = values.instance()
     if instance is not None:
-        where += f" AND {_INSTANCE} = {instance}"
+        where += (
+            f" AND {_INSTANCE} {instance}"
+            if instance.startswith("IN (")
+            else f" AND {_INSTANCE} = {instance}"
+        )
     time = f"event_time >= {values.time_from()} AND event_time < {values.time_to()}"
     fields = {name: values.text(name) for name in (*query.required, *query.optional)}
     fields |= {name: values.raw(name) for name in query.defaults}
@@ -120,7 +125,14 @@ class _Literals(_Values):
 
     def instance(self) -> str | None:
         value = self.values.get("instance")
-        return literal(check_identifier(value, "instance id")) if value else None
+        if not value:
+            return None
+        try:
+            if isinstance(value, str):
+                return literal(check_identifier(value, "instance id"))
+            return "IN (" + ", ".join(literal(check_identifier(v, "instance id")) for v in value) + ")"
+        except BadInputError as exc:
+            raise QueryError(str(exc)) from exc
 
     def time_from(self) -> str:
         return f"TIMESTAMP '{self.since.isoformat()} 00:00:00'"

@@ -22,7 +22,6 @@ names are read off a key the layout itself builds, so a renamed segment renames 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from labkit.backup.layout import PartKey
@@ -117,6 +116,5 @@ class AthenaNames:
 
 
 def athena_names(config: LabConfig) -> AthenaNames:
-    """The Glue database, table and Athena workgroup of the lab (the stack creates them with these names)."""
-    database = re.sub(r"[^a-z0-9_]", "_", config.project.lower()) + "_audit"
-    return AthenaNames(database=database, table=TABLE_NAME, workgroup=f"{config.project}-audit")
+    """The Glue database, table and Athena workgroup of the lab, as LabConfig names them for the stack."""
+    return AthenaNames(database=config.glue_database, table=TABLE_NAME, workgroup=config.athena_workgroup)

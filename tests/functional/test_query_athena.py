@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 from labkit.query.engine import AthenaEngine
+from labkit.query.errors import QueryError
 from labkit.query.queries import QUERIES
 from tests.conftest import EmulatedAccount
 
@@ -63,3 +66,16 @@ def test_a_saved_query_runs_in_the_workgroup_and_comes_back_typed(account: Emula
         {"username": "root", "events": 2, "sessions": 1},
     ]
     assert str(frame["events"].dtype) == "Int64"
+
+
+def test_without_an_instance_athena_covers_the_labs_instances_by_name(account: EmulatedAccount) -> None:
+    # Athena's instance partition is injected (no listing): a query must name its instances
+    athena = account.client("athena")
+    athena.create_work_group(Name="lab-audit", Configuration={"EnforceWorkGroupConfiguration": True})
+    engine = AthenaEngine(athena, "lab-audit", "lab_audit", instances=("lab-writer", "lab-reader"))
+    engine.run("failed_logins", since="2026-12-01", until="2026-12-01")
+    (execution,) = athena.list_query_executions(WorkGroup="lab-audit")["QueryExecutionIds"]
+    sent = athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]["Query"]
+    assert "\"instance\" IN ('lab-writer', 'lab-reader')" in sent
+    with pytest.raises(QueryError, match="--instance"):
+        AthenaEngine(athena, "lab-audit", "lab_audit").run("failed_logins")
