@@ -346,6 +346,7 @@ def verify_backups(
     With --manifests: each instance's manifest chain and every part against its day's manifest (present,
     same sha256 decompressed, none unlisted on a closed day); exits 1 on any break.
     """
+    from contextlib import nullcontext
     from pathlib import Path
 
     from labkit.ops import require_aws
@@ -358,7 +359,12 @@ def verify_backups(
 
     from labkit.report import reconcile_target, write_report
 
-    report = reconcile_target(config, grace_s=grace)
+    with (
+        nullcontext()
+        if as_json
+        else console.status(f"reconciling S3 against the {config.target} sources ...")
+    ):
+        report = reconcile_target(config, grace_s=grace)
     summary_path, chart_path = write_report(report, Path(out))
     if as_json:
         typer.echo(summary_path.read_text())

@@ -51,6 +51,11 @@ def _step(message: str) -> None:
     console.rule(message)
 
 
+def _spinner(config: LabConfig, message: str) -> Any:
+    """A rich spinner for the local steps; the aws steps show the workbook's own progress bars instead."""
+    return console.status(message) if config.target == "local" else nullcontext()
+
+
 def deploy_cmd(
     target: LabTargetOption = None,
     stack: StackOption = DEFAULT_STACK,
@@ -75,7 +80,8 @@ def deploy_cmd(
     from labkit import ops
 
     config = target_config(target)
-    steps = ops.deploy(config, stack_name=stack, version=version, build_images=images, say=_step)
+    with _spinner(config, "starting the local lab and its pipeline ..."):
+        steps = ops.deploy(config, stack_name=stack, version=version, build_images=images, say=_step)
     for step in steps:
         print_rows(step.rows, step.step)
     console.print(
@@ -90,7 +96,8 @@ def destroy_cmd(
 ) -> None:
     """Tear the lab down. aws: pulumi destroy of the lab stack, then the ECR stack. local: the lab service down.
 
-    On aws the backup bucket goes with the lab stack: copy out what you need to keep first.
+    On aws the backup bucket and its objects go with the lab stack (forceDestroyBucket, on unless Object
+    Lock is): copy out what you must keep first.
     """
     from labkit import ops
 
@@ -102,7 +109,9 @@ def destroy_cmd(
     )
     if not yes and not typer.confirm(f"Destroy {what}?", default=False):
         raise typer.Abort()
-    for step in ops.destroy(config, stack_name=stack, say=_step):
+    with _spinner(config, "stopping the local lab ..."):
+        steps = ops.destroy(config, stack_name=stack, say=_step)
+    for step in steps:
         print_rows(step.rows)
     console.print(f"[green]destroyed[/green] on {config.target}")
 
