@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from labkit.backup import copystate, identity
 from labkit.backup import table as t
-from labkit.backup.errors import BadInputError, SourceChangedError
+from labkit.backup.errors import BadInputError, PartMismatchError, SourceChangedError
 from labkit.backup.layout import PartKey
 from labkit.backup.pagerebuild import needs_rebuild, nth_newline, page_extent, split_page
 from labkit.backup.rdslogs import (
@@ -39,7 +39,7 @@ from labkit.backup.rdslogs import (
     iter_portions,
     list_log_files,
 )
-from labkit.backup.s3parts import GzipPartWriter
+from labkit.backup.s3parts import GzipPartWriter, PartExistsError, WrittenPart, existing_part
 
 log = logging.getLogger(__name__)
 _deserialize = TypeDeserializer().deserialize
@@ -182,23 +182,40 @@ class Downloader:
             if part.writer.source_bytes == 0:  # nothing new: no lease was taken, nothing is written
                 part.writer.abort()
                 return CopyOutcome(item["pk"], item["sk"], "nothing-new", rds_calls=stats["calls"])
-            written = part.writer.close(
-                {
-                    "source-file": name[:512],
-                    "source-last-written": str(item["last_written"]),
-                    "instance": item["pk"],
-                }
-            )
+            meta = {
+                "source-file": name[:512],
+                "source-last-written": str(item["last_written"]),
+                "instance": item["pk"],
+            }
+            adopted = False
+            try:
+                written = part.writer.close(meta)
+            except PartExistsError:  # an earlier attempt at this part wrote it: adopt it, never replace it
+                written, adopted = self._adopt(item, key, start), True
+                if written.source_end != part.position:  # its end is not where our marker points
+                    marker, marker_at = "", 0
         except BaseException:
             part.writer.abort()
             raise
         end = written.source_end
-        more = part.out_of_time and end < item["size"]
+        more = (part.out_of_time or adopted) and end < item["size"]  # someone must carry on from end
         self._commit(item, lease.owner, end, marker, marker_at, number, more)
         lag = int(time.time() * 1000) - item["last_written"] if end >= item["size"] else None
         return CopyOutcome(
             item["pk"], item["sk"], "copied", end - start, stats["fetched"], stats["calls"], lag, key
         )
+
+    def _adopt(self, item: dict[str, Any], key: str, start: int) -> WrittenPart:
+        """The part an earlier attempt wrote (it died before its commit, or its request reached S3 late):
+        its bytes are this file's from ``start``, so the commit records its end instead of our copy's."""
+        written = existing_part(self.s3, self.bucket, key)
+        if written.source_start != start:
+            raise PartMismatchError(
+                f"{key} starts at byte {written.source_start}, the table says {start}: "
+                "run `labkit verify` and report it"
+            )
+        log.warning("%s: adopted from an earlier attempt (bytes %d-%d)", key, start, written.source_end)
+        return written
 
     def _out_of_time(self, part: _Part) -> bool:
         if self.remaining_ms() < self.reserve_ms:

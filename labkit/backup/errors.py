@@ -15,3 +15,8 @@ class BadInputError(BackupError):
 
 class SourceChangedError(BackupError):
     """The source file moved or changed under a copy (rotation): the copy is discarded and retried."""
+
+
+class PartMismatchError(BackupError):
+    """An existing part does not start where the table says the next one starts: S3 and the table disagree.
+    Counted as a failed copy (the file ends FAILED and alarms) rather than retried quietly."""

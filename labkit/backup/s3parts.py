@@ -4,6 +4,11 @@ The sha256 and byte range of the *source* bytes are known only at the end, so a 
 buffer is sent with PutObject and its metadata; a larger one goes through a multipart upload and then gets
 its metadata by an S3-side copy onto itself (no bytes pass through the function twice). Encryption is the
 bucket's default (SSE-KMS with the stack's key): naming "aws:kms" here would pick the AWS-managed key instead.
+
+A part is never overwritten: it is created with ``If-None-Match: *``. When its key exists already, an earlier
+attempt at the same part (one that died before its commit, or whose request reached S3 late) wrote it, and
+:class:`PartExistsError` says so: the copier adopts that part (:func:`existing_part`) instead of replacing it,
+so a late write can never put fewer bytes under a key than the table says it holds.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts (minimum 5 MB but the last)
 
@@ -23,6 +30,48 @@ class WrittenPart:
     source_end: int
     sha256: str
     compressed_bytes: int
+
+
+class PartExistsError(Exception):
+    """The part's key holds an object already (an earlier attempt at this very part)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} exists already")
+        self.key = key
+
+
+def _refused(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in ("PreconditionFailed", "412")
+
+
+def existing_part(s3: Any, bucket: str, key: str) -> WrittenPart:
+    """What an existing part holds, from its metadata; an attempt that died between completing a multipart
+    upload and recording its metadata left only ``source-start``: the rest is counted from its bytes (and
+    recorded, so it is counted once)."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    meta = head.get("Metadata", {})
+    start = int(meta["source-start"])
+    if "source-end" in meta and "source-sha256" in meta:
+        return WrittenPart(key, start, int(meta["source-end"]), meta["source-sha256"], head["ContentLength"])
+    sha, count = hashlib.sha256(), 0
+    inflate = zlib.decompressobj(31)
+    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1024 * 1024):
+        data = inflate.decompress(chunk)
+        sha.update(data)
+        count += len(data)
+    data = inflate.flush()
+    sha.update(data)
+    count += len(data)
+    part = WrittenPart(key, start, start + count, sha.hexdigest(), head["ContentLength"])
+    s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        Metadata={**meta, "source-sha256": part.sha256, "source-end": str(part.source_end)},
+        MetadataDirective="REPLACE",
+        ContentType="application/gzip",
+    )
+    return part
 
 
 class GzipPartWriter:
@@ -66,22 +115,32 @@ class GzipPartWriter:
             "source-start": str(part.source_start),
             "source-end": str(part.source_end),
         }
-        if self._upload_id is None:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=self.key,
-                Body=bytes(self._buffer),
-                Metadata=meta,
-                ContentType="application/gzip",
-            )
-        else:
-            self._flush_part()
-            self.s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
-            )
+        try:
+            if self._upload_id is None:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=bytes(self._buffer),
+                    Metadata=meta,
+                    ContentType="application/gzip",
+                    IfNoneMatch="*",
+                )
+            else:
+                self._flush_part()
+                self.s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                    IfNoneMatch="*",
+                )
+        except ClientError as exc:
+            if not _refused(exc):
+                raise
+            self.abort()
+            raise PartExistsError(self.key) from exc
+        if self._upload_id is not None:
+            self._upload_id = None  # completed: nothing to abort
             self.s3.copy_object(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -101,7 +160,10 @@ class GzipPartWriter:
     def _flush_part(self) -> None:
         if self._upload_id is None:
             self._upload_id = self.s3.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ContentType="application/gzip"
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType="application/gzip",
+                Metadata={"source-start": str(self.source_start)},  # lets a later attempt adopt it
             )["UploadId"]
         number = len(self._parts) + 1
         answer = self.s3.upload_part(

@@ -290,3 +290,34 @@ def _pipeline(account: EmulatedAccount) -> Pipeline:
         _pipelines.clear()
         _pipelines[key] = Pipeline(account)
     return _pipelines[key]
+
+
+def test_a_dead_copiers_write_landing_after_its_redelivery_committed_changes_nothing(
+    account: EmulatedAccount,
+) -> None:
+    # GIVEN copier A (record 1) about to write part 1 when its invocation dies with the request on the wire
+    pipeline = _pipeline(account)
+    world = World(pipeline, account, f"db-{next(_instances)}")
+    world.append(20)
+    pipeline.detect(world.instance)
+    first = Actor("A#1", lambda actor: world._copy(actor, "1"))
+    for _ in range(4):
+        first.step()  # read the item, a page, took the lease; waiting to send part 1
+    # WHEN the file grows, a scan sees it, and the redelivered record 1 copies and commits everything
+    world.append(30)
+    pipeline.detect(world.instance)
+    pipeline.downloader().copy(*_keys(pipeline, world.instance), "1")
+    # ... and only then the dead invocation's request reaches S3
+    while not first.done:
+        first.step()
+    pipeline.copy_all(world.instance)
+    # THEN S3 still holds every byte exactly once
+    [item] = t.instance_items(pipeline.table, world.instance)
+    stored = b"".join(data for _, _, data in _parts(pipeline, item))
+    assert item["copied_bytes"] == len(world.content)
+    assert stored == world.content, f"S3 holds {len(stored)} bytes of {len(world.content)}"
+
+
+def _keys(pipeline: Pipeline, instance: str) -> tuple[str, str]:
+    [item] = t.instance_items(pipeline.table, instance)
+    return item["pk"], item["sk"]

@@ -49,9 +49,13 @@ def put_part(
     data: bytes,
     name: str = "",
     prefix: str = PREFIX,
+    replace: bool = False,
 ) -> None:
-    """One backup part exactly as the downloader writes it."""
+    """One backup part exactly as the downloader writes it (``replace``: tamper with an existing part, which
+    the downloader never does: its writes are refused when the key exists)."""
     key = PartKey(prefix, f"{instance_id}-cluster", instance_id, "2026-12-04", file_id).key(number)
+    if replace:
+        pipeline.s3.delete_object(Bucket=BUCKET, Key=key)
     writer = GzipPartWriter(pipeline.s3, BUCKET, key, start)
     writer.write(data)
     writer.close({"source-file": name or file_id, "source-last-written": "0", "instance": instance_id})
@@ -555,7 +559,7 @@ def test_an_aurora_file_copied_mid_first_line_is_matched_by_its_name_and_pending
     assert report.clean, [(f.file_id, f.problems) for f in report.files]
     assert row(report, name).pending == len(data) - 30 and row(report, name).source_checked
     # AND had those 30 bytes been another file's, it is caught
-    put_part(pipeline, "db-1", name, 1, 0, b"X" + data[1:30])
+    put_part(pipeline, "db-1", name, 1, 0, b"X" + data[1:30], replace=True)
     assert [f.file_id for f in pipeline.reconcile().missing] == [name]
 
 
