@@ -64,6 +64,11 @@ def rds_calls(endpoint: str) -> dict[str, Any]:
     return answer
 
 
+def scans(endpoint: str) -> int:
+    """Scheduled scans so far: the lab runtime's scanner invocations."""
+    return int(runtime_call(endpoint, "runtime")["scanner"]["invocations"])
+
+
 class Watcher(threading.Thread):
     """Lists the bucket every ``every_s``; the first time a probe tag shows in a new part, notes when."""
 
@@ -111,7 +116,10 @@ def run_mode(mode: str, minutes: float, rate: int, watch_s: float, drain_s: floa
             measure_s = minutes * 60
             warmup_s = settings["scan_interval_s"] + 30
             spec = traffic.TrafficSpec(
-                "oltp_read_write", intensity="low", duration_s=int(warmup_s + measure_s + drain_s), rate=rate
+                "oltp_read_write",
+                intensity="low",
+                duration_s=int(warmup_s + 2 * measure_s + drain_s),
+                rate=rate,
             )
             traffic.prepare(spec, config)
             ticks: list[float] = []  # tps, one a second; the run is cut short by the lab going down
@@ -122,15 +130,17 @@ def run_mode(mode: str, minutes: float, rate: int, watch_s: float, drain_s: floa
             run_id = uuid.uuid4().hex[:8]
             watcher = Watcher(config, run_id, watch_s)
             watcher.start()
-            # steady state: the schedule's first scan has run (the runtime's ticker starts one interval after
-            # the lab), so a tail is running in tailing mode and every probe waits at most one interval
-            while runtime_call(state.endpoint, "runtime")["scanner"]["invocations"] < 1:
+            # the window is whole scan periods, from one scheduled scan to another (both seen within a
+            # second of their start): the first scan (the runtime's ticker starts one interval after the lab)
+            # opens it, so a tail runs in tailing mode and no probe waits more than one interval
+            periods = max(1, round(measure_s / settings["scan_interval_s"]))
+            while scans(state.endpoint) < 1:
                 time.sleep(1)
             written: dict[int, float] = {}
             connection = writer.connect()
             calls_before, started = rds_calls(state.endpoint), time.monotonic()
             n = 0
-            while time.monotonic() - started < measure_s:
+            while scans(state.endpoint) < 1 + periods:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT 'rpo-probe-{run_id}-{n}'")
                 written[n] = time.time()
@@ -176,7 +186,10 @@ def report(result: ModeResult, watch_s: float) -> None:
     busy, quiet = per_min.get(result.writer, 0.0), per_min.get(result.reader, 0.0)
     account = per_min.get("", 0.0)
     budget = RDS_BUDGET_PER_S * 60
-    print(f"\n== {result.mode}: {MODES[result.mode]} (real interval, {result.minutes:.1f} min measured)")
+    print(
+        f"\n== {result.mode}: {MODES[result.mode]} (real interval, no time scaling; {result.minutes:.1f} min "
+        "measured, whole scan periods)"
+    )
     print(f"  sysbench: {result.tps:.0f} tps on the writer")
     if result.rpo_s:
         print(
@@ -205,8 +218,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--modes", default="5min,1min,tail")
-    parser.add_argument("--minutes", type=float, default=3.0, help="measured minutes of the 1-minute modes")
-    parser.add_argument("--minutes-5min", type=float, default=10.0, help="measured minutes of the 5-min mode")
+    parser.add_argument(
+        "--minutes", type=float, default=3.0, help="measured minutes of the 1-minute modes (whole periods)"
+    )
+    parser.add_argument(
+        "--minutes-5min", type=float, default=10.0, help="measured minutes of the 5-min mode (whole periods)"
+    )
     parser.add_argument("--rate", type=int, default=50, help="sysbench transactions/s on the writer")
     parser.add_argument("--watch-s", type=float, default=0.5, help="bucket listing interval")
     args = parser.parse_args()
