@@ -86,6 +86,30 @@ def _require_passphrases(stack_name: str) -> None:
         require_passphrase(os.environ, spec.work_dir, stack_name, f"{spec.project}/{stack_name}")
 
 
+def _check_version(version: str) -> None:
+    """images.mk's own VERSION guard, run before the ECR stack rather than after it (ECR tags are immutable)."""
+    from labkit.workbook.setup import IMAGES_MK, ROOT, ImageBuildError
+
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-s",
+            "-f",
+            str(IMAGES_MK),
+            "img-check-version",
+            f"VERSION={version}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        said = [line for line in done.stderr.splitlines() if not line.startswith("make:")]
+        raise ImageBuildError(f"{' '.join(said).strip()} (labkit deploy --version vMAJOR.MINOR.PATCH)")
+
+
 # --- deploy / destroy ----------------------------------------------------------------------------------
 @dataclass
 class StepResult:
@@ -110,6 +134,8 @@ def deploy(
 
     require_aws(config, "deploy", DEPLOY_TOOLS if build_images else ("pulumi",))
     _require_passphrases(stack_name)
+    if build_images:
+        _check_version(version)
     steps = []
     say(f"1/3 ECR stack {stack_name}: one repository per function")
     steps.append(StepResult("ecr stack", records(deploy_ecr_stack(config.target, stack_name))))

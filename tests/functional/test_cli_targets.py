@@ -27,6 +27,7 @@ from labkit.cli import app
 from labkit.config import LabConfig
 from labkit.deploy import deploy_local, destroy_local
 from labkit.ops import PrerequisitesMissingError
+from labkit.workbook.setup import ImageBuildError
 from tests.conftest import EmulatedAccount
 from tests.functional.aws_doubles import (
     ECR_PROJECT,
@@ -306,3 +307,29 @@ def test_status_of_a_local_lab_that_is_not_running_says_how_to_start_it(tmp_path
     assert result.exit_code == 1, result.output
     assert "`labkit deploy --target local` starts it" in result.output
     assert "not deployed" in result.output
+
+
+def test_a_version_images_mk_would_refuse_stops_the_deploy_before_the_ecr_stack(
+    config: LabConfig, pulumi: FakeAutomation, tools: Path
+) -> None:
+    # GIVEN/WHEN a deploy with a version that is not semver (images.mk's guard would stop after ECR's up)
+    result = labkit("deploy", "--target", "aws", "--version", "1.2")
+    # THEN images.mk's own message, and no stack was touched
+    assert isinstance(result.exception, ImageBuildError), result.output
+    assert "VERSION=1.2 is not a semantic version such as v1.2.3" in str(result.exception)
+    assert pulumi.calls == [] and tools.read_text().splitlines() == ["docker info"]  # the daemon check only
+
+
+def test_deploy_without_images_pins_the_given_version_and_builds_nothing(
+    config: LabConfig, account: EmulatedAccount, pulumi: FakeAutomation, tools: Path
+) -> None:
+    # GIVEN images of v1.0.3 already in ECR
+    _play_lab_stack(account, config, pulumi, tools)
+    # WHEN the lab is deployed with --no-images
+    result = labkit("deploy", "--target", "aws", "--no-images", "--version", "v1.0.3")
+    # THEN both stacks went up, the lab stack pinned to v1.0.3, and no docker command ran
+    assert result.exit_code == 0, result.output
+    assert [p for op, p in pulumi.calls if op == "up"] == [ECR_PROJECT, LAB_PROJECT]
+    tags = {k: v.value for k, v in pulumi.stacks[LAB_PROJECT].config.items() if k.endswith("ImageTag")}
+    assert set(tags.values()) == {"v1.0.3"} and len(tags) == 3
+    assert not [c for c in tools.read_text().splitlines() if c.startswith("docker")]
