@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from labkit.alarms import alarm_rules
+from labkit.alarms_aws import AlarmsNotDeployedError
 from labkit.cli import app
 from labkit.config import LabConfig
 from labkit.deploy import deploy_local, destroy_local
@@ -333,3 +334,38 @@ def test_deploy_without_images_pins_the_given_version_and_builds_nothing(
     tags = {k: v.value for k, v in pulumi.stacks[LAB_PROJECT].config.items() if k.endswith("ImageTag")}
     assert set(tags.values()) == {"v1.0.3"} and len(tags) == 3
     assert not [c for c in tools.read_text().splitlines() if c.startswith("docker")]
+
+
+def test_alarms_on_aws_name_what_is_missing(config: LabConfig, account: EmulatedAccount) -> None:
+    # GIVEN no alarm of the lab in CloudWatch
+    # WHEN the alarms are read on aws
+    nothing = labkit("alarms", "--target", "aws")
+    # THEN it says to deploy the lab stack
+    assert isinstance(nothing.exception, AlarmsNotDeployedError)
+    assert "deploy the lab stack (`labkit deploy --target aws`)" in str(nothing.exception)
+    # GIVEN only the heartbeat alarm, in ALARM (an older stack, and a silent scanner)
+    cloudwatch = account.client("cloudwatch", region_name=REGION)
+    [heartbeat] = [r for r in alarm_rules(config) if r.key == "scanner-heartbeat"]
+    metric = heartbeat.metrics[0]
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"{config.project}-scanner-heartbeat",
+        Namespace=metric.namespace,
+        MetricName=metric.name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
+        Statistic="SampleCount",
+        Period=heartbeat.period_s,
+        EvaluationPeriods=2,
+        Threshold=1,
+        ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=f"{config.project}-scanner-heartbeat", StateValue="ALARM", StateReason="no datapoints"
+    )
+    # WHEN the alarms are read again
+    some = labkit("alarms", "--target", "aws", env={"COLUMNS": "400"})
+    # THEN the heartbeat fires (exit 1), every other rule is MISSING, and a note says to update the stack
+    assert some.exit_code == 1, some.output
+    assert "1 alarm(s) firing" in some.output
+    assert f"{len(alarm_rules(config)) - 1} alarm(s) missing" in some.output
+    assert some.output.count("MISSING") == len(alarm_rules(config)) - 1
