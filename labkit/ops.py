@@ -74,7 +74,10 @@ def require_aws(config: LabConfig, command: str, tools: Iterable[str] = ()) -> N
 
 
 def _docker_daemon_up() -> bool:
-    done = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=60)
+    try:
+        done = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=60)
+    except subprocess.TimeoutExpired:  # a daemon that does not answer in a minute will not build either
+        return False
     return done.returncode == 0
 
 
