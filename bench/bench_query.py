@@ -320,7 +320,12 @@ def run_child(
             result: dict[str, Any] = json.loads(line[len("RESULT ") :])
             result["wall"] = wall
             return result
+    partial: dict[str, Any] = {}
+    for line in out:
+        if line.startswith("PARTIAL "):
+            partial.update(json.loads(line[len("PARTIAL ") :]))
     return {
+        **partial,
         "failed": "killed at the RSS cap" if killed else f"exit {process.returncode}",
         "peak_rss": peak,
         "wall": wall,
@@ -354,6 +359,8 @@ def duckdb_answers(config: LabConfig, days: int) -> dict[str, Any]:
     started = time.perf_counter()
     pruned_rows = engine.run("ddl_dcl_by_user", **ddl_params)
     pruned = {"seconds": time.perf_counter() - started, "bytes": counter.bytes, "rows": len(pruned_rows)}
+    pruned["peak_rss"] = peak_rss_bytes()
+    print("PARTIAL " + json.dumps({"pruned": pruned}), flush=True)  # kept if the rest is stopped
 
     engine = connect(config)
     counter = ReadCounter(engine.s3)
@@ -425,16 +432,14 @@ def report(truth: Truth, results: dict[str, dict[str, Any]], sample_gb: float) -
                     )
                 )
     duck = results.get("duckdb", {})
-    if "timings" not in duck:
-        return
-    duck_s = sum(duck["timings"].values())
+    duck_s = sum(duck["timings"].values()) if "timings" in duck else None
     pandas, sample = results.get("pandas", {}), results.get("sample", {})
-    if "timings" in pandas:
+    if duck_s and "timings" in pandas:
         print(
             f"ratio pandas / DuckDB, measured on {size_gb:.2f} GB: time {sum(pandas['timings'].values()) / duck_s:.1f}, "
             f"peak RSS {pandas['peak_rss'] / duck['peak_rss']:.1f} (above 1: DuckDB is faster, smaller)"
         )
-    elif pandas:
+    elif duck_s and pandas:
         print(
             f"ratio pandas / DuckDB on {size_gb:.2f} GB: pandas had no answer after {pandas['wall']:.0f} s "
             f"(stopped at {pandas['peak_rss'] / 1e9:.1f} GB RSS): time above {pandas['wall'] / duck_s:.1f}, "
@@ -442,20 +447,23 @@ def report(truth: Truth, results: dict[str, dict[str, Any]], sample_gb: float) -
         )
     if "timings" in sample:
         scale = size_gb / sample_gb
+        pandas_s = sum(sample["timings"].values()) * scale
         print(
-            f"  pandas extrapolated from {sample_gb} GB to {size_gb:.2f} GB (linear): "
-            f"{sum(sample['timings'].values()) * scale:.0f} s, "
-            f"{(sample['peak_rss'] - sample['baseline_rss']) * scale / 1e9:.1f} GB RSS -> "
-            f"time ratio pandas / DuckDB {sum(sample['timings'].values()) * scale / duck_s:.1f}"
+            f"  pandas extrapolated from {sample_gb} GB to {size_gb:.2f} GB (linear): {pandas_s:.0f} s, "
+            f"{(sample['peak_rss'] - sample['baseline_rss']) * scale / 1e9:.1f} GB RSS"
+            + (f" -> time ratio pandas / DuckDB {pandas_s / duck_s:.1f}" if duck_s else "")
         )
-    pruned, unpruned = duck["pruned"], duck["unpruned"]
-    print(
-        f"  ddl_dcl_by_user (one instance, {PRUNED_DAYS} days): with partition pruning "
-        f"{pruned['bytes'] / 1e6:,.1f} MB gzip read, {pruned['seconds']:.2f} s; without (every partition) "
-        f"{unpruned['bytes'] / 1e6:,.1f} MB, {unpruned['seconds']:.2f} s: "
-        f"{unpruned['bytes'] / max(pruned['bytes'], 1):.0f}x the bytes"
-        f"{'' if unpruned['same_rows'] else ' (DIFFERENT ROWS)'}"
-    )
+    if "pruned" in duck:
+        pruned = duck["pruned"]
+        unpruned = duck.get("unpruned", {"bytes": truth.compressed_bytes})
+        print(
+            f"  ddl_dcl_by_user (one instance, {PRUNED_DAYS} days) on a fresh engine: with partition pruning "
+            f"{pruned['bytes'] / 1e6:,.1f} MB gzip read, {pruned['seconds']:.2f} s, peak RSS "
+            f"{pruned['peak_rss'] / 1e6:,.0f} MB; without (every partition) {unpruned['bytes'] / 1e6:,.1f} MB"
+            + (f", {unpruned['seconds']:.2f} s" if "seconds" in unpruned else " (the whole archive)")
+            + f": {unpruned['bytes'] / max(pruned['bytes'], 1):.0f}x the bytes"
+            + ("" if unpruned.get("same_rows", True) else " (DIFFERENT ROWS)")
+        )
 
 
 def _short(value: Any) -> str:

@@ -1,6 +1,6 @@
 """The whole workbook headless against a local lab, then the dashboard page in headless Chromium.
 
-One lab for the module (the emulator's state lives in its memory): the runner executes 00-80 with short
+One lab for the module (the emulator's state lives in its memory): the runner executes 00-85 with short
 durations, the dashboard page is served by Voila from the same lab, and 90_cleanup runs last and must stop
 it. Screenshots land in out/ for a person to look at: out/dashboard.png and out/inspect-notebook.png.
 """
