@@ -3,7 +3,10 @@
 Local: the lines of the partitions a query needs are read through boto3 (see :mod:`labkit.query.archive`
 for why not httpfs) once per engine and parsed as they are loaded, with
 :data:`labkit.query.schema.LINE_PATTERN` and ``regexp_extract``, into the DuckDB table ``audit_events``:
-the same columns Athena's RegexSerDe table has (plus ``source_key``, Athena's ``"$path"``). ``Engine.sql`` on an arbitrary statement loads every partition first.
+the same columns Athena's RegexSerDe table has, plus ``source_key`` (Athena's ``"$path"``) and the
+derived columns the saved queries read (``event_time``, ``object_sql``, ``category``, ``parse_ok``:
+:func:`labkit.query.dialects.derive`), computed here once instead of in every query. An ad-hoc query
+that uses those four runs locally only; on Athena the saved queries compute them. ``Engine.sql`` on an arbitrary statement loads every partition first.
 
 AWS: ``start_query_execution`` in the lab's workgroup (which enforces its encrypted results location and
 bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page by page.
@@ -21,6 +24,7 @@ from botocore.exceptions import ClientError
 from labkit import aws
 from labkit.config import LabConfig
 from labkit.query.archive import Partition, list_partitions, read_partition
+from labkit.query.dialects import DERIVED_COLUMNS, derive
 from labkit.query.errors import QueryError
 from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
@@ -74,18 +78,26 @@ class DuckDBEngine(Engine):
         self._everything = False
         columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in COLUMNS)
         partitions = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
-        self.connection.execute(f"CREATE TABLE {TABLE_NAME} ({columns}, source_key VARCHAR, {partitions})")
+        derived = ", ".join(f"{name} {kind}" for name, kind in DERIVED_COLUMNS.items())
+        self.connection.execute(
+            f"CREATE TABLE {TABLE_NAME} ({columns}, source_key VARCHAR, {partitions}, {derived})"
+        )
         names = ", ".join(f"'{c.name}'" for c in COLUMNS)
         fields = ", ".join(
-            f"r.{c.name}" if c.duckdb_type == "VARCHAR" else f"TRY_CAST(r.{c.name} AS {c.duckdb_type})"
+            f"r.{c.name} AS {c.name}"
+            if c.duckdb_type == "VARCHAR"
+            else f"TRY_CAST(r.{c.name} AS {c.duckdb_type}) AS {c.name}"
             for c in COLUMNS
         )
         pattern = "'^" + LINE_PATTERN.replace("'", "''") + "$'"
-        # lines are parsed once, as they are loaded: the table then holds what Athena's RegexSerDe yields
-        self._insert = (
-            f"INSERT INTO {TABLE_NAME} SELECT {fields}, source_key, ?, ?, ? FROM"
+        partition_values = ", ".join(f'?::VARCHAR AS "{name}"' for name in PARTITION_COLUMNS)
+        # lines are parsed once, as they are loaded: the table then holds what Athena's RegexSerDe yields,
+        # and the derived columns the saved queries read
+        raw = (
+            f"SELECT {fields}, source_key, {partition_values} FROM"
             f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key FROM file_lines)"
         )
+        self._insert = f"INSERT INTO {TABLE_NAME} {derive('duckdb', raw)}"
 
     def sql(
         self,
