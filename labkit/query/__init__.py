@@ -15,7 +15,8 @@ API (names are stable; the notebook, the dashboards, the bench and the Athena st
 - :mod:`labkit.query.dialects`: the ``events`` columns every query reads, where DuckDB and Athena differ.
 - :mod:`labkit.query.engine`: ``connect``, ``Engine.sql``, ``Engine.run``.
 
-Saved query parameters: ``instance`` (None: all), ``since``/``until`` (dates, UTC; default the last 7 days),
+Saved query parameters: ``instance`` (an id or a list; None: all locally, the lab's writer and reader on
+Athena, whose instance partition is injected), ``since``/``until`` (dates, UTC; default the last 7 days),
 and per query ``user``, ``table``, ``client_host``, ``operation``, ``bucket``, ``limit``.
 """
 

@@ -1,8 +1,9 @@
 """Read backup parts from S3 as lines: only the partitions asked for, each file's parts in order.
 
-The local engine gets its lines here, through boto3, rather than through DuckDB's httpfs extension. The
-extension itself loads offline (the ``duckdb-ext-httpfs`` wheel ships it), but reading the objects with it
-would be wrong in two ways a user notices: (1) DuckDB's CSV reader rejects a line with non-UTF-8 bytes (or,
+The local engine gets its lines here, through boto3, rather than through DuckDB's httpfs extension. Tried
+here: the extension loads offline (``LOAD`` of the file the ``duckdb-ext-httpfs==1.4.4.*`` wheel ships) and
+reads the emulator's bucket (``s3_endpoint``, path style, no SSL), but reading the objects with it would be
+wrong in two ways a user notices: (1) DuckDB's CSV reader rejects a line with non-UTF-8 bytes (or,
 told to ignore errors, drops it), and (2) a part boundary can fall inside a line (the downloader copies byte
 ranges), which a per-object reader sees as two broken lines. Here each file's parts are joined, the bytes
 are decoded as UTF-8 with U+FFFD for invalid bytes (what Athena's text reader does), and a line is split on

@@ -1,8 +1,8 @@
 """Where DuckDB's SQL and Athena's (Trino) differ, once: the derived event columns every query reads.
 
-Both engines expose the same table, ``audit_events``, with the regex columns of :mod:`labkit.query.schema`
-and the partition columns. Queries never read it directly: they read the ``events`` CTE built here, whose
-columns are the same on both engines:
+Both engines expose the table ``audit_events`` with the regex columns of :mod:`labkit.query.schema` and
+the partition columns (the local one also stores the derived columns, see :func:`derive`). Queries never
+read it directly: they read the ``events`` CTE built here, whose columns are the same on both engines:
 
 ``event_time`` (TIMESTAMP, UTC), ``server_host``, ``username``, ``client_host``, ``connection_id``,
 ``query_id``, ``operation``, ``database_name``, ``object`` (unquoted and unescaped SQL text, or a table name),
@@ -10,9 +10,9 @@ columns are the same on both engines:
 ``parse_ok`` (false for a line the pattern could not read; such a line keeps ``line`` and its partition),
 ``line``, ``source_key`` (s3://bucket/key of the part) and the partition columns.
 
-The functions used are in both engines unless a branch below says otherwise (regexp_extract, regexp_like,
-replace, upper, substr, length, CASE, CAST); the differences are: epoch -> timestamp, text -> timestamp, regexp_matches vs regexp_like,
-regexp_replace's group reference (``\\1`` vs ``$1``), the missing-group value ('' vs NULL) and the source
+The functions used are in both engines unless a branch below says otherwise (regexp_extract, replace,
+upper, substr, length, CASE, CAST); the differences are: epoch -> timestamp, text -> timestamp,
+regexp_matches vs regexp_like, regexp_replace's group reference (``\\1`` vs ``$1``), the missing-group value ('' vs NULL) and the source
 file pseudo-column (``"$path"`` on Athena).
 
 Unescaping follows the server's escapes (``\\'``, ``\\\\``, ``\\n``, ``\\r``, ``\\t``, ``\\0``, any other
