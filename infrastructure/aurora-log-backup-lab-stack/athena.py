@@ -29,10 +29,10 @@ from datetime import date
 import pulumi
 import pulumi_aws as aws
 from iam import AuditorGrants
+from storage import kms_key, lock_down_bucket
 
 from labkit.backup.layout import PartKey, safe_segment
 from labkit.config import LabConfig
-from labkit.policies import tls_only_policy
 from labkit.query.queries import QUERIES
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, PARTITION_TYPES, TABLE_NAME
 
@@ -157,58 +157,17 @@ class ArchiveQuery(pulumi.ComponentResource):
         lab = args.lab
 
         # results: their own key and bucket (the backup bucket may be WORM-locked; results are disposable)
-        self.key = aws.kms.Key(
+        self.key = kms_key(
             "query-results-key",
-            description=f"{lab.project}: SSE-KMS for Athena query results",
-            enable_key_rotation=True,
-            deletion_window_in_days=7,
-            opts=child,
-        )
-        aws.kms.Alias(
-            "query-results-key-alias",
-            name=f"alias/{lab.project}-query-results",
-            target_key_id=self.key.key_id,
-            opts=child,
+            f"alias/{lab.project}-query-results",
+            f"{lab.project}: SSE-KMS for Athena query results",
+            child,
         )
         self.results_bucket = aws.s3.Bucket(
             "query-results", bucket=lab.athena_results_bucket, force_destroy=True, opts=child
         )
         bucket_id = self.results_bucket.id
-        aws.s3.BucketOwnershipControls(
-            "query-results-ownership",
-            bucket=bucket_id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            "query-results-public-access",
-            bucket=bucket_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            "query-results-encryption",
-            bucket=bucket_id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": self.key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            "query-results-tls-only",
-            bucket=bucket_id,
-            policy=self.results_bucket.arn.apply(lambda arn: tls_only_policy([arn, f"{arn}/*"], "s3:*")),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
-        )
+        lock_down_bucket("query-results", self.results_bucket, self.key, self)
         aws.s3.BucketLifecycleConfiguration(
             "query-results-lifecycle",
             bucket=bucket_id,

@@ -20,6 +20,56 @@ from labkit.policies import tls_only_policy
 MAX_SQS_RETENTION_S = 14 * 24 * 3600
 
 
+def kms_key(name: str, alias: str, description: str, opts: pulumi.ResourceOptions) -> aws.kms.Key:
+    """A customer-managed key with rotation on, and its alias."""
+    key = aws.kms.Key(
+        name, description=description, enable_key_rotation=True, deletion_window_in_days=7, opts=opts
+    )
+    aws.kms.Alias(f"{name}-alias", name=alias, target_key_id=key.key_id, opts=opts)
+    return key
+
+
+def lock_down_bucket(
+    name: str, bucket: aws.s3.Bucket, key: aws.kms.Key, parent: pulumi.Resource
+) -> aws.s3.BucketPublicAccessBlock:
+    """Owner-enforced, no public access, SSE-KMS with ``key`` by default, TLS only: every bucket of the lab.
+    Returns the public access block (policies must wait for it)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": {
+                    "sse_algorithm": "aws:kms",
+                    "kms_master_key_id": key.arn,
+                },
+                "bucket_key_enabled": True,  # one KMS call per object batch, not per PUT
+            }
+        ],
+        opts=child,
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(lambda arn: tls_only_policy([arn, f"{arn}/*"], "s3:*")),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
+    )
+    return public_access
+
+
 @dataclass(frozen=True)
 class StorageArgs:
     lab: LabConfig
@@ -35,15 +85,11 @@ class BackupStorage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         lab, names, retention = args.lab, args.lab.names, args.retention
 
-        self.key = aws.kms.Key(
+        self.key = kms_key(
             "backup-key",
-            description=f"{lab.project}: SSE-KMS for the audit log backups",
-            enable_key_rotation=True,
-            deletion_window_in_days=7,
-            opts=child,
-        )
-        aws.kms.Alias(
-            "backup-key-alias", name=f"alias/{lab.project}-backups", target_key_id=self.key.key_id, opts=child
+            f"alias/{lab.project}-backups",
+            f"{lab.project}: SSE-KMS for the audit log backups",
+            child,
         )
 
         lock = retention.object_lock_days > 0
@@ -54,46 +100,12 @@ class BackupStorage(pulumi.ComponentResource):
             force_destroy=args.force_destroy_bucket and not lock,
             opts=child,
         )
-        aws.s3.BucketOwnershipControls(
-            "backups-ownership",
-            bucket=self.bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            "backups-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            "backups-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": self.key.arn,
-                    },
-                    "bucket_key_enabled": True,  # one KMS call per object batch, not per PUT
-                }
-            ],
-            opts=child,
-        )
+        lock_down_bucket("backups", self.bucket, self.key, self)
         versioning = aws.s3.BucketVersioning(
             "backups-versioning",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
             opts=child,
-        )
-        aws.s3.BucketPolicy(
-            "backups-tls-only",
-            bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(lambda arn: tls_only_policy([arn, f"{arn}/*"], "s3:*")),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
         transitions = [{"days": retention.infrequent_access_days, "storage_class": "STANDARD_IA"}]
         if retention.glacier_ir_days:
