@@ -25,7 +25,7 @@ from labkit.dashboard.audit_lines import (
     parse_line,
     parse_lines,
 )
-from labkit.dashboard.charts import empty, naive_utc, new_figure
+from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure
 from labkit.dashboard.errors import BackupStoreError
 from labkit.dashboard.state import list_part_objects, parse_part_key
 
@@ -149,14 +149,7 @@ def events_over_time(events: pd.DataFrame, by: str = "operation", freq: str | No
         .unstack(fill_value=0)
     )
     counts = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq=freq), fill_value=0)
-    for name in counts.sum().sort_values(ascending=False).index:
-        ax.plot(counts.index, counts[name], label=str(name), marker="." if len(counts) < 30 else None)
-    ax.set_ylabel(f"events per {freq}")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
+    return lines_over_time(fig, ax, counts, freq)
 
 
 def top_users(events: pd.DataFrame, n: int = 10) -> Figure:

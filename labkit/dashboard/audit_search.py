@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.dashboard.charts import empty, naive_utc, new_figure
+from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig
@@ -100,14 +100,7 @@ def operations_chart(counts: pd.DataFrame, bucket: str = "minute") -> Figure:
     table = table.reindex(
         pd.date_range(table.index.min() - step, table.index.max() + step, freq=freq), fill_value=0
     )
-    for name in table.sum().sort_values(ascending=False).index:
-        ax.plot(table.index, table[name], label=str(name), marker="." if len(table) < 30 else None)
-    ax.set_ylabel(f"events per {freq}")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
+    return lines_over_time(fig, ax, table, freq)
 
 
 def archive_top_users(archive: AuditArchive, n: int = 10) -> Figure:

@@ -57,6 +57,18 @@ def naive_utc(times: pd.Series) -> pd.Series:
     return pd.to_datetime(times, utc=True).dt.tz_convert(None)
 
 
+def lines_over_time(fig: Figure, ax: Any, table: pd.DataFrame, freq: str) -> Figure:
+    """One line per column of ``table`` (rows: time buckets of ``freq``), the busiest first in the legend."""
+    for name in table.sum().sort_values(ascending=False).index:
+        ax.plot(table.index, table[name], label=str(name), marker="." if len(table) < 30 else None)
+    ax.set_ylabel(f"events per {freq}")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def files_by_state(state: pd.DataFrame) -> Figure:
     """Stacked bars: tracked files per instance by state; LOST (red) and FAILED (orange) hatched and counted."""
     fig, ax = new_figure()
