@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from labkit.backup.manifest import digest_part
+
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts (minimum 5 MB but the last)
 
 
@@ -53,16 +55,8 @@ def existing_part(s3: Any, bucket: str, key: str) -> WrittenPart:
     start = int(meta["source-start"])
     if "source-end" in meta and "source-sha256" in meta:
         return WrittenPart(key, start, int(meta["source-end"]), meta["source-sha256"], head["ContentLength"])
-    sha, count = hashlib.sha256(), 0
-    inflate = zlib.decompressobj(31)
-    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1024 * 1024):
-        data = inflate.decompress(chunk)
-        sha.update(data)
-        count += len(data)
-    data = inflate.flush()
-    sha.update(data)
-    count += len(data)
-    part = WrittenPart(key, start, start + count, sha.hexdigest(), head["ContentLength"])
+    digest = digest_part(s3, bucket, key)  # raises ValueError for a part that is not one whole gzip stream
+    part = WrittenPart(key, start, start + digest.length, digest.sha256, head["ContentLength"])
     s3.copy_object(
         Bucket=bucket,
         Key=key,
