@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from labkit.cli_ops import LabTargetOption, target_config
+
+if TYPE_CHECKING:  # pandas is imported by the engine when a query runs, not by every labkit command
+    import pandas as pd
 
 console = Console()
 
@@ -101,6 +103,8 @@ def show(frame: pd.DataFrame, output: OutputFormat) -> None:
 
 def _cell(value: object, width: int = 200) -> str:
     """A table cell: long statements cut (csv and json keep them whole)."""
+    import pandas as pd
+
     if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
         return ""
     text = str(value)
