@@ -5,9 +5,20 @@ Exactly once, by construction:
   key is fixed by N, so a retry after a crash rewrites the same object instead of adding one. ``marker`` is
   the opaque portion marker of source offset ``marker_at`` (<= ``copied_bytes``; empty when unknown);
 - a lease (``lease_owner`` = the stream record's sequence number, ``lease_until``) keeps two copies of one
-  file apart; it is taken just before the first byte goes to S3, so a copy that finds nothing writes nothing;
+  file apart; it is taken just before the first byte goes to S3, so a copy that finds nothing (or no whole
+  line) writes nothing;
 - the commit is conditional on ``copied_bytes`` and the lease, so a stale copier can never move it, and it
   never goes past the size the detector listed.
+
+Parts end at line ends. Athena reads every part on its own, so a line split over two parts would be two
+broken rows in every search. An aurora file is copied while it grows, and its listed size can fall inside a
+line being written: the bytes after the last newline are held back (read, not written), ``copied_bytes`` is
+committed at the line end, and the next copy, woken by the detector's write of new bytes or of the seal,
+reads that line again from its start. New bytes without a newline write nothing at all (no lease, no part,
+no table write, so nothing wakes the downloader again until the detector does). A sealed file is copied to
+its size, since its last line may have no newline; a stop for time ends at a line end too. A part that an
+earlier attempt (an older version) wrote ending inside a line is adopted as it is; the next part then
+starts with the rest of that line.
 
 Every write names its writer (``writer``): the stream's filter criteria (:mod:`labkit.backup.streamfilter`)
 wake the downloader only for the detector's writes and for a commit that hands unfinished work on.
@@ -74,27 +85,49 @@ class _Lease:
 
 
 class _Part:
-    """The part being written: takes the lease before its first byte, and never passes ``limit``."""
+    """The part being written: takes the lease before its first byte, never passes ``limit``, and ends at a
+    line end. The bytes after the last newline read so far (``tail``: at most one line) are held back and
+    written only once a newline follows them, or, for a sealed file, when the copy reaches ``limit`` (a sealed
+    file may end without a newline, and nothing will follow it)."""
 
-    def __init__(self, writer: GzipPartWriter, lease: _Lease, start: int, limit: int) -> None:
-        self.writer, self.lease, self.start, self.limit = writer, lease, start, limit
+    def __init__(self, writer: GzipPartWriter, lease: _Lease, start: int, limit: int, sealed: bool) -> None:
+        self.writer, self.lease, self.start, self.limit, self.sealed = writer, lease, start, limit, sealed
+        self.tail = bytearray()
         self.out_of_time = False  # stopped early: the next invocation carries on
 
     @property
-    def position(self) -> int:
+    def end(self) -> int:
+        """Where the part ends in the source: what the commit records as copied."""
         return self.start + self.writer.source_bytes
+
+    @property
+    def position(self) -> int:
+        """The next source byte to read (held-back bytes were read, not written)."""
+        return self.end + len(self.tail)
 
     @property
     def full(self) -> bool:
         return self.position >= self.limit
 
     def write(self, data: bytes) -> int:
-        """Write what fits below the limit; returns how many bytes were taken."""
+        """Take what fits below the limit; returns how many bytes were taken (written or held back)."""
         data = data[: max(0, self.limit - self.position)]
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            self._emit(bytes(self.tail))
+            self._emit(data[:cut])
+            self.tail = bytearray(data[cut:])
+        else:
+            self.tail += data
+        if self.sealed and self.full:
+            self._emit(bytes(self.tail))
+            self.tail = bytearray()
+        return len(data)
+
+    def _emit(self, data: bytes) -> None:
         if data:
             self.lease.take()
             self.writer.write(data)
-        return len(data)
 
 
 @dataclass
@@ -158,14 +191,15 @@ class Downloader:
         start = item["copied_bytes"]
         number = item["parts"] + 1
         key = PartKey(self.prefix, item["cluster_id"], item["pk"], item["date"], item["sk"]).key(number)
-        part = _Part(GzipPartWriter(self.s3, self.bucket, key, start), lease, start, item["size"])
+        writer = GzipPartWriter(self.s3, self.bucket, key, start)
+        part = _Part(writer, lease, start, item["size"], bool(item.get("sealed")))
         stats = {"calls": 0, "fetched": 0}
         try:
             if item.get("sealed") and start == 0:
                 try:
                     marker, marker_at = self._copy_complete(item, name, part, stats)
                 except ClientError as exc:  # refused before any byte arrived: page it instead
-                    if exc.response["Error"]["Code"] in GONE_CODES or part.writer.source_bytes:
+                    if exc.response["Error"]["Code"] in GONE_CODES or part.position > start:
                         raise
                     log.warning(
                         "%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc
@@ -179,7 +213,7 @@ class Downloader:
                 self._check_still(item, name)
                 if not part.out_of_time and part.position != item["size"]:
                     raise SourceChangedError(f"{name}: copied {part.position} of {item['size']} bytes")
-            if part.writer.source_bytes == 0:  # nothing new: no lease was taken, nothing is written
+            if part.writer.source_bytes == 0:  # nothing new (or no whole line yet): no lease, no part
                 part.writer.abort()
                 return CopyOutcome(item["pk"], item["sk"], "nothing-new", rds_calls=stats["calls"])
             meta = {
@@ -192,7 +226,7 @@ class Downloader:
                 written = part.writer.close(meta)
             except PartExistsError:  # an earlier attempt at this part wrote it: adopt it, never replace it
                 written, adopted = self._adopt(item, key, start), True
-                if written.source_end != part.position:  # its end is not where our marker points
+                if written.source_end != part.end:  # its end is not where our marker points
                     marker, marker_at = "", 0
         except BaseException:
             part.writer.abort()
@@ -200,7 +234,8 @@ class Downloader:
         end = written.source_end
         more = (part.out_of_time or adopted) and end < item["size"]  # someone must carry on from end
         self._commit(item, lease.owner, end, marker, marker_at, number, more)
-        lag = int(time.time() * 1000) - item["last_written"] if end >= item["size"] else None
+        caught_up = end >= item["size"] or (part.full and end == part.end)  # all but a held-back line
+        lag = int(time.time() * 1000) - item["last_written"] if caught_up else None
         return CopyOutcome(
             item["pk"], item["sk"], "copied", end - start, stats["fetched"], stats["calls"], lag, key
         )
@@ -225,9 +260,11 @@ class Downloader:
     def _copy_pages(
         self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int]
     ) -> tuple[str, int]:
-        """Page from the stored marker; returns the marker to store and the source offset it points at."""
+        """Page from the stored marker; returns the marker to store and the source offset it points at: the
+        last page boundary at or before the part's end (a held-back partial line is read again next time)."""
         marker = item["marker"] or "0"
         at = int(item.get("marker_at", item["copied_bytes"])) if item["marker"] else 0
+        kept = marker, at
         for page in iter_portions(self.rds, item["pk"], name, marker):
             stats["calls"] += 1
             stats["fetched"] += len(page.data)
@@ -239,12 +276,16 @@ class Downloader:
                 data, certain = rebuilt
             skip = part.position - at  # the marker may point before copied_bytes (a page cut at the size)
             taken = part.write(data[skip:]) if skip < len(data) else 0
+            if part.end >= at:
+                kept = marker, at
             if not certain or skip + taken < len(data):
                 break  # the page's end is unknown, or the listed size ends inside it: keep its marker
             marker, at = page.marker, at + len(data)
-            if part.full or self._out_of_time(part):
+            if part.end >= at:
+                kept = marker, at
+            if part.full or (part.writer.source_bytes and self._out_of_time(part)):
                 break
-        return marker, at
+        return kept
 
     def _copy_complete(
         self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int], skip: int = 0
