@@ -90,7 +90,11 @@ def object_text(dialect: Dialect) -> str:
         text = f"replace({text}, '\\{escape}', {char})"
     text = f"regexp_replace({text}, '\\\\(.)', '{group_ref}'{flags})"
     text = f"replace({text}, '{_HOLD}', '\\')"
-    return f"CASE WHEN substr(object, 1, 1) = '''' THEN {text} ELSE object END"
+    # most statements hold no escape at all: they skip the six passes over their text
+    return (
+        f"CASE WHEN substr(object, 1, 1) <> '''' THEN object WHEN strpos(object, '\\') = 0 THEN {inner}"
+        f" ELSE {text} END"
+    )
 
 
 def words(dialect: Dialect, obj: str = "object_sql") -> tuple[str, str]:
