@@ -76,6 +76,9 @@ class LabConfig:
     # clusters Athena projects (enum; a query need not name one); empty: the lab's cluster. Instances are not
     # listed: Athena takes them from each query (injected), so every query names its instances
     query_clusters: str = ""
+    # the local engine (DuckDB) keeps at most this much of the loaded archive in memory, compressed; the rest
+    # goes to a private temporary directory, so a search over a big archive needs disk, not RAM
+    query_memory_mb: int = 1024
 
     # --- pipeline settings, shared with the Pulumi stack ---------------------------------------------
     engines: str = "aurora-mysql"  # comma list the scanner covers
@@ -383,6 +386,8 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError(f"query_projection_start {config.query_projection_start!r}: expected YYYY-MM-DD")
     if config.query_results_days < 1:
         raise ConfigError("query_results_days must be at least 1")
+    if config.query_memory_mb < 64:
+        raise ConfigError(f"query_memory_mb {config.query_memory_mb}: the local engine needs at least 64 MB")
     if config.tail_poll_s <= 0 or config.tail_margin_s < 0:
         raise ConfigError("tail_poll_s must be positive and tail_margin_s not negative (seconds)")
     if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):

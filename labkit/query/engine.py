@@ -14,7 +14,10 @@ bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page b
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+import weakref
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,11 +26,13 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.config import LabConfig
-from labkit.query.archive import Partition, list_partitions, read_partition
+from labkit.query.archive import Partition, PartText, list_partitions, read_texts
 from labkit.query.dialects import DERIVED_COLUMNS, derive
 from labkit.query.errors import QueryError
 from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
+
+BATCH_CHARS = 64 * 1024 * 1024  # text parsed per INSERT: big enough for every thread, small for memory
 
 
 class Engine:
@@ -69,11 +74,20 @@ class Engine:
 class DuckDBEngine(Engine):
     dialect = "duckdb"
 
-    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+    def __init__(self, s3: Any, bucket: str, prefix: str, *, memory_mb: int = 1024) -> None:
         import duckdb
 
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
-        self.connection = duckdb.connect()
+        # the loaded archive lives in a compressed in-memory database (about 2.3x smaller than DuckDB's
+        # default uncompressed one, measured on audit lines) capped at memory_mb; past that DuckDB moves
+        # blocks to a temporary directory of this engine's own, removed with the engine
+        self.spill_dir = tempfile.mkdtemp(prefix="labkit-duckdb-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.spill_dir, ignore_errors=True)
+        self.connection = duckdb.connect(
+            config={"memory_limit": f"{memory_mb}MB", "temp_directory": self.spill_dir}
+        )
+        self.connection.execute("ATTACH ':memory:' AS archive (COMPRESS)")
+        self.connection.execute("USE archive")
         self._loaded: set[Partition] = set()
         self._everything = False
         columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in COLUMNS)
@@ -90,12 +104,17 @@ class DuckDBEngine(Engine):
             for c in COLUMNS
         )
         pattern = "'^" + LINE_PATTERN.replace("'", "''") + "$'"
-        partition_values = ", ".join(f'?::VARCHAR AS "{name}"' for name in PARTITION_COLUMNS)
-        # lines are parsed once, as they are loaded: the table then holds what Athena's RegexSerDe yields,
-        # and the derived columns the saved queries read
+        partition_names = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
+        # a batch of parts' texts is split into lines in DuckDB, then parsed as one parallel INSERT: the
+        # table then holds what Athena's RegexSerDe yields, and the derived columns the saved queries read
+        self._stage = (
+            "CREATE OR REPLACE TEMP TABLE staged_lines AS SELECT unnest(string_split(text, chr(10))) AS line,"
+            f" source_key, {partition_names} FROM part_texts"
+        )
         raw = (
-            f"SELECT {fields}, source_key, {partition_values} FROM"
-            f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key FROM file_lines)"
+            f"SELECT {fields}, source_key, {partition_names} FROM"
+            f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key, {partition_names}"
+            " FROM staged_lines)"
         )
         self._insert = f"INSERT INTO {TABLE_NAME} {derive('duckdb', raw)}"
 
@@ -114,6 +133,11 @@ class DuckDBEngine(Engine):
             self.load()
             self._everything = True
         return self._execute(sql)
+
+    def close(self) -> None:
+        """Free the loaded archive and remove the spill directory (also done when the engine is collected)."""
+        self.connection.close()
+        self._cleanup()
 
     def sql_loaded(self, sql: str) -> pd.DataFrame:
         """``sql`` over the partitions loaded so far, reading nothing more."""
@@ -136,26 +160,46 @@ class DuckDBEngine(Engine):
 
     def load(self, instance: str | None = None, first: date | None = None, last: date | None = None) -> int:
         """Read the partitions not loaded yet (only those of ``instance`` and the dates); lines added."""
-        added = 0
-        for partition in list_partitions(
-            self.s3, self.bucket, self.prefix, instance=instance, first_date=first, last_date=last
-        ):
-            if partition in self._loaded:
-                continue
-            for file in read_partition(self.s3, self.bucket, partition):
-                added += self.add_lines(file.lines, file.source_keys, partition)
-            self._loaded.add(partition)
+        partitions = [
+            p
+            for p in list_partitions(
+                self.s3, self.bucket, self.prefix, instance=instance, first_date=first, last_date=last
+            )
+            if p not in self._loaded
+        ]
+        added, batch, size = 0, [], 0
+        for text in read_texts(self.s3, self.bucket, partitions):
+            batch.append(text)
+            size += len(text.text)
+            if size >= BATCH_CHARS:
+                added, batch, size = added + self.add_texts(batch), [], 0
+        added += self.add_texts(batch)
+        self._loaded.update(partitions)
+        return added
+
+    def add_texts(self, texts: list[PartText]) -> int:
+        """Parts' lines, parsed into ``audit_events`` in one statement (how ``load`` fills it)."""
+        if not texts:
+            return 0
+        columns: dict[str, list[str]] = {"text": [t.text for t in texts]}
+        columns["source_key"] = [t.source_key for t in texts]
+        for name, field in zip(PARTITION_COLUMNS, ("cluster", "instance", "date"), strict=True):
+            columns[name] = [getattr(t.partition, field) for t in texts]
+        self.connection.register("part_texts", pd.DataFrame(columns))
+        try:
+            self.connection.execute(self._stage)
+            added = int(self.connection.execute("SELECT count(*) FROM staged_lines").fetchone()[0])  # type: ignore[index]
+            self.connection.execute(self._insert)
+        finally:
+            self.connection.unregister("part_texts")
+            self.connection.execute("DROP TABLE IF EXISTS staged_lines")
         return added
 
     def add_lines(self, lines: list[str], source_keys: list[str], partition: Partition) -> int:
-        """Lines of one partition, parsed into ``audit_events`` (how ``load`` fills it; tests and benches too)."""
-        frame = pd.DataFrame({"line": lines, "source_key": source_keys})
-        self.connection.register("file_lines", frame)
-        try:
-            self.connection.execute(self._insert, [partition.cluster, partition.instance, partition.date])
-        finally:
-            self.connection.unregister("file_lines")
-        return len(lines)
+        """Lines of one partition (tests and benches): each its own text, so each keeps its source key."""
+        return self.add_texts(
+            [PartText(partition, key, line) for line, key in zip(lines, source_keys, strict=True)]
+        )
 
 
 class AthenaEngine(Engine):
@@ -271,4 +315,6 @@ def connect(config: LabConfig) -> Engine:
             names.database,
             instances=(config.writer_id, config.reader_id),
         )
-    return DuckDBEngine(aws.client("s3", config), config.names.bucket, config.log_prefix)
+    return DuckDBEngine(
+        aws.client("s3", config), config.names.bucket, config.log_prefix, memory_mb=config.query_memory_mb
+    )
