@@ -52,9 +52,13 @@ def commit(
     more: bool,
 ) -> None:
     """Move copied_bytes to ``end`` (never past the listed size: the condition says so) and give the lease
-    back. ``more``: the copy stopped for time with bytes left; this write wakes the next invocation."""
+    back. ``more``: the copy stopped for time with bytes left; this write wakes the next invocation. So does
+    a copy that read the file unsealed (and so held back its partial last line) when it is sealed by now:
+    the seal's own record may have met this copy's lease and run out of retries, and nothing else would
+    wake a copy of that line."""
     fresh = t.get_item(table, item["pk"], item["sk"]) or item
     done = bool(fresh.get("sealed")) and end >= fresh["size"]
+    more = more or (bool(fresh.get("sealed")) and not item.get("sealed") and end < fresh["size"])
     table.update_item(
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression=(

@@ -4,9 +4,11 @@ them locally.
 Every write to the tracking table names its writer (attribute ``writer``). Only the detector's writes (a new
 file, new bytes, a seal) mean there may be something to copy; the downloader's own lease, commit and release
 writes must not wake it again, or a file that keeps failing multiplies its records (issue 8, sequence 4).
-The one exception is a hand-over: a downloader commit that stopped for time with bytes still to copy writes
-``writer = "downloader-continue"``, so the next invocation carries on. It is bounded: it is written only by a
-commit that moved ``copied_bytes`` forward, and never past the listed size.
+The one exception is a hand-over: a downloader commit that left bytes to copy that no detector write will
+announce (it stopped for time, adopted an earlier attempt's shorter part, or held back the partial last line
+of a file sealed since it was read) writes ``writer = "downloader-continue"``, so the next invocation carries
+on. It is bounded: it is written only by a commit that moved ``copied_bytes`` forward, and never past the
+listed size.
 
 The Pulumi stack passes :data:`DOWNLOADER_FILTER_CRITERIA` to the event source mapping; the local runtime
 applies the same criteria with :func:`matches_criteria` (the subset of Lambda's event filtering syntax used

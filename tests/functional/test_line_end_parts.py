@@ -21,6 +21,7 @@ from labkit.backup import table as t
 from labkit.backup.downloader import Downloader
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.s3parts import GzipPartWriter
+from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 from labkit.config import load_config
 from tests.conftest import EmulatedAccount
 from tests.functional.test_downloader_bytes import PIECES, CappedPages, copy_until_done, only_item
@@ -149,6 +150,34 @@ def test_a_part_an_older_version_ended_inside_a_line_is_adopted_as_it_is(
     assert parts[0] == old and parts[1].startswith(REST) and parts[-1].endswith(b"\n")
     assert b"".join(parts) == active.read_bytes() and item["copied_bytes"] == item["size"]
     assert pipeline.reconcile().clean
+
+
+def test_a_copy_that_read_the_file_unsealed_hands_on_the_line_it_held_back_once_sealed(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a copy that read the item before the detector recorded the seal (its last line never finished)
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 10)
+    with open(directory / "server_audit.log", "ab") as handle:
+        handle.write(HALF)
+    pipeline.detect("db-1")
+    stale = only_item(pipeline)
+    rotated = seal(directory)
+    pipeline.detect("db-1")
+    assert t.get_item(pipeline.table, stale["pk"], stale["sk"])["sealed"]  # type: ignore[index]
+    real, reads = t.get_item, iter([stale])
+    monkeypatch.setattr(t, "get_item", lambda *a: next(reads, None) or real(*a))
+    # WHEN it copies: it holds the partial line back, as for an unsealed file
+    assert pipeline.downloader().copy(stale["pk"], stale["sk"], "1").action == "copied"
+    monkeypatch.setattr(t, "get_item", real)
+    # THEN its commit hands on (the seal's own record may have been given up on its lease)
+    item = real(pipeline.table, stale["pk"], stale["sk"]) or {}
+    assert item["copied_bytes"] == item["size"] - len(HALF) and item["writer"] == CONTINUE_WRITER
+    # ... and the copy it wakes copies the rest
+    assert pipeline.downloader().copy(item["pk"], item["sk"], "2").action == "copied"
+    item = real(pipeline.table, stale["pk"], stale["sk"]) or {}
+    assert item["copied_bytes"] == item["size"] == rotated.stat().st_size and item["state"] == t.BACKED_UP
+    assert item["writer"] == DOWNLOADER_WRITER
 
 
 @pytest.fixture
