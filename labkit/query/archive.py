@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from labkit.backup.errors import BadInputError
 from labkit.backup.layout import part_number
@@ -53,6 +53,7 @@ class PartText:
     partition: Partition
     source_key: str  # s3://bucket/key of the part
     text: str
+    file_key: str = ""  # the file's key (ArchivedFile.key)
 
 
 def list_partitions(
@@ -89,25 +90,34 @@ def list_partitions(
     return found
 
 
-def read_texts(s3: Any, bucket: str, partitions: list[Partition], *, workers: int = 4) -> Iterator[PartText]:
-    """Every backed-up file of the partitions, part by part in order, as :class:`PartText`; at most
-    ``2 * workers`` parts are fetched ahead of the caller."""
+@dataclass(frozen=True)
+class ArchivedFile:
+    """One backed-up file as S3 lists it now: its parts' keys and ETags in part-number order."""
+
+    partition: Partition
+    key: str  # the parts' common key, without ".part-NNNNN.gz"
+    parts: tuple[tuple[str, str], ...]  # (key, ETag)
+
+
+def list_files(s3: Any, bucket: str, partitions: list[Partition], *, workers: int = 4) -> list[ArchivedFile]:
+    """The backed-up files of the partitions, listed a few partitions at a time."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labkit-archive") as pool:
-        listed = list(pool.map(lambda p: _files(s3, bucket, p), partitions))
-        parts = [
-            (partition, keys, index)
-            for partition, files in zip(partitions, listed, strict=True)
-            for keys in files
-            for index in range(len(keys))
-        ]
+        return [f for files in pool.map(lambda p: _files(s3, bucket, p), partitions) for f in files]
+
+
+def read_texts(s3: Any, bucket: str, files: list[ArchivedFile], *, workers: int = 4) -> Iterator[PartText]:
+    """Each file's lines, part by part in order, as :class:`PartText`; at most ``2 * workers`` parts are
+    fetched ahead of the caller. A part is read only if it is still the object listed (its ETag)."""
+    parts = [(file, index) for file in files for index in range(len(file.parts))]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labkit-archive") as pool:
         ahead: deque[Future[bytes]] = deque()
         fragment, fragment_source = b"", ""
-        for n, (partition, keys, index) in enumerate(parts):
+        for n, (file, index) in enumerate(parts):
             while len(ahead) < 2 * workers and n + len(ahead) < len(parts):
-                _, later_keys, later_index = parts[n + len(ahead)]
-                ahead.append(pool.submit(_gunzip, s3, bucket, later_keys[later_index]))
+                later, later_index = parts[n + len(ahead)]
+                ahead.append(pool.submit(_gunzip, s3, bucket, *later.parts[later_index]))
             data = ahead.popleft().result()
-            source = f"s3://{bucket}/{keys[index]}"
+            source = f"s3://{bucket}/{file.parts[index][0]}"
             if index == 0:
                 fragment, fragment_source = b"", ""
             if fragment:  # the line the previous part's end cut, whole, in the part it starts in
@@ -116,16 +126,16 @@ def read_texts(s3: Any, bucket: str, partitions: list[Partition], *, workers: in
                     fragment += data
                     data = b""
                 else:
-                    yield PartText(partition, fragment_source, _text(fragment + data[:cut]))
+                    yield PartText(file.partition, fragment_source, _text(fragment + data[:cut]), file.key)
                     fragment, data = b"", data[cut + 1 :]
             end = data.rfind(b"\n")
             if end >= 0:
-                yield PartText(partition, source, _text(data[:end]))
+                yield PartText(file.partition, source, _text(data[:end]), file.key)
                 fragment, fragment_source = data[end + 1 :], source
             elif data:
                 fragment, fragment_source = data, source
-            if fragment and index == len(keys) - 1:  # the file ends without a newline
-                yield PartText(partition, fragment_source, _text(fragment))
+            if fragment and index == len(file.parts) - 1:  # the file ends without a newline
+                yield PartText(file.partition, fragment_source, _text(fragment), file.key)
                 fragment = b""
 
 
@@ -134,20 +144,22 @@ def _text(data: bytes) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
-def _files(s3: Any, bucket: str, partition: Partition) -> list[list[str]]:
-    """The partition's files, each as its part keys in part-number order."""
-    files: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for key in _keys(s3, bucket, partition.prefix):
+def _files(s3: Any, bucket: str, partition: Partition) -> list[ArchivedFile]:
+    files: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for key, etag in _keys(s3, bucket, partition.prefix):
         try:
             number = part_number(key)
         except BadInputError:  # not a part (a manifest, a stray object): no audit lines
             continue
-        files[key[: key.rindex(".part-")]].append((number, key))
-    return [[key for _, key in sorted(files[file_key])] for file_key in sorted(files)]
+        files[key[: key.rindex(".part-")]].append((number, key, etag))
+    return [
+        ArchivedFile(partition, file_key, tuple((key, etag) for _, key, etag in sorted(files[file_key])))
+        for file_key in sorted(files)
+    ]
 
 
-def _gunzip(s3: Any, bucket: str, key: str) -> bytes:
-    body = _call(s3.get_object, bucket, Bucket=bucket, Key=key)["Body"]
+def _gunzip(s3: Any, bucket: str, key: str, etag: str) -> bytes:
+    body = _call(s3.get_object, bucket, Bucket=bucket, Key=key, IfMatch=etag)["Body"]
     return zlib.decompress(body.read(), 31)
 
 
@@ -159,9 +171,11 @@ def _children(s3: Any, bucket: str, prefix: str) -> list[str]:
     return children
 
 
-def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+def _keys(s3: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [o["Key"] for page in _call(lambda: list(pages), bucket) for o in page.get("Contents", [])]
+    return [
+        (o["Key"], o["ETag"]) for page in _call(lambda: list(pages), bucket) for o in page.get("Contents", [])
+    ]
 
 
 def _value(prefix: str, name: str) -> str | None:
@@ -174,7 +188,15 @@ def _call(function: Any, bucket: str, **kwargs: Any) -> Any:
     try:
         return function(**kwargs)
     except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+            raise QueryError(
+                f"{kwargs.get('Key')} changed in s3://{bucket} while it was read: run the query again"
+            ) from exc
         raise QueryError(
             f"cannot read the backup bucket {bucket} ({exc.response['Error']['Code']}): deploy the lab "
             "(labkit local up) or check the target, region and credentials"
+        ) from exc
+    except BotoCoreError as exc:  # the endpoint went away mid-read: nothing half-read is kept
+        raise QueryError(
+            f"cannot reach the backup bucket {bucket} ({exc}): is the lab up? run again"
         ) from exc

@@ -146,12 +146,13 @@ def raw_select(dialect: Dialect, table: str, where: str) -> str:
     return f"SELECT {', '.join(fields)}, {source_key(dialect)} AS source_key, {partitions} FROM {table} WHERE {where}"
 
 
-def derive(dialect: Dialect, source: str) -> str:
+def derive(dialect: Dialect, source: str, extra: tuple[str, ...] = ()) -> str:
     """``source``'s RAW_COLUMNS plus DERIVED_COLUMNS, in layers so each expression is computed once a row.
 
     Athena computes them in every query; the local engine once, as it loads lines (DuckDB inlines a
-    filter on ``category`` into the regex calls below, which made a query 10x slower than the load)."""
-    base = ", ".join(RAW_COLUMNS)
+    filter on ``category`` into the regex calls below, which made a query 10x slower than the load).
+    ``extra`` columns of ``source`` are passed through."""
+    base = ", ".join((*RAW_COLUMNS, *extra))
     scan = f"SELECT {base}, ({event_time(dialect)}) AS event_time, ({object_text(dialect)}) AS object_sql FROM ({source}) raw"
     verb, noun = words(dialect)
     worded = f"SELECT {base}, event_time, object_sql, ({verb}) AS verb, ({noun}) AS noun FROM ({scan}) parsed"

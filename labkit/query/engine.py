@@ -14,11 +14,15 @@ bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page b
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 import tempfile
 import time
 import weakref
+from collections.abc import Sequence
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,12 +30,13 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.config import LabConfig
-from labkit.query.archive import Partition, PartText, list_partitions, read_texts
+from labkit.query.archive import ArchivedFile, Partition, PartText, list_files, list_partitions, read_texts
 from labkit.query.dialects import DERIVED_COLUMNS, derive
 from labkit.query.errors import QueryError
 from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
 
+log = logging.getLogger(__name__)
 BATCH_CHARS = 64 * 1024 * 1024  # text parsed per INSERT: big enough for every thread, small for memory
 
 
@@ -72,30 +77,57 @@ class Engine:
 
 
 class DuckDBEngine(Engine):
+    """DuckDB over the archive. Queries see ``audit_events``: the partitions this engine loaded, exactly as
+    S3 holds them when they were loaded. Parsed lines are kept in ``archive.events``: a compressed in-memory
+    database, or, given ``cache``, a DuckDB file that later engines reuse: a file whose parts (keys and
+    ETags) are what S3 lists now is not read again, a file whose parts changed is read again whole, a
+    file no longer listed is dropped. Each batch is one transaction, and a file's rows are replaced before
+    it is read, so a load stopped half-way leaves nothing a later load would double."""
+
     dialect = "duckdb"
 
-    def __init__(self, s3: Any, bucket: str, prefix: str, *, memory_mb: int = 1024) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, prefix: str, *, memory_mb: int = 1024, cache: str | Path | None = None
+    ) -> None:
         import duckdb
 
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
-        # the loaded archive lives in a compressed in-memory database (about 2.3x smaller than DuckDB's
-        # default uncompressed one, measured on audit lines) capped at memory_mb; past that DuckDB moves
-        # blocks to a temporary directory of this engine's own, removed with the engine
+        # capped at memory_mb; past that DuckDB moves blocks to a temporary directory of this engine's own,
+        # removed with the engine. In memory, the archive is compressed (2.3x smaller, measured on audit lines)
         self.spill_dir = tempfile.mkdtemp(prefix="labkit-duckdb-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.spill_dir, ignore_errors=True)
         self.connection = duckdb.connect(
             config={"memory_limit": f"{memory_mb}MB", "temp_directory": self.spill_dir}
         )
-        self.connection.execute("ATTACH ':memory:' AS archive (COMPRESS)")
-        self.connection.execute("USE archive")
+        self.cache = self._attach(Path(cache) if cache else None)
         self._loaded: set[Partition] = set()
         self._everything = False
+        partition_names = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
+        self._create_tables(partition_names)
+        columns = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
+        self.connection.execute(f"CREATE TEMP TABLE loaded_partitions ({columns})")
+        self.connection.execute(
+            f"CREATE TEMP VIEW {TABLE_NAME} AS SELECT * EXCLUDE (file_key) FROM archive.events"
+            f" SEMI JOIN loaded_partitions USING ({partition_names})"
+        )
+
+    def _attach(self, cache: Path | None) -> Path | None:
+        import duckdb
+
+        if cache is not None:
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                self.connection.execute(f"ATTACH {_literal(str(cache))} AS archive")
+                return cache
+            except (duckdb.Error, OSError) as exc:  # another process holds it: this engine goes without
+                log.warning("query cache %s unavailable (%s): reading the archive into memory", cache, exc)
+        self.connection.execute("ATTACH ':memory:' AS archive (COMPRESS)")
+        return None
+
+    def _create_tables(self, partition_names: str) -> None:
         columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in COLUMNS)
         partitions = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
         derived = ", ".join(f"{name} {kind}" for name, kind in DERIVED_COLUMNS.items())
-        self.connection.execute(
-            f"CREATE TABLE {TABLE_NAME} ({columns}, source_key VARCHAR, {partitions}, {derived})"
-        )
         names = ", ".join(f"'{c.name}'" for c in COLUMNS)
         fields = ", ".join(
             f"r.{c.name} AS {c.name}"
@@ -104,19 +136,34 @@ class DuckDBEngine(Engine):
             for c in COLUMNS
         )
         pattern = "'^" + LINE_PATTERN.replace("'", "''") + "$'"
-        partition_names = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
         # a batch of parts' texts is split into lines in DuckDB, then parsed as one parallel INSERT: the
         # table then holds what Athena's RegexSerDe yields, and the derived columns the saved queries read
         self._stage = (
             "CREATE OR REPLACE TEMP TABLE staged_lines AS SELECT unnest(string_split(text, chr(10))) AS line,"
-            f" source_key, {partition_names} FROM part_texts"
+            f" source_key, {partition_names}, file_key FROM part_texts"
         )
         raw = (
-            f"SELECT {fields}, source_key, {partition_names} FROM"
-            f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key, {partition_names}"
+            f"SELECT {fields}, source_key, {partition_names}, file_key FROM"
+            f" (SELECT regexp_extract(line, {pattern}, [{names}]) AS r, source_key, {partition_names}, file_key"
             " FROM staged_lines)"
         )
-        self._insert = f"INSERT INTO {TABLE_NAME} {derive('duckdb', raw)}"
+        derived_select = derive("duckdb", raw, extra=("file_key",))
+        self._insert = f"INSERT INTO archive.events BY NAME {derived_select}"
+        create = (
+            f"CREATE TABLE archive.events ({columns}, source_key VARCHAR, {partitions}, {derived},"
+            " file_key VARCHAR);"
+            " CREATE TABLE archive.parts (file_key VARCHAR, part_key VARCHAR, etag VARCHAR, prefix VARCHAR);"
+        )
+        # a cache written by another version of the parsing is rebuilt, never mixed
+        version = hashlib.sha256((create + self._insert).encode()).hexdigest()
+        self.connection.execute("CREATE TABLE IF NOT EXISTS archive.meta (name VARCHAR, value VARCHAR)")
+        found = self.connection.execute("SELECT value FROM archive.meta WHERE name = 'version'").fetchall()
+        if found != [(version,)]:
+            self.connection.execute(
+                "BEGIN; DROP TABLE IF EXISTS archive.events; DROP TABLE IF EXISTS archive.parts;"
+                f" {create} DELETE FROM archive.meta; COMMIT"
+            )
+            self.connection.execute("INSERT INTO archive.meta VALUES ('version', ?)", [version])
 
     def sql(
         self,
@@ -135,7 +182,8 @@ class DuckDBEngine(Engine):
         return self._execute(sql)
 
     def close(self) -> None:
-        """Free the loaded archive and remove the spill directory (also done when the engine is collected)."""
+        """Detach the cache, free the loaded archive and remove the spill directory (also done when the
+        engine is collected)."""
         self.connection.close()
         self._cleanup()
 
@@ -159,7 +207,8 @@ class DuckDBEngine(Engine):
             self.load(one, since - timedelta(days=PARTITION_SLACK_DAYS), until)
 
     def load(self, instance: str | None = None, first: date | None = None, last: date | None = None) -> int:
-        """Read the partitions not loaded yet (only those of ``instance`` and the dates); lines added."""
+        """Bring the partitions not loaded yet (only those of ``instance`` and the dates) up to what S3
+        holds now, reading only files not already parsed as they are; returns the lines read."""
         partitions = [
             p
             for p in list_partitions(
@@ -167,29 +216,80 @@ class DuckDBEngine(Engine):
             )
             if p not in self._loaded
         ]
-        added, batch, size = 0, [], 0
-        for text in read_texts(self.s3, self.bucket, partitions):
+        files = list_files(self.s3, self.bucket, partitions)
+        to_read = self._forget_changed(partitions, files)
+        added, batch, size, done = 0, [], 0, 0
+        order = {f.key: n for n, f in enumerate(to_read)}
+        for text in read_texts(self.s3, self.bucket, to_read):
             batch.append(text)
             size += len(text.text)
-            if size >= BATCH_CHARS:
-                added, batch, size = added + self.add_texts(batch), [], 0
-        added += self.add_texts(batch)
-        self._loaded.update(partitions)
+            if size >= BATCH_CHARS:  # the files before this text's are whole: recorded with the batch
+                complete = to_read[done : order[text.file_key]]
+                added, batch, size = added + self.add_texts(batch, complete), [], 0
+                done += len(complete)
+        added += self.add_texts(batch, to_read[done:])
+        self.mark_loaded(partitions)
         return added
 
-    def add_texts(self, texts: list[PartText]) -> int:
-        """Parts' lines, parsed into ``audit_events`` in one statement (how ``load`` fills it)."""
-        if not texts:
-            return 0
+    def _forget_changed(self, partitions: list[Partition], files: list[ArchivedFile]) -> list[ArchivedFile]:
+        """Drop what the cache holds of files S3 no longer lists as it was parsed; the files to read."""
+        prefixes = [p.prefix for p in partitions]
+        cached: dict[str, list[tuple[str, str]]] = {}
+        for file_key, part_key, etag in self.connection.execute(
+            "SELECT file_key, part_key, etag FROM archive.parts WHERE prefix IN (SELECT unnest(?))"
+            " ORDER BY file_key, part_key",
+            [prefixes],
+        ).fetchall():
+            cached.setdefault(file_key, []).append((part_key, etag))
+        listed = {f.key: f for f in files}
+        to_read = [f for f in files if tuple(cached.get(f.key, ())) != f.parts]
+        gone = [key for key in cached if key not in listed]
+        forget = gone + [f.key for f in to_read]  # also rows a stopped load left without a record
+        if forget:
+            self.connection.execute("BEGIN")
+            try:
+                for table in ("events", "parts"):
+                    self.connection.execute(
+                        f"DELETE FROM archive.{table} WHERE file_key IN (SELECT unnest(?))", [forget]
+                    )
+                self.connection.execute("COMMIT")
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+        return to_read
+
+    def mark_loaded(self, partitions: list[Partition]) -> None:
+        """Show ``partitions`` in ``audit_events`` (load does it once a partition is whole)."""
+        if partitions:
+            self.connection.executemany(
+                "INSERT INTO loaded_partitions VALUES (?, ?, ?)",
+                [[p.cluster, p.instance, p.date] for p in partitions],
+            )
+        self._loaded.update(partitions)
+
+    def add_texts(self, texts: list[PartText], complete: Sequence[ArchivedFile] = ()) -> int:
+        """Parts' lines parsed into the archive, and the files now whole recorded, in one transaction."""
         columns: dict[str, list[str]] = {"text": [t.text for t in texts]}
         columns["source_key"] = [t.source_key for t in texts]
         for name, field in zip(PARTITION_COLUMNS, ("cluster", "instance", "date"), strict=True):
             columns[name] = [getattr(t.partition, field) for t in texts]
-        self.connection.register("part_texts", pd.DataFrame(columns))
+        columns["file_key"] = [t.file_key for t in texts]
+        records = [[f.key, key, etag, f.partition.prefix] for f in complete for key, etag in f.parts]
+        added = 0
+        self.connection.register("part_texts", pd.DataFrame(columns, dtype=object))
+        self.connection.execute("BEGIN")
         try:
-            self.connection.execute(self._stage)
-            added = int(self.connection.execute("SELECT count(*) FROM staged_lines").fetchone()[0])  # type: ignore[index]
-            self.connection.execute(self._insert)
+            if texts:
+                self.connection.execute(self._stage)
+                row = self.connection.execute("SELECT count(*) FROM staged_lines").fetchone()
+                added = int(row[0]) if row else 0
+                self.connection.execute(self._insert)
+            if records:
+                self.connection.executemany("INSERT INTO archive.parts VALUES (?, ?, ?, ?)", records)
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
         finally:
             self.connection.unregister("part_texts")
             self.connection.execute("DROP TABLE IF EXISTS staged_lines")
@@ -197,9 +297,11 @@ class DuckDBEngine(Engine):
 
     def add_lines(self, lines: list[str], source_keys: list[str], partition: Partition) -> int:
         """Lines of one partition (tests and benches): each its own text, so each keeps its source key."""
-        return self.add_texts(
+        added = self.add_texts(
             [PartText(partition, key, line) for line, key in zip(lines, source_keys, strict=True)]
         )
+        self.mark_loaded([partition])
+        return added
 
 
 class AthenaEngine(Engine):
@@ -305,6 +407,10 @@ def _typed(values: pd.Series, athena_type: str) -> pd.Series:
     return values
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def connect(config: LabConfig) -> Engine:
     """DuckDB over the emulator's bucket on the local target; Athena in the lab's workgroup on aws."""
     if config.target == "aws":
@@ -316,5 +422,16 @@ def connect(config: LabConfig) -> Engine:
             instances=(config.writer_id, config.reader_id),
         )
     return DuckDBEngine(
-        aws.client("s3", config), config.names.bucket, config.log_prefix, memory_mb=config.query_memory_mb
+        aws.client("s3", config),
+        config.names.bucket,
+        config.log_prefix,
+        memory_mb=config.query_memory_mb,
+        cache=cache_path(config),
     )
+
+
+def cache_path(config: LabConfig) -> Path:
+    """Where the local engine keeps the parsed archive between runs: one DuckDB file per bucket and prefix,
+    in the lab's state directory."""
+    digest = hashlib.sha256(f"{config.names.bucket}/{config.log_prefix}".encode()).hexdigest()[:16]
+    return Path(config.state_dir) / "query-cache" / f"archive-{digest}.duckdb"

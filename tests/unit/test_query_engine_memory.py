@@ -35,6 +35,7 @@ def test_an_archive_bigger_than_the_memory_limit_is_answered_whole_and_spilled()
         if len(texts) == 4:
             engine.add_texts(texts)
             texts = []
+    engine.mark_loaded([PARTITION])
     assert any(spill.iterdir()), "nothing spilled: the archive stayed in memory"
     answer = engine.sql_loaded(
         "SELECT count(*) AS n, count(DISTINCT source_key) AS parts, count(*) FILTER (WHERE category = 'DML')"
