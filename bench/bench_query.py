@@ -345,55 +345,69 @@ class ReadCounter:
 
 
 def duckdb_answers(config: LabConfig, days: int) -> dict[str, Any]:
-    """The pruned question on a fresh engine (what one search costs); then, on another, every partition
-    loaded once and the three questions asked of it (what a dashboard over the whole archive costs)."""
+    """The pruned question on a fresh in-memory engine (what one search costs without the cache); then an
+    engine with the cache, empty (cold): every partition loaded and the three questions asked; then another
+    engine on the same cache, as a dashboard refresh with nothing new (warm)."""
     from labkit.query import connect
+    from labkit.query.engine import DuckDBEngine
 
     first, last = (LAST_DAY - timedelta(days=days - 1)).isoformat(), LAST_DAY.isoformat()
     since = (LAST_DAY - timedelta(days=PRUNED_DAYS - 1)).isoformat()
     ddl_params = {"instance": pruned_instance(config), "since": since, "until": last}
-    answers: dict[str, dict[str, int]] = {}
 
-    engine = connect(config)
+    engine = DuckDBEngine(
+        aws.client("s3", config), config.names.bucket, config.log_prefix, memory_mb=config.query_memory_mb
+    )
     counter = ReadCounter(engine.s3)
     started = time.perf_counter()
     pruned_rows = engine.run("ddl_dcl_by_user", **ddl_params)
     pruned = {"seconds": time.perf_counter() - started, "bytes": counter.bytes, "rows": len(pruned_rows)}
     pruned["peak_rss"] = peak_rss_bytes()
+    engine.close()
     print("PARTIAL " + json.dumps({"pruned": pruned}), flush=True)  # kept if the rest is stopped
 
-    engine = connect(config)
-    counter = ReadCounter(engine.s3)
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    engine.load()  # type: ignore[attr-defined]  # DuckDBEngine: every partition
-    timings["load"] = time.perf_counter() - started
+    def three_questions() -> tuple[dict[str, float], dict[str, dict[str, int]], int, int, int]:
+        engine = connect(config)
+        counter = ReadCounter(engine.s3)  # type: ignore[attr-defined]
+        answers: dict[str, dict[str, int]] = {}
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        engine.load()  # type: ignore[attr-defined]  # DuckDBEngine: every partition
+        timings["load"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    failed = engine.run("failed_logins", since=first, until=last)
-    timings["failed_logins"] = time.perf_counter() - started
-    answers["q1"] = {
-        f"{u}|{h}": int(n) for (u, h), n in failed.groupby(["username", "client_host"]).size().items()
-    }
+        started = time.perf_counter()
+        failed = engine.run("failed_logins", since=first, until=last)
+        timings["failed_logins"] = time.perf_counter() - started
+        answers["q1"] = {
+            f"{u}|{h}": int(n) for (u, h), n in failed.groupby(["username", "client_host"]).size().items()
+        }
 
-    started = time.perf_counter()
-    ddl = engine.run("ddl_dcl_by_user", **ddl_params)
-    timings["ddl_dcl_by_user"] = time.perf_counter() - started
-    answers["q2"] = {str(u): int(n) for u, n in ddl.groupby("username").size().items()}
+        started = time.perf_counter()
+        ddl = engine.run("ddl_dcl_by_user", **ddl_params)
+        timings["ddl_dcl_by_user"] = time.perf_counter() - started
+        answers["q2"] = {str(u): int(n) for u, n in ddl.groupby("username").size().items()}
 
-    started = time.perf_counter()
-    per_op = engine.run("events_per_operation", since=first, until=last, bucket="day")
-    timings["events_per_operation_per_day"] = time.perf_counter() - started
-    answers["q3"] = {str(op): int(n) for op, n in per_op.groupby("operation")["events"].sum().items()}
+        started = time.perf_counter()
+        per_op = engine.run("events_per_operation", since=first, until=last, bucket="day")
+        timings["events_per_operation_per_day"] = time.perf_counter() - started
+        answers["q3"] = {str(op): int(n) for op, n in per_op.groupby("operation")["events"].sum().items()}
+        engine.close()  # type: ignore[attr-defined]
+        return timings, answers, int(per_op["events"].sum()), counter.bytes, len(ddl)
+
+    timings, answers, rows, read, ddl_rows = three_questions()
+    cold_rss = peak_rss_bytes()
+    warm_timings, warm_answers, _, warm_read, _ = three_questions()
     return {
         "timings": timings,
-        "rows": int(per_op["events"].sum()),
+        "rows": rows,
         "answers": answers,
+        "cold_rss": cold_rss,
+        "warm": {"timings": warm_timings, "bytes": warm_read, "same": warm_answers == answers},
         "pruned": pruned,
         "unpruned": {
             "seconds": timings["load"] + timings["ddl_dcl_by_user"],
-            "bytes": counter.bytes,
-            "same_rows": len(ddl) == pruned["rows"],
+            "bytes": read,
+            "same_rows": ddl_rows == pruned["rows"],
         },
     }
 
@@ -433,6 +447,14 @@ def report(truth: Truth, results: dict[str, dict[str, Any]], sample_gb: float) -
                 )
     duck = results.get("duckdb", {})
     duck_s = sum(duck["timings"].values()) if "timings" in duck else None
+    if "warm" in duck:
+        warm = duck["warm"]
+        warm_s = sum(warm["timings"].values())
+        print(
+            f"duckdb again on the same cache (a refresh, nothing new): {warm_s:.2f} s "
+            f"({', '.join(f'{k} {v:.2f} s' for k, v in warm['timings'].items())}); "
+            f"{warm['bytes'] / 1e6:.1f} MB read; answers {'the same' if warm['same'] else 'DIFFERENT'}"
+        )
     pandas, sample = results.get("pandas", {}), results.get("sample", {})
     if duck_s and "timings" in pandas:
         print(

@@ -4,8 +4,8 @@ The local engine gets its lines here, through boto3, rather than through DuckDB'
 here: the extension loads offline (``LOAD`` of the file the ``duckdb-ext-httpfs==1.4.4.*`` wheel ships) and
 reads the emulator's bucket (``s3_endpoint``, path style, no SSL), but reading the objects with it would be
 wrong in two ways a user notices: (1) DuckDB's CSV reader rejects a line with non-UTF-8 bytes (or,
-told to ignore errors, drops it), and (2) a part boundary can fall inside a line (the downloader copies byte
-ranges), which a per-object reader sees as two broken lines. Here each file's parts are joined, the bytes
+told to ignore errors, drops it), and (2) a part boundary can fall inside a line in parts written before the
+downloader ended unsealed parts at line ends, which a per-object reader sees as two broken lines. Here each file's parts are joined, the bytes
 are decoded as UTF-8 with U+FFFD for invalid bytes (what Athena's text reader does), and a line is split on
 ``\\n`` only (a trailing ``\\r`` is dropped; the server escapes newlines inside statements).
 

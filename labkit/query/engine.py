@@ -277,19 +277,21 @@ class DuckDBEngine(Engine):
         records = [[f.key, key, etag, f.partition.prefix] for f in complete for key, etag in f.parts]
         added = 0
         self.connection.register("part_texts", pd.DataFrame(columns, dtype=object))
-        self.connection.execute("BEGIN")
         try:
-            if texts:
+            if texts:  # staged outside the transaction: DuckDB scans a committed table in parallel
                 self.connection.execute(self._stage)
                 row = self.connection.execute("SELECT count(*) FROM staged_lines").fetchone()
                 added = int(row[0]) if row else 0
-                self.connection.execute(self._insert)
-            if records:
-                self.connection.executemany("INSERT INTO archive.parts VALUES (?, ?, ?, ?)", records)
-            self.connection.execute("COMMIT")
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
+            self.connection.execute("BEGIN")
+            try:
+                if texts:
+                    self.connection.execute(self._insert)
+                if records:
+                    self.connection.executemany("INSERT INTO archive.parts VALUES (?, ?, ?, ?)", records)
+                self.connection.execute("COMMIT")
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
         finally:
             self.connection.unregister("part_texts")
             self.connection.execute("DROP TABLE IF EXISTS staged_lines")
