@@ -2,7 +2,7 @@
 
 Each sample writes a uniquely tagged statement on the writer, asks the lab's runtime for a scan (as the
 EventBridge schedule would, without waiting for its interval) and polls S3 until a part holds the tag.
-The lag printed therefore excludes the schedule's interval (5 min on AWS by default), which adds up to one
+The lag printed therefore excludes the schedule's interval (1 min by default), which adds up to one
 interval on top. Prints figures only. Usage: .venv/bin/python bench/bench_lag.py [--samples 5]
 """
 
@@ -50,7 +50,7 @@ def main() -> None:
             control.down(config)
     print(f"backup lag on the local lab, {len(lags)} samples (scan triggered at once, no schedule wait):")
     print(f"  median {statistics.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms")
-    print("  on a schedule add up to one scan interval (LabConfig.scan_schedule, 5 min by default)")
+    print("  on a schedule add up to one scan interval (LabConfig.scan_schedule, 1 min by default)")
 
 
 def _in_s3(s3, bucket: str, needle: bytes) -> bool:  # type: ignore[no-untyped-def]

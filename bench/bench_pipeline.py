@@ -197,7 +197,7 @@ def main() -> None:
             bench.copy("grow-1")
             print(
                 f"backup lag of one detect+copy cycle: {(time.time() - written_at) * 1000:.0f} ms "
-                "(plus the scan interval on a schedule: 5 min by default)"
+                "(plus the scan interval on a schedule: 1 min by default)"
             )
         finally:
             server.stop()
