@@ -71,3 +71,40 @@ def test_named_queries_have_one_name_per_question_mark(name: str) -> None:
         r'"date" BETWEEN CAST\(date_add\(\'day\', -1, CAST\(\? AS date\)\) AS varchar\) AND \?', sql
     )
     assert '"instance" = ?' in sql
+
+
+# Every function Athena's SQL may call: each is in Trino's function list (https://trino.io/docs/current/
+# functions/list.html), which Athena engine version 3 follows. A function outside it is a typo or a DuckDB
+# function that leaked into the Athena dialect.
+TRINO_FUNCTIONS = {
+    "cast", "chr", "coalesce", "count", "date_add", "date_parse", "date_trunc", "from_unixtime_nanos", "if",
+    "length", "lower", "regexp_extract", "regexp_like", "regexp_replace", "replace", "strpos", "substr", "try",
+    "try_cast", "upper",
+}  # fmt: skip
+
+
+def called_functions(sql: str) -> set[str]:
+    """The functions ``sql`` calls, read by sqlglot's Trino grammar (which raises on a syntax error)."""
+    import sqlglot
+    from sqlglot import exp
+
+    names = set()
+    for call in sqlglot.parse_one(sql, read="trino").find_all(exp.Func):
+        head = call.name if isinstance(call, exp.Anonymous) else call.sql(dialect="trino").split("(")[0]
+        text = call.sql(dialect="trino").upper()
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", head) and text.startswith(f"{head.upper()}("):
+            names.add(head.lower())
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_athenas_sql_parses_as_trino_and_calls_only_trino_functions(name: str) -> None:
+    """Athena cannot run here: sqlglot's Trino grammar stands in for its parser."""
+    for sql in (render(name, "athena"), QUERIES[name].render_named()[0]):
+        called = called_functions(sql)
+        assert called and called <= TRINO_FUNCTIONS, called - TRINO_FUNCTIONS
+
+
+def test_the_trino_check_catches_a_duckdb_function_in_athenas_sql() -> None:
+    leaked = render("failed_logins", "athena").replace("regexp_like(", "regexp_full_match(", 1)
+    assert "regexp_full_match" in called_functions(leaked) - TRINO_FUNCTIONS
