@@ -314,3 +314,21 @@ def test_after_any_history_a_load_answers_what_s3_holds(
     finally:
         engine_module.BATCH_CHARS = original
     time.sleep(0)
+
+
+def test_a_part_replaced_between_listing_and_reading_is_not_cached_as_listed(s3: Any, tmp_path: Path) -> None:
+    source, cache = Source(s3), tmp_path / "cache.duckdb"
+    source.append("i-1", DAYS[0], "audit.log.0", line(1) + line(2))
+
+    class ReplacedOnRead(Reads):
+        def get_object(self, **kwargs: Any) -> Any:
+            if not self.keys:  # WHEN the part is rewritten after the listing, before its read
+                source.replace_first_part("i-1", DAYS[0], "audit.log.0", line(3, "DROP TABLE evidence"))
+            return super().get_object(**kwargs)
+
+    with pytest.raises(QueryError, match=r"changed .* while it was read"):
+        DuckDBEngine(ReplacedOnRead(s3), BUCKET, PREFIX, cache=cache).load()
+    # THEN nothing of it was kept under the old listing: the next load reads what S3 holds now
+    engine = DuckDBEngine(s3, BUCKET, PREFIX, cache=cache)
+    engine.load()
+    assert rows(engine) == source.expected()
