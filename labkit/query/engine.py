@@ -1,8 +1,9 @@
 """Run the archive's SQL: DuckDB over the emulator's bucket (local) or Amazon Athena (aws).
 
 Local: the lines of the partitions a query needs are read through boto3 (see :mod:`labkit.query.archive`
-for why not httpfs) once per engine and parsed as they are loaded, with
-:data:`labkit.query.schema.LINE_PATTERN` and ``regexp_extract``, into the DuckDB table ``audit_events``:
+for why not httpfs) and parsed as they are loaded (only files changed since the cache last saw them, see
+:class:`DuckDBEngine`), with :data:`labkit.query.schema.LINE_PATTERN` and ``regexp_extract``; queries read
+the view ``audit_events``:
 the same columns Athena's RegexSerDe table has, plus ``source_key`` (Athena's ``"$path"``) and the
 derived columns the saved queries read (``event_time``, ``object_sql``, ``category``, ``parse_ok``:
 :func:`labkit.query.dialects.derive`), computed here once instead of in every query. An ad-hoc query
@@ -14,13 +15,15 @@ bytes-scanned cutoff), wait for a final state, then ``get_query_results`` page b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +34,13 @@ from botocore.exceptions import ClientError
 from labkit import aws
 from labkit.config import LabConfig
 from labkit.query.archive import ArchivedFile, Partition, PartText, list_files, list_partitions, read_texts
-from labkit.query.dialects import DERIVED_COLUMNS, derive
+from labkit.query.dialects import DERIVED_COLUMNS, _lit, derive
 from labkit.query.errors import QueryError
 from labkit.query.queries import PARTITION_SLACK_DAYS, as_date, saved_query
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME, athena_names
 
 log = logging.getLogger(__name__)
+_PARTITION_DDL = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
 BATCH_CHARS = 64 * 1024 * 1024  # text parsed per INSERT: big enough for every thread, small for memory
 
 
@@ -104,8 +108,7 @@ class DuckDBEngine(Engine):
         self._everything = False
         partition_names = ", ".join(f'"{name}"' for name in PARTITION_COLUMNS)
         self._create_tables(partition_names)
-        columns = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
-        self.connection.execute(f"CREATE TEMP TABLE loaded_partitions ({columns})")
+        self.connection.execute(f"CREATE TEMP TABLE loaded_partitions ({_PARTITION_DDL})")
         self.connection.execute(
             f"CREATE TEMP VIEW {TABLE_NAME} AS SELECT * EXCLUDE (file_key) FROM archive.events"
             f" SEMI JOIN loaded_partitions USING ({partition_names})"
@@ -117,7 +120,7 @@ class DuckDBEngine(Engine):
         if cache is not None:
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                self.connection.execute(f"ATTACH {_literal(str(cache))} AS archive")
+                self.connection.execute(f"ATTACH {_lit(str(cache))} AS archive")
                 return cache
             except (duckdb.Error, OSError) as exc:  # another process holds it: this engine goes without
                 log.warning("query cache %s unavailable (%s): reading the archive into memory", cache, exc)
@@ -126,7 +129,6 @@ class DuckDBEngine(Engine):
 
     def _create_tables(self, partition_names: str) -> None:
         columns = ", ".join(f"{c.name} {c.duckdb_type}" for c in COLUMNS)
-        partitions = ", ".join(f'"{name}" VARCHAR' for name in PARTITION_COLUMNS)
         derived = ", ".join(f"{name} {kind}" for name, kind in DERIVED_COLUMNS.items())
         names = ", ".join(f"'{c.name}'" for c in COLUMNS)
         fields = ", ".join(
@@ -150,7 +152,7 @@ class DuckDBEngine(Engine):
         derived_select = derive("duckdb", raw, extra=("file_key",))
         self._insert = f"INSERT INTO archive.events BY NAME {derived_select}"
         create = (
-            f"CREATE TABLE archive.events ({columns}, source_key VARCHAR, {partitions}, {derived},"
+            f"CREATE TABLE archive.events ({columns}, source_key VARCHAR, {_PARTITION_DDL}, {derived},"
             " file_key VARCHAR);"
             " CREATE TABLE archive.parts (file_key VARCHAR, part_key VARCHAR, etag VARCHAR, prefix VARCHAR);"
         )
@@ -234,29 +236,33 @@ class DuckDBEngine(Engine):
     def _forget_changed(self, partitions: list[Partition], files: list[ArchivedFile]) -> list[ArchivedFile]:
         """Drop what the cache holds of files S3 no longer lists as it was parsed; the files to read."""
         prefixes = [p.prefix for p in partitions]
-        cached: dict[str, list[tuple[str, str]]] = {}
+        cached: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for file_key, part_key, etag in self.connection.execute(
-            "SELECT file_key, part_key, etag FROM archive.parts WHERE prefix IN (SELECT unnest(?))"
-            " ORDER BY file_key, part_key",
+            "SELECT file_key, part_key, etag FROM archive.parts WHERE prefix IN (SELECT unnest(?))",
             [prefixes],
         ).fetchall():
-            cached.setdefault(file_key, []).append((part_key, etag))
-        listed = {f.key: f for f in files}
-        to_read = [f for f in files if tuple(cached.get(f.key, ())) != f.parts]
+            cached[file_key].add((part_key, etag))
+        listed = {f.key for f in files}
+        to_read = [f for f in files if cached.get(f.key) != set(f.parts)]
         gone = [key for key in cached if key not in listed]
         forget = gone + [f.key for f in to_read]  # also rows a stopped load left without a record
         if forget:
-            self.connection.execute("BEGIN")
-            try:
+            with self._transaction():
                 for table in ("events", "parts"):
                     self.connection.execute(
                         f"DELETE FROM archive.{table} WHERE file_key IN (SELECT unnest(?))", [forget]
                     )
-                self.connection.execute("COMMIT")
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
         return to_read
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.connection.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
 
     def mark_loaded(self, partitions: list[Partition]) -> None:
         """Show ``partitions`` in ``audit_events`` (load does it once a partition is whole)."""
@@ -282,16 +288,11 @@ class DuckDBEngine(Engine):
                 self.connection.execute(self._stage)
                 row = self.connection.execute("SELECT count(*) FROM staged_lines").fetchone()
                 added = int(row[0]) if row else 0
-            self.connection.execute("BEGIN")
-            try:
+            with self._transaction():
                 if texts:
                     self.connection.execute(self._insert)
                 if records:
                     self.connection.executemany("INSERT INTO archive.parts VALUES (?, ?, ?, ?)", records)
-                self.connection.execute("COMMIT")
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
         finally:
             self.connection.unregister("part_texts")
             self.connection.execute("DROP TABLE IF EXISTS staged_lines")
@@ -407,10 +408,6 @@ def _typed(values: pd.Series, athena_type: str) -> pd.Series:
     if athena_type.startswith(("timestamp", "date")):
         return pd.to_datetime(values)
     return values
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def connect(config: LabConfig) -> Engine:
