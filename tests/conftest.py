@@ -3,6 +3,7 @@ synthetic audit files), e2e (the real local lab: MariaDB with server_audit, sysb
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -92,3 +93,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if left:
         print("\nprocesses left running by the tests:\n  " + "\n  ".join(left))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@contextlib.contextmanager
+def emulated_s3(bucket: str) -> Iterator[object]:
+    """An emulator over HTTP with one empty bucket, and botocore's S3 client for it; stopped on exit."""
+    server = EmulatorServer(0)
+    server.start()
+    try:
+        client = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        ).client("s3", endpoint_url=server.url)
+        client.create_bucket(Bucket=bucket)
+        yield client
+    finally:
+        server.stop()
+
+
+def empty_bucket(s3: object, bucket: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])  # type: ignore[attr-defined]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.query.archive import Partition, list_files, list_partitions, read_texts
 from labkit.query.engine import DuckDBEngine
+from tests.conftest import empty_bucket, emulated_s3
 
 BUCKET, PREFIX = "reader-bucket", "audit-logs"
 
@@ -57,30 +57,14 @@ def expected(s3_keys: list[str], data: bytes, cuts: list[int]) -> list[tuple[str
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[Any]:
-    from labkit.local.emulator import EmulatorServer
-
-    server = EmulatorServer(0)
-    server.start()
-    try:
-        client = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        ).client("s3", endpoint_url=server.url)
-        client.create_bucket(Bucket=BUCKET)
+    with emulated_s3(BUCKET) as client:
         yield client
-    finally:
-        server.stop()
-
-
-def _clear(s3: Any) -> None:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=cut_files(), workers=st.integers(1, 3))
 def test_every_line_once_whole_in_the_part_it_starts_in(s3: Any, files: Any, workers: int) -> None:
-    _clear(s3)
+    empty_bucket(s3, BUCKET)
     want: list[tuple[str, str]] = []
     for n, (data, cuts) in enumerate(files):
         key = PartKey(PREFIX, "c", "i", "2026-12-01", f"audit/audit.log.{n}")
@@ -108,6 +92,6 @@ def test_every_line_once_whole_in_the_part_it_starts_in(s3: Any, files: Any, wor
 
 
 def test_a_partition_with_no_parts_reads_nothing(s3: Any) -> None:
-    _clear(s3)
+    empty_bucket(s3, BUCKET)
     empty = Partition("c", "i", "2026-12-01", f"{PREFIX}/cluster=c/instance=i/date=2026-12-01/")
     assert list_files(s3, BUCKET, [empty]) == []

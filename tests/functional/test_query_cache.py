@@ -13,13 +13,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +28,7 @@ from labkit.backup.s3parts import GzipPartWriter
 from labkit.query import engine as engine_module
 from labkit.query.engine import DuckDBEngine
 from labkit.query.errors import QueryError
+from tests.conftest import empty_bucket, emulated_s3
 
 BUCKET, PREFIX = "cache-bucket", "audit-logs"
 DAYS = ("2026-12-01", "2026-12-02")
@@ -110,28 +109,16 @@ def rows(engine: DuckDBEngine) -> Counter[tuple[str, str]]:
     return Counter(zip(frame.source_key, frame.line, strict=True))
 
 
-@pytest.fixture(scope="module")
-def emulated_s3() -> Iterator[Any]:
-    from labkit.local.emulator import EmulatorServer
-
-    server = EmulatorServer(0)
-    server.start()
-    try:
-        s3 = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        ).client("s3", endpoint_url=server.url)
-        s3.create_bucket(Bucket=BUCKET)
-        yield s3
-    finally:
-        server.stop()
+@pytest.fixture(scope="module", name="emulated")
+def emulated_fixture() -> Iterator[Any]:
+    with emulated_s3(BUCKET) as client:
+        yield client
 
 
 @pytest.fixture
-def s3(emulated_s3: Any) -> Any:
-    for page in emulated_s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            emulated_s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    return emulated_s3
+def s3(emulated: Any) -> Any:
+    empty_bucket(emulated, BUCKET)
+    return emulated
 
 
 def line(n: int, text: str = "SELECT 1") -> bytes:
@@ -281,9 +268,7 @@ operation = st.one_of(
 def test_after_any_history_a_load_answers_what_s3_holds(
     s3: Any, tmp_path_factory: pytest.TempPathFactory, history: list[Any]
 ) -> None:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    empty_bucket(s3, BUCKET)
     source, cache = Source(s3), tmp_path_factory.mktemp("cache") / "cache.duckdb"
     names = [("i-1", DAYS[0], "a"), ("i-1", DAYS[0], "b"), ("i-2", DAYS[1], "a"), ("i-1", DAYS[1], "c")]
     original = engine_module.BATCH_CHARS
@@ -313,7 +298,6 @@ def test_after_any_history_a_load_answers_what_s3_holds(
                 check.close()
     finally:
         engine_module.BATCH_CHARS = original
-    time.sleep(0)
 
 
 def test_a_part_replaced_between_listing_and_reading_is_not_cached_as_listed(s3: Any, tmp_path: Path) -> None:
