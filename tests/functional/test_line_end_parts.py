@@ -41,6 +41,12 @@ def parts_of(pipeline: Pipeline, item: dict[str, Any]) -> list[bytes]:
     return [gzip.decompress(pipeline.s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys]
 
 
+def write_on(path: Path, data: bytes) -> None:
+    """The server writes on: ``data`` appended as it comes (a line may stay unfinished)."""
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
 def seal(directory: Path) -> Path:
     """Rotate the active file out (an aurora name follows its file), old enough to be sealed."""
     rotated = directory / "server_audit.log.1"
@@ -57,8 +63,7 @@ def test_a_growing_file_listed_inside_a_line_is_copied_in_parts_ending_at_line_e
     directory = account.add_instance("db-1")
     active = directory / "server_audit.log"
     append(active, 0, 100)
-    with open(active, "ab") as handle:
-        handle.write(HALF)
+    write_on(active, HALF)
     pipeline.detect("db-1")
     # WHEN it is copied
     copy_until_done(pipeline, "db-1")
@@ -69,11 +74,9 @@ def test_a_growing_file_listed_inside_a_line_is_copied_in_parts_ending_at_line_e
     assert item["copied_bytes"] == len(first) == item["size"] - len(HALF)
     assert item["state"] == t.PARTIAL
     # WHEN the line is finished, the file grows (again to the middle of a line), and it is copied again
-    with open(active, "ab") as handle:
-        handle.write(REST)
+    write_on(active, REST)
     append(active, 100, 50)
-    with open(active, "ab") as handle:
-        handle.write(HALF)
+    write_on(active, HALF)
     pipeline.detect("db-1")
     copy_until_done(pipeline, "db-1")
     parts = parts_of(pipeline, only_item(pipeline))
@@ -105,11 +108,9 @@ def test_verify_calls_a_held_back_line_of_an_active_file_pending_not_missing(
     [row] = pipeline.reconcile().files
     assert row.ok and row.status == "pending" and row.pending == len(HALF) and row.missing == 0, row
     # WHEN the line is finished and another one is half written, and the file is copied
-    with open(active, "ab") as handle:
-        handle.write(REST)
+    write_on(active, REST)
     append(active, 0, 10)
-    with open(active, "ab") as handle:
-        handle.write(HALF)
+    write_on(active, HALF)
     pipeline.detect("db-1")
     copy_until_done(pipeline, "db-1")
     # THEN S3 holds the whole lines, and the held-back line is pending, not missing
@@ -127,8 +128,7 @@ def test_a_part_an_older_version_ended_inside_a_line_is_adopted_as_it_is(
     # GIVEN part 1 written by an older version (it ended inside a line) that died before its commit
     active = account.add_instance("db-1") / "server_audit.log"
     append(active, 0, 100)
-    with open(active, "ab") as handle:
-        handle.write(HALF)
+    write_on(active, HALF)
     pipeline.detect("db-1")
     item = only_item(pipeline)
     old = active.read_bytes()
@@ -138,8 +138,7 @@ def test_a_part_an_older_version_ended_inside_a_line_is_adopted_as_it_is(
     writer.write(old)
     writer.close({})
     # ... and the line was finished since, the file grew, and a scan saw it
-    with open(active, "ab") as handle:
-        handle.write(REST)
+    write_on(active, REST)
     append(active, 100, 20)
     pipeline.detect("db-1")
     # WHEN it is copied
@@ -158,8 +157,7 @@ def test_a_copy_that_read_the_file_unsealed_hands_on_the_line_it_held_back_once_
     # GIVEN a copy that read the item before the detector recorded the seal (its last line never finished)
     directory = account.add_instance("db-1")
     append(directory / "server_audit.log", 0, 10)
-    with open(directory / "server_audit.log", "ab") as handle:
-        handle.write(HALF)
+    write_on(directory / "server_audit.log", HALF)
     pipeline.detect("db-1")
     stale = only_item(pipeline)
     rotated = seal(directory)
@@ -204,8 +202,7 @@ def test_new_bytes_without_a_newline_wake_nothing_until_the_file_grows_or_is_sea
     copied, parts = item["copied_bytes"], item["parts"]
     assert copied == item["size"] and parts == 1
     # WHEN only half a line is written, and a scan lists it
-    with open(active, "ab") as handle:
-        handle.write(HALF)
+    write_on(active, HALF)
     assert lab.detect("db-1").changed == 1
     # THEN the stream goes quiet after one copy that writes nothing: no part, no table write, no new record
     records = lab.stream_records()
@@ -218,8 +215,7 @@ def test_new_bytes_without_a_newline_wake_nothing_until_the_file_grows_or_is_sea
         assert not lab.runtime.poll_stream()
     assert sum(lab.invocations.values()) == invoked
     # WHEN the line is finished and half of the next one written THEN the next scan's write wakes a copy
-    with open(active, "ab") as handle:
-        handle.write(REST + HALF)
+    write_on(active, REST + HALF)
     lab.detect("db-1")
     lab.settle()
     [item] = lab.items("db-1")
@@ -282,8 +278,7 @@ def test_parts_of_a_growing_file_end_at_line_ends_and_hold_the_file_once(
     )
     written = 0
     for stop in sorted({c * len(content) // 1_000_000 for c in cuts} | {len(content)}):
-        with open(active, "ab") as handle:
-            handle.write(content[written:stop])
+        write_on(active, content[written:stop])
         written = stop
         pipeline.detect(instance)
         capped.paths = {i["log_file_name"]: active for i in t.instance_items(pipeline.table, instance)}
