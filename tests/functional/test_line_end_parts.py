@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit.backup import table as t
-from labkit.backup.downloader import Downloader
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
@@ -266,16 +265,7 @@ def test_parts_of_a_growing_file_end_at_line_ends_and_hold_the_file_once(
     active.touch()
     capped = CappedPages(account.rds, itertools.cycle(caps))
     clock = itertools.cycle(time_left)
-    downloader = Downloader(
-        rds=capped,
-        s3=pipeline.s3,
-        table=pipeline.table,
-        credentials=account.session.get_credentials(),
-        bucket=BUCKET,
-        prefix=PREFIX,
-        lease_ms=60_000,
-        remaining_ms=lambda: 900_000 if next(clock) else 0,
-    )
+    downloader = pipeline.downloader(rds=capped, remaining_ms=lambda: 900_000 if next(clock) else 0)
     written = 0
     for stop in sorted({c * len(content) // 1_000_000 for c in cuts} | {len(content)}):
         write_on(active, content[written:stop])

@@ -49,15 +49,15 @@ class Pipeline:
         )
 
     def downloader(self, **kwargs: Any) -> Downloader:
+        """The lab's downloader; ``kwargs`` replace any of its settings (an RDS client that pages oddly...)."""
+        settings: dict[str, Any] = {"rds": self.account.rds, "lease_ms": 60_000, **kwargs}
         return Downloader(
-            rds=self.account.rds,
             s3=self.s3,
             table=self.table,
             credentials=self.account.session.get_credentials(),
             bucket=BUCKET,
             prefix=PREFIX,
-            lease_ms=60_000,
-            **kwargs,
+            **settings,
         )
 
     def copy_all(self, instance_id: str, **kwargs: Any) -> list[Any]:
