@@ -138,13 +138,15 @@ def settle(table: Any, item: dict[str, Any]) -> None:
 
 def mark_lost(table: Any, item: dict[str, Any], owner: str, ttl_days: int) -> bool:
     """The file is gone before every byte was copied: LOST, with lost_bytes, expiring like the detector's
-    vanished items. False when another copy or the detector decided first."""
+    vanished items. An unsealed file may have grown since its last listing: its lost_bytes are a lower
+    bound (``lost_exact`` false). False when another copy or the detector decided first."""
     now = t.now_ms()
     return t.conditional(
         table.update_item,
         Key={"pk": item["pk"], "sk": item["sk"]},
         UpdateExpression=(
-            "SET #state = :lost, lost_bytes = :missing, vanished_at = :now, updated_at = :now, "
+            "SET #state = :lost, lost_bytes = :missing, lost_exact = :exact, vanished_at = :now, "
+            "updated_at = :now, "
             f"{t.TTL_ATTRIBUTE} = :expires, #w = :w REMOVE lease_owner, lease_until, {t.LIVE_KEY}"
         ),
         ConditionExpression=(
@@ -155,6 +157,7 @@ def mark_lost(table: Any, item: dict[str, Any], owner: str, ttl_days: int) -> bo
         ExpressionAttributeValues={
             ":lost": t.LOST,
             ":missing": item["size"] - item["copied_bytes"],
+            ":exact": bool(item.get("sealed")),
             ":now": now,
             ":expires": now // 1000 + ttl_days * 86400,
             ":copied": item["copied_bytes"],

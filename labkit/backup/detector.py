@@ -1,7 +1,11 @@
 """Log Detector: compare an instance's audit files with the tracking table and write only what changed.
 
 New file -> a DETECTED item; a file that grew or moved -> its size/LastWritten/name; a file now sealed ->
-``sealed``; a file gone -> ``vanished_at``, and LOST if not every byte was copied. An idle scan writes nothing.
+``sealed``; a file gone -> ``vanished_at``: BACKED_UP only if it was sealed (or a deletion event gave its final
+size) and every byte was copied, else LOST, with ``lost_exact`` false when the loss is a lower bound (it
+vanished while it could still grow). A look that cannot rule out files born and deleted since the last one
+records a gap (:mod:`labkit.backup.gaps`). A deletion event's file and size are evidence: they settle a
+tracked file's final size, or record a file no listing ever showed as LOST. An idle scan writes nothing.
 Writes are conditional on what was read, so two overlapping scans cannot undo each other.
 """
 
@@ -17,11 +21,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from labkit.backup import gaps
 from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, SourceChangedError
 from labkit.backup.identity import rds_mysql_file_id, read_head
 from labkit.backup.layout import check_identifier
-from labkit.backup.rdsevents import RECONCILING_EVENTS, MalformedEventError, is_rds_notification, unwrap
+from labkit.backup.rdsevents import (
+    RECONCILING_EVENTS,
+    DeletedFile,
+    MalformedEventError,
+    is_rds_notification,
+    unwrap,
+)
 from labkit.backup.rdslogs import INSTANCE_GONE, list_log_files
 from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
@@ -29,6 +40,10 @@ from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
 log = logging.getLogger(__name__)
 WRITER = "detector"  # every write says who made it: the downloader's stream filter passes only ours
 SCHEMES = ("aurora", "rds-mysql")
+# A look that found a file gone happened after its deletion; an RDS event's time may trail the deletion
+# itself (by how much is not documented: assumed under 5 minutes), so an item found gone more than this
+# before an event's time cannot be that event's file.
+EVENT_SLACK_MS = 300_000
 
 
 @dataclass
@@ -46,6 +61,10 @@ class DetectOutcome:
     at_risk_bytes: int = 0  # not copied yet, on an instance that cannot be read now
     revived: list[str] = field(default_factory=list)  # called vanished once, listed again
     conflicts: list[str] = field(default_factory=list)  # an aurora name listed again after it vanished
+    lost_lower_bound: int = 0  # of ``lost``: files whose lost bytes are a lower bound (final size unknown)
+    gaps: list[str] = field(default_factory=list)  # gap windows recorded by this scan
+    unseen: list[str] = field(default_factory=list)  # files known only from a deletion event, recorded LOST
+    settled: list[str] = field(default_factory=list)  # vanished files whose final size an event settled
 
 
 def parse_message(
@@ -148,9 +167,11 @@ def detect(
     ttl_days: int,
     now: float | None = None,
     credentials: Any = None,
+    deleted: DeletedFile | None = None,
 ) -> DetectOutcome:
     """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile, used only for a file whose
-    first line the portion API refuses to show."""
+    first line the portion API refuses to show. ``deleted``: what the deletion event that asked for this
+    scan says (which file, its size), applied as evidence after the listing."""
     now = time.time() if now is None else now
     outcome = DetectOutcome(message.instance_id)
     # the items are read before the listing: every item considered existed before the files were listed,
@@ -204,10 +225,64 @@ def detect(
         outcome.changed += wrote
         outcome.sealed += int(wrote and sealed and not item.get("sealed"))
         outcome.writes += wrote
-    for item in items:
-        if item["sk"] not in seen:
-            outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome)
+    finals = _final_sizes(message, deleted)
+    gone = [item for item in items if item["sk"] not in seen]
+    trigger = None if outcome.instance_gone else _gap_trigger(items, gone, finals)
+    if trigger is not None:  # recorded before the files are marked: a crash in between loses no gap
+        outcome.gaps.append(_record_gap(table, message, trigger, ttl_days))
+    for item in gone:
+        outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome, finals.get(item["sk"]))
+    if deleted is not None and deleted.size is not None:
+        _apply_deletion(
+            table, message, deleted, {f["LogFileName"] for f in listed}, gone, now, ttl_days, outcome
+        )
     return outcome
+
+
+def _final_sizes(message: InstanceMessage, deleted: DeletedFile | None) -> dict[str, int]:
+    """File id -> final size, from a deletion event that names it (aurora: a name is an identity)."""
+    if deleted is None or deleted.size is None or message.scheme != "aurora":
+        return {}
+    return {deleted.name: deleted.size}
+
+
+def _item_recency(item: dict[str, Any]) -> tuple[int, int, list[Any]]:
+    """Youngest last: rds-mysql by position (0 = active) then LastWritten; aurora by LastWritten and name."""
+    name = str(item["log_file_name"])
+    rank = -position(name) if item.get("scheme") == "rds-mysql" else 0
+    return (rank, *_recency({"LastWritten": int(item["last_written"]), "LogFileName": name}))
+
+
+def _gap_trigger(
+    items: list[dict[str, Any]], gone: list[dict[str, Any]], finals: dict[str, int]
+) -> dict[str, Any] | None:
+    """The vanished item that opens a gap, or None: the youngest file known is gone (every listed file is
+    newer than anything seen, so any number may have lived in between), or a file vanished before its end
+    was known (so may files written after it)."""
+    if not gone:
+        return None
+    youngest = max(items, key=_item_recency)
+    if youngest in gone:
+        return youngest
+    open_ended = [i for i in gone if not i.get("sealed") and i["sk"] not in finals]
+    return max(open_ended, key=_item_recency) if open_ended else None
+
+
+def _record_gap(table: Any, message: InstanceMessage, trigger: dict[str, Any], ttl_days: int) -> str:
+    reason = (
+        f"{trigger['log_file_name']} vanished "
+        + ("before it was sealed" if not trigger.get("sealed") else "and it was the newest file known")
+        + "; files written after it may have been created and deleted before this look"
+    )
+    return gaps.record(
+        table,
+        message.instance_id,
+        from_ms=int(trigger["last_written"]),
+        to_ms=t.now_ms(),
+        trigger=trigger,
+        reason=reason,
+        ttl_days=ttl_days,
+    )
 
 
 def _unmoved(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
@@ -423,23 +498,36 @@ def _update_changed(table: Any, item: dict[str, Any], f: dict[str, Any], sealed:
 
 
 def _mark_vanished(
-    table: Any, seen: dict[str, Any], now: float, ttl_days: int, outcome: DetectOutcome
+    table: Any,
+    seen: dict[str, Any],
+    now: float,
+    ttl_days: int,
+    outcome: DetectOutcome,
+    final_size: int | None = None,
 ) -> int:
     """LOST or BACKED_UP is decided from a strongly consistent read, and the write is conditional on the
-    values read: an index read can be stale, and a copy can commit between the read and the write."""
+    values read: an index read can be stale, and a copy can commit between the read and the write.
+
+    BACKED_UP needs the file's end to be known: sealed, or a deletion event's size (``final_size``). A file
+    that vanished unsealed may have grown after its last listing, so it is LOST with a lower bound."""
     for _ in range(3):
         item = t.get_item(table, seen["pk"], seen["sk"])
         if item is None or "vanished_at" in item:
             return 0
         if int(item.get("lease_until", 0)) >= int(now * 1000) and item.get("lease_owner"):
             return 0  # a copy in flight decides itself (it sees the file gone and marks it)
-        complete = item["copied_bytes"] >= item["size"]
+        loss = _Loss.of(item, final_size)
+        extra: dict[str, Any] = {}
+        if final_size is not None:
+            extra[":final"] = loss.end
         if not t.conditional(
             table.update_item,
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression=(
                 "SET vanished_at = :now, expires_at = :expires, #state = :state, lost_bytes = :lost, "
-                f"updated_at = :now, writer = :writer REMOVE {t.LIVE_KEY}"
+                "lost_exact = :exact, updated_at = :now, writer = :writer"
+                + (", final_size = :final, #size = :final" if final_size is not None else "")
+                + f" REMOVE {t.LIVE_KEY}"
             ),
             ConditionExpression=(
                 "attribute_not_exists(vanished_at) AND copied_bytes = :copied AND #size = :size "
@@ -449,23 +537,210 @@ def _mark_vanished(
             ExpressionAttributeValues={
                 ":now": int(now * 1000),
                 ":expires": int(now + ttl_days * 86400),
-                ":state": t.BACKED_UP if complete else t.LOST,
-                ":lost": max(0, item["size"] - item["copied_bytes"]),
+                ":state": t.BACKED_UP if loss.complete else t.LOST,
+                ":lost": loss.lost,
+                ":exact": loss.exact,
                 ":copied": item["copied_bytes"],
                 ":size": item["size"],
                 ":writer": WRITER,
+                **extra,
             },
         ):
             continue  # it changed under us: read again
         outcome.vanished += 1
-        if not complete:
+        if not loss.complete:
             outcome.lost.append(item["sk"])
+            outcome.lost_lower_bound += int(not loss.exact)
             log.error(
-                "audit file LOST before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
+                "audit file LOST before it was fully copied: instance=%s file=%s copied=%d of %s%d bytes",
                 item["pk"],
                 item["log_file_name"],
                 item["copied_bytes"],
-                item["size"],
+                "" if loss.exact else "at least ",
+                loss.end,
             )
         return 1
     return 0
+
+
+@dataclass(frozen=True)
+class _Loss:
+    """What a vanished file's item can say: its end (as known), bytes lost, and whether that is exact."""
+
+    end: int
+    lost: int
+    exact: bool
+    complete: bool
+
+    @classmethod
+    def of(cls, item: dict[str, Any], final_size: int | None = None) -> _Loss:
+        copied, size = int(item["copied_bytes"]), int(item["size"])
+        exact = bool(item.get("sealed")) or (final_size is not None and final_size >= size)
+        end = max(size, final_size or 0)
+        lost = max(0, end - copied)
+        return cls(end, lost, exact, exact and lost == 0)
+
+
+def _apply_deletion(
+    table: Any,
+    message: InstanceMessage,
+    deleted: DeletedFile,
+    listed: set[str],
+    gone: list[dict[str, Any]],
+    now: float,
+    ttl_days: int,
+    outcome: DetectOutcome,
+) -> None:
+    """A deletion event's file and size, as evidence: the tracked file it names gets its final size, a
+    file no item tracks is recorded LOST (``unseen``), and an event no single file can be tied to (an
+    rds-mysql name says nothing of identity) is noted on the gap that holds it."""
+    size = int(deleted.size or 0)
+    if message.scheme == "aurora":
+        if deleted.name in listed:
+            log.warning(
+                "%s: a deletion event names %s, which is still listed: ignored",
+                message.instance_id,
+                deleted.name,
+            )
+            return
+        item = t.get_item(table, message.instance_id, deleted.name)
+        if item is None:
+            _record_unseen(table, message, deleted.name, deleted, now, ttl_days, outcome)
+        elif "vanished_at" in item:
+            _settle_final_size(table, item, deleted, outcome)
+        return  # a live item not listed: a copy in flight holds it and marks it itself
+    candidates = _rds_mysql_candidates(table, message.instance_id, gone, deleted)
+    if not candidates:  # sizes only grow: a tracked file's event always has its item as a candidate
+        base = str(deleted.name).rsplit(".", 1)[0] if position(deleted.name) else deleted.name
+        sk = f"{base}@unseen-{deleted.at_ms}-{size}"
+        _record_unseen(table, message, sk, deleted, now, ttl_days, outcome)
+        return
+    sealed_same = [c for c in candidates if c.get("sealed") and int(c["size"]) == size]
+    if len(candidates) == 1 or len(sealed_same) == len(candidates):  # one file, or equals: any will do
+        chosen = min(candidates, key=lambda c: int(c.get("first_seen", 0)))
+        if "vanished_at" in chosen:
+            _settle_final_size(table, chosen, deleted, outcome)
+        return
+    gap = gaps.containing(table, message.instance_id, deleted.at_ms or int(now * 1000))
+    if gap is not None and gaps.add_event(table, gap, deleted.key):
+        log.warning(
+            "%s: deletion event for %s (%d bytes) matches %d vanished files; noted on gap %s",
+            message.instance_id,
+            deleted.name,
+            size,
+            len(candidates),
+            gap["sk"],
+        )
+
+
+def _rds_mysql_candidates(
+    table: Any, instance_id: str, gone: list[dict[str, Any]], deleted: DeletedFile
+) -> list[dict[str, Any]]:
+    """Items that may be the deleted file: vanished (or just found gone) and not yet tied to an event,
+    whose recorded size fits (a sealed file's size is final; an unsealed one can only have grown)."""
+    size = int(deleted.size or 0)
+    pool = {i["sk"]: i for i in t.instance_items(table, instance_id) if "vanished_at" in i}
+    pool.update({i["sk"]: pool.get(i["sk"], i) for i in gone})
+    found = []
+    for item in pool.values():
+        if int(item.get("vanished_at", deleted.at_ms)) < deleted.at_ms - EVENT_SLACK_MS:
+            continue  # found gone long before this deletion happened: another file
+        if item.get("deletion_event") == deleted.key:
+            return []  # this very event was applied already (a redelivery): nothing more to do
+        if item.get("deletion_event") or item.get("unseen"):
+            continue
+        fits = int(item["size"]) == size if item.get("sealed") else int(item["size"]) <= size
+        if fits:
+            found.append(item)
+    return found
+
+
+def _record_unseen(
+    table: Any,
+    message: InstanceMessage,
+    sk: str,
+    deleted: DeletedFile,
+    now: float,
+    ttl_days: int,
+    outcome: DetectOutcome,
+) -> None:
+    """A file no listing ever showed, known from its deletion event: LOST, all its bytes (exact when the
+    event said its size). Keyed by the event, so a redelivered event records it once."""
+    size = int(deleted.size or 0)
+    item = {
+        "pk": message.instance_id,
+        "sk": sk,
+        "cluster_id": message.cluster_id or "none",
+        "engine": message.engine,
+        "scheme": message.scheme,
+        "log_file_name": deleted.name,
+        "size": size,
+        "last_written": deleted.at_ms or int(now * 1000),
+        "sealed": True,
+        "state": t.LOST,
+        "copied_bytes": 0,
+        "marker": "",
+        "parts": 0,
+        "date": time.strftime("%Y-%m-%d", time.gmtime(now)),
+        "first_seen": int(now * 1000),
+        "updated_at": int(now * 1000),
+        "vanished_at": int(now * 1000),
+        "lost_bytes": size,
+        "lost_exact": deleted.size is not None,
+        "final_size": size,
+        "unseen": True,
+        "deletion_event": deleted.key,
+        t.TTL_ATTRIBUTE: int(now + ttl_days * 86400),
+        "writer": gaps.EVIDENCE_WRITER,
+    }
+    if not t.conditional(table.put_item, Item=item, ConditionExpression="attribute_not_exists(sk)"):
+        return  # recorded already (a redelivered event)
+    outcome.unseen.append(sk)
+    outcome.lost.append(sk)
+    outcome.writes += 1
+    log.error(
+        "audit file LOST unseen: instance=%s file=%s (%d bytes) was deleted before any look listed it",
+        message.instance_id,
+        deleted.name,
+        size,
+    )
+
+
+def _settle_final_size(
+    table: Any, item: dict[str, Any], deleted: DeletedFile, outcome: DetectOutcome
+) -> None:
+    """A vanished file's event gives its final size: a lower-bound loss becomes exact (and a file that was
+    copied to that size becomes BACKED_UP); the event is tied to the item, once."""
+    if item.get("deletion_event"):
+        return
+    was_exact = bool(item.get("lost_exact", item.get("sealed")))
+    loss = _Loss.of({**item, "sealed": False}, deleted.size)
+    request: dict[str, Any] = {
+        "UpdateExpression": "SET deletion_event = :key",
+        "ExpressionAttributeValues": {":key": deleted.key, ":copied": item["copied_bytes"]},
+    }
+    settles = not was_exact and loss.exact  # (an event size below the listed one is not this file's end)
+    if settles:
+        request["UpdateExpression"] += (
+            ", #size = :end, final_size = :end, lost_bytes = :lost, lost_exact = :exact, #state = :state"
+        )
+        request["ExpressionAttributeNames"] = {"#size": "size", "#state": "state"}
+        request["ExpressionAttributeValues"].update(
+            {
+                ":end": loss.end,
+                ":lost": loss.lost,
+                ":exact": True,
+                ":state": t.BACKED_UP if loss.complete else t.LOST,
+            }
+        )
+    written = t.conditional(
+        table.update_item,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        ConditionExpression="attribute_not_exists(deletion_event) AND copied_bytes = :copied",
+        **request,
+    )
+    if written and settles:
+        outcome.settled.append(str(item["sk"]))
+        log.info(
+            "%s %s: its deletion event settles its final size, %d bytes", item["pk"], item["sk"], loss.end
+        )

@@ -38,7 +38,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from labkit.backup import copystate, identity
+from labkit.backup import copystate, gaps, identity
 from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, PartMismatchError, SourceChangedError
 from labkit.backup.layout import PartKey
@@ -66,6 +66,7 @@ class CopyOutcome:
     rds_calls: int = 0
     lag_ms: int | None = None
     key: str = ""
+    gap: str = ""  # the gap a file lost unsealed opened (its key), see labkit.backup.gaps
 
 
 class _Lease:
@@ -394,14 +395,26 @@ class Downloader:
         return CopyOutcome(item["pk"], item["sk"], "sealed")
 
     def _lost(self, item: dict[str, Any], owner: str, code: str) -> CopyOutcome:
+        gap = ""
+        if not item.get("sealed"):  # its end is unknown, and files after it may have come and gone
+            gap = gaps.record(
+                self.table,
+                item["pk"],
+                from_ms=int(item["last_written"]),
+                to_ms=t.now_ms(),
+                trigger=item,
+                reason=f"{item['log_file_name']} vanished while being copied, before it was sealed",
+                ttl_days=self.ttl_days,
+            )
         if not copystate.mark_lost(self.table, item, owner, self.ttl_days):
             return CopyOutcome(item["pk"], item["sk"], "skipped")  # another copy or the detector decided
         log.error(
-            "audit file LOST (%s) before it was fully copied: instance=%s file=%s copied=%d of %d bytes",
+            "audit file LOST (%s) before it was fully copied: instance=%s file=%s copied=%d of %s%d bytes",
             code,
             item["pk"],
             item["log_file_name"],
             item["copied_bytes"],
+            "" if item.get("sealed") else "at least ",
             item["size"],
         )
-        return CopyOutcome(item["pk"], item["sk"], "lost")
+        return CopyOutcome(item["pk"], item["sk"], "lost", gap=gap)

@@ -33,6 +33,8 @@ INSTANCES_UNAVAILABLE = "InstancesUnavailable"
 IDENTITY_ANOMALIES = "IdentityAnomalies"
 # detector (vanished before any copy) and downloader (vanished while copying)
 FILES_LOST = "FilesLost"
+# detector and downloader: a window in which files may have come and gone unseen (labkit.backup.gaps)
+GAPS_RECORDED = "GapsRecorded"
 # downloader
 BYTES_COPIED = "BytesCopied"
 BACKUP_LAG = "BackupLag"
@@ -64,6 +66,12 @@ METRICS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             FILES_LOST, "Count", ("detector", "downloader"), "files gone before all bytes were copied"
+        ),
+        MetricSpec(
+            GAPS_RECORDED,
+            "Count",
+            ("detector", "downloader"),
+            "windows in which audit files may have been created and deleted unseen",
         ),
         MetricSpec(BYTES_COPIED, "Bytes", ("downloader",), "source bytes written to S3"),
         MetricSpec(

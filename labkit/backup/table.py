@@ -22,6 +22,12 @@ lost_bytes, failures and last_error (failed copies since the last success), leas
 filter passes the detector's and a time-cut copy's hand-over), marker_at (the source offset ``marker`` points
 at, <= copied_bytes), failed_size and failed_owner (the size and stream record of the last failed copy: a
 file stays FAILED, untried, until the detector lists new bytes).
+
+A vanished file says how well its loss is known: ``lost_exact`` (true when the final size is known: it was
+sealed, or a deletion event gave its size; false when ``lost_bytes`` is a lower bound, because the file
+vanished while it could still grow), ``final_size`` (from a deletion event), ``unseen`` (an item made from a
+deletion event for a file no listing ever showed) and ``deletion_event`` (the event tied to it, once).
+BACKED_UP means sealed (or of known final size) and complete, nothing else.
 """
 
 from __future__ import annotations
@@ -130,8 +136,10 @@ def table_definition(name: str, stream_view_type: str = "NEW_AND_OLD_IMAGES") ->
     }
 
 
-def all_items(table: Any) -> list[dict[str, Any]]:
-    return _paged(table.scan, ConsistentRead=True)
+def all_items(table: Any, include_gaps: bool = False) -> list[dict[str, Any]]:
+    """Every file item (paged); the gap records (``pk`` "gap#...", see ``gaps``) only when asked."""
+    items = _paged(table.scan, ConsistentRead=True)
+    return items if include_gaps else [i for i in items if not str(i.get("pk", "")).startswith("gap#")]
 
 
 def get_item(table: Any, pk: str, sk: str) -> dict[str, Any] | None:

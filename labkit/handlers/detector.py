@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from labkit.backup import metrics as m
 from labkit.backup import tail
 from labkit.backup.detector import DetectOutcome, detect, instance_for_event, parse_message
+from labkit.backup.rdsevents import DeletedFile, deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.handlers import clients
 
@@ -43,8 +44,9 @@ def _instance(instance_id: str) -> InstanceMessage | None:
     )
 
 
-def scan(message: InstanceMessage) -> DetectOutcome:
-    """One scan of one instance: the scan entry point, for a message and for every tail round."""
+def scan(message: InstanceMessage, deleted: DeletedFile | None = None) -> DetectOutcome:
+    """One scan of one instance: the scan entry point, for a message and for every tail round;
+    ``deleted``: what the deletion event that asked for it says (evidence, see ``detect``)."""
     config = clients.config()
     outcome = detect(
         clients.client("rds"),
@@ -53,6 +55,7 @@ def scan(message: InstanceMessage) -> DetectOutcome:
         seal_after_s=config.seal_after_s,
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
+        deleted=deleted,
     )
     return outcome
 
@@ -79,6 +82,8 @@ def _publish(outcomes: list[DetectOutcome]) -> None:
             metrics.add_metric(name=m.RDS_CALLS, unit=MetricUnit.Count, value=outcome.rds_calls)
             if outcome.lost:
                 metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
+            if outcome.gaps:
+                metrics.add_metric(name=m.GAPS_RECORDED, unit=MetricUnit.Count, value=len(outcome.gaps))
             if outcome.unavailable:
                 metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
             if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
@@ -102,7 +107,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         message = parse_message(record.body, resolve=_instance)
         if message is None:
             return
-        outcome = scan(message)
+        outcome = scan(message, deleted_file_in(record.body))
         logger.info("scan of instance", extra={"outcome": outcome.__dict__})
         outcomes.append(outcome)
         if config.detector_tailing and tail.is_scheduled_scan(record.body):

@@ -50,6 +50,8 @@ def record_handler(record: DynamoDBRecord) -> None:
             metrics.add_metric(name=m.BACKUP_LAG, unit=MetricUnit.Milliseconds, value=outcome.lag_ms)
     elif outcome.action == "lost":
         metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=1)
+        if outcome.gap:
+            metrics.add_metric(name=m.GAPS_RECORDED, unit=MetricUnit.Count, value=1)
     logger.info("record", extra={"outcome": outcome.__dict__})
 
 

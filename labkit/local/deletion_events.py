@@ -78,7 +78,7 @@ class DeletionWatcher:
             if before is None:
                 continue  # the first look is the baseline
             for gone in vanished([*before, *seen], after, audit.scheme):
-                text = f"Log file {gone.name} was deleted at the end of its retention ({gone.size} bytes)."
+                text = rdsevents.log_file_deleted_message(gone.name, gone.size)
                 sent += self._send(instance_id, rdsevents.LOG_FILE_DELETED_RETENTION, text)
         return sent
 
