@@ -49,7 +49,7 @@ class AlarmRule:
     """One alarm. ``metrics`` with more than one entry are summed (metric math ``SUM(METRICS())``).
 
     ``local``/``local_arg`` say what stands for the metric on the local lab (labkit.alarms_local): ``lost``,
-    ``failed``, ``lag`` (the tracking table), ``queue`` (a queue's visible messages), ``errors`` (the
+    ``gaps`` (gap records, labkit.backup.gaps), ``failed``, ``lag`` (the tracking table), ``queue`` (a queue's visible messages), ``errors`` (the
     local runtime's counter of a function), ``heartbeat`` (the scanner's last run), or ``""`` when the
     local lab has nothing like it (Lambda throttling, stream iterator age).
     """
@@ -166,6 +166,15 @@ def alarm_rules(lab: LabConfig, *, lag_threshold_s: float = DEFAULT_LAG_THRESHOL
             0,
             why_no_data_is_fine=happens,
             local="lost",
+        ),
+        above(
+            "gaps",
+            "Windows in which audit files may have been created and deleted unseen (gaps)",
+            pipeline_metrics(m.GAPS_RECORDED),
+            "Sum",
+            0,
+            why_no_data_is_fine=happens,
+            local="gaps",
         ),
         above(
             "files-failed",

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.alarms import AlarmRule
+from labkit.backup import gaps
 from labkit.backup import table as t
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
@@ -46,6 +47,7 @@ class LocalReadings:
     runtime: dict[str, Any] | None  # GET /labkit-api/runtime; None when no runtime answers
     started_at: float | None = None  # when the lab service started (its state file), if known
     notes: list[str] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # gap records (labkit.backup.gaps)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,14 @@ def local_value(rule: AlarmRule, r: LocalReadings) -> tuple[float | None, str]:
         total = sum(1 for i in r.items if i.get("state") == state)
         what = f"{len(hits)} file(s) {state} in the last {rule.window_s} s ({total} in the table)"
         return (float(len(hits)) if hits else None), what
+    if rule.local == "gaps":
+        recent = [g for g in r.gaps if float(g.get("created_at", 0)) >= since_ms]
+        open_ = [g for g in r.gaps if "acknowledged_at" not in g]
+        what = (
+            f"{len(recent)} gap(s) recorded in the last {rule.window_s} s "
+            f"({len(r.gaps)} in the table, {len(open_)} not acknowledged: `labkit gaps`)"
+        )
+        return (float(len(recent)) if recent else None), what
     if rule.local == "lag":
         lags = [
             float(i["updated_at"]) - float(i["last_written"])
@@ -144,7 +154,7 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
     names = config.names
     table = aws.session(config).resource("dynamodb", endpoint_url=endpoint).Table(names.table)
     try:
-        items = t.all_items(table)
+        items = t.all_items(table, include_gaps=True)
     except ClientError as exc:
         raise AlarmSourceError(
             f"cannot read the tracking table {names.table} ({exc.response['Error']['Code']}): "
@@ -162,7 +172,8 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
     state = read_state(config)
     return LocalReadings(
         now=time.time() if now is None else now,
-        items=items,
+        items=[i for i in items if not gaps.is_gap(i)],
+        gaps=[i for i in items if gaps.is_gap(i)],
         queue_messages=depths,
         runtime=_runtime_stats(str(endpoint)),
         started_at=state.started_at if state else None,

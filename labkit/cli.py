@@ -406,13 +406,21 @@ def _print_reconciliation(report: Any) -> None:
     console.print(table)
     summary = report.summary()
     verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
+    lower = f", {summary['lost_lower_bounds']} of them lower bounds" if summary["lost_lower_bounds"] else ""
     console.print(
         f"reconciliation {verdict}: {summary['files']} files, {summary['backed_up_bytes']:,} bytes in S3 "
         f"({summary['compressed_bytes']:,} compressed), missing {summary['missing_files']}, "
         f"duplicated {summary['duplicated_files']}, misattributed {summary['misattributed_files']}, "
         f"undetected {summary['undetected_files']}, lost {summary['lost_files']} "
-        f"({summary['lost_bytes']:,} bytes)"
+        f"({summary['lost_bytes']:,} bytes{lower}), gaps {summary['gaps']} "
+        f"({summary['unacknowledged_gaps']} not acknowledged)"
     )
+    for gap in report.unacknowledged_gaps:
+        console.print(
+            f"[red]GAP[/red] {gap['instance_id']}/{gap['sk']}: {gap.get('reason', '')}; at least "
+            f"{int(gap.get('known_lost_bytes', 0)):,} bytes lost, the rest unknown "
+            "(acknowledge with `labkit gaps --ack <id>`)"
+        )
 
 
 def _verify_manifests(config: LabConfig, out: Any, as_json: bool) -> None:
@@ -604,7 +612,7 @@ def notebooks_run(
 
 
 # Command groups kept in their own modules: each module has ``register(app)``. One module per line.
-_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops", "labkit.cli_query")
+_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops", "labkit.cli_query", "labkit.cli_gaps")
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 

@@ -10,14 +10,17 @@ rotated out.
 Per source file and per backed-up identity it reports: coverage (parts tile from byte 0, no gap, no overlap),
 bytes equal to the source, the same bytes under two identities, bytes under an identity that belong to another
 file, source files with no backup (pending vs never detected), identities whose source is gone, and LOST files
-with their lost bytes.
+with their lost bytes (exact, or a lower bound for a file that vanished before it was sealed), and every
+recorded gap: a window in which files may have been created and deleted unseen. A gap is not clean; it passes
+only once acknowledged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.backup import gaps
 from labkit.backup import table as t
 from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
     DUPLICATED,
@@ -37,6 +40,11 @@ __all__ = ["FileCheck", "Reconciliation", "reconcile"]
 @dataclass
 class Reconciliation:
     files: list[FileCheck]
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # windows files may have come and gone unseen
+
+    @property
+    def unacknowledged_gaps(self) -> list[dict[str, Any]]:
+        return [g for g in self.gaps if "acknowledged_at" not in g]
 
     def _with(self, kind: str) -> list[FileCheck]:
         return [f for f in self.files if kind in f.kinds]
@@ -67,11 +75,14 @@ class Reconciliation:
 
     @property
     def clean(self) -> bool:
-        return all(f.ok for f in self.files)
+        """Every byte accounted for: no problem and no gap (acknowledged or not: bytes may be unaccounted)."""
+        return all(f.ok for f in self.files) and not self.gaps
 
     def passed(self, accept_lost: bool = False) -> bool:
-        """Clean, or (with ``accept_lost``) nothing wrong but acknowledged LOST files."""
-        return all(f.ok or (accept_lost and f.kinds == {LOST}) for f in self.files)
+        """Clean, or (with ``accept_lost``) nothing wrong but acknowledged LOST files; a gap passes only
+        once an operator has acknowledged it (``labkit gaps --ack``)."""
+        files_ok = all(f.ok or (accept_lost and f.kinds == {LOST}) for f in self.files)
+        return files_ok and not self.unacknowledged_gaps
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -90,6 +101,10 @@ class Reconciliation:
             "rotated_out_files": sum(f.status == "rotated out" for f in self.files),
             "lost_files": len(self.lost),
             "lost_bytes": sum(f.lost_bytes for f in self.files),
+            "lost_lower_bounds": sum(1 for f in self.lost if not f.lost_exact),
+            "gaps": len(self.gaps),
+            "unacknowledged_gaps": len(self.unacknowledged_gaps),
+            "gap_known_lost_bytes": sum(int(g.get("known_lost_bytes", 0)) for g in self.gaps),
             "clean": self.clean,
         }
 
@@ -115,7 +130,9 @@ def reconcile(
     """
     now_ms = t.now_ms() if now_ms is None else now_ms
     covered = covered or {}
-    items = t.all_items(table)
+    items = t.all_items(table, include_gaps=True)
+    recorded_gaps = [i for i in items if gaps.is_gap(i)]
+    items = [i for i in items if not gaps.is_gap(i)]
     backups = read_backups(s3, bucket, prefix)
     instances = sorted({i["pk"] for i in items} | {b.instance_id for b in backups} | set(covered))
     files: list[FileCheck] = []
@@ -132,4 +149,4 @@ def reconcile(
         sources = read_sources(rds, credentials, instance_id, {b.covered for b in mine})
         judge.run(sources, now_ms - int(grace_s * 1000))
         files.extend(judge.rows.values())
-    return Reconciliation(files)
+    return Reconciliation(files, sorted(recorded_gaps, key=lambda g: (g["instance_id"], g["from_ms"])))

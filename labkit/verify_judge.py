@@ -45,6 +45,7 @@ class FileCheck:
     duplicated: int = 0  # bytes held twice (overlapping parts, or the same bytes under another identity)
     pending: int = 0  # bytes of a live file not copied yet (backup lag, not loss)
     lost_bytes: int = 0
+    lost_exact: bool = True  # False: ``lost_bytes`` is a lower bound (it vanished before its end was known)
     status: str = ""  # backed up | pending | rotated out | lost | problem
     kinds: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
@@ -277,11 +278,23 @@ class InstanceJudge:
             r.status = r.status or "rotated out"
             return
         short = max(0, int(item["size"]) - covered)
+        exact = bool(item.get("lost_exact", True))
         if item["state"] == t.LOST:
-            r.lost_bytes = short
-            if short:
+            r.lost_bytes, r.lost_exact = short, exact
+            if not exact:  # its end was never known: S3 holding every recorded byte proves nothing
                 r.status = "lost"
-                r.flag(LOST, f"LOST: {short:,} of {int(item['size']):,} bytes gone before they were copied")
+                r.flag(
+                    LOST,
+                    f"LOST: at least {short:,} bytes gone (a lower bound: it vanished before it was sealed, "
+                    f"{covered:,} of the {int(item['size']):,} bytes last listed are in S3)",
+                )
+            elif short:
+                r.status = "lost"
+                unseen = " (known only from its deletion event)" if item.get("unseen") else ""
+                r.flag(
+                    LOST,
+                    f"LOST: {short:,} of {int(item['size']):,} bytes gone before they were copied{unseen}",
+                )
             else:
                 r.status = "rotated out"  # called LOST, yet every byte it recorded is in S3
         elif short:

@@ -1,0 +1,81 @@
+"""``labkit gaps``: the windows in which audit files may have been created and deleted unseen, and their
+acknowledgement. ``labkit verify`` fails while a gap is not acknowledged: someone must look (raise the
+rotation settings, scan more often) and say so."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labkit import aws
+from labkit.backup import gaps as g
+from labkit.backup import table as t
+from labkit.cli_ops import LabTargetOption, target_config
+
+console = Console()
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
+def gap_id(gap: dict[str, object]) -> str:
+    """How a person names a gap on the command line: ``<instance>/<sk>``."""
+    return f"{gap['instance_id']}/{gap['sk']}"
+
+
+def gaps_cmd(
+    target: LabTargetOption = None,
+    ack: Annotated[
+        list[str] | None,
+        typer.Option("--ack", help="Acknowledge this gap (its id as listed, or 'all'); repeatable."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who acknowledges (default: your user name).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why it is acknowledged (kept with the gap).")] = "",
+) -> None:
+    """List recorded gaps; with --ack, acknowledge them (they stay listed and counted by verify)."""
+    config = target_config(target)
+    table = (
+        aws.session(config)
+        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+        .Table(config.names.table)
+    )
+    found = sorted(g.all_gaps(table), key=lambda x: (x["instance_id"], x["from_ms"]))
+    if ack:
+        wanted = {gap_id(x) for x in found} if "all" in ack else set(ack)
+        unknown = wanted - {gap_id(x) for x in found}
+        if unknown:
+            console.print(
+                f"[red]no such gap:[/red] {', '.join(sorted(unknown))} (run `labkit gaps` to list them)"
+            )
+            raise typer.Exit(2)
+        who = by or getpass.getuser()
+        done = sum(g.acknowledge(table, x, who, note, t.now_ms()) for x in found if gap_id(x) in wanted)
+        console.print(f"{done} gap(s) acknowledged by {who}")
+        found = sorted(g.all_gaps(table), key=lambda x: (x["instance_id"], x["from_ms"]))
+    if not found:
+        console.print("no gaps recorded: every look could rule out files created and deleted unseen")
+        return
+    rows = Table("gap", "window (UTC)", "vanished first", "known lost", "events in it", "acknowledged", "why")
+    for x in found:
+        rows.add_row(
+            gap_id(x),
+            f"{_when(int(x['from_ms']))} .. {_when(int(x['to_ms']))}",
+            ", ".join(str(f) for f in x.get("files", [])),
+            f"at least {int(x.get('known_lost_bytes', 0)):,} B, rest unknown",
+            f"{len(x.get('events', []))} ({g.event_bytes(x):,} B)",
+            f"{x['acknowledged_by']}: {x.get('ack_note', '')}" if "acknowledged_at" in x else "[red]no[/red]",
+            str(x.get("reason", "")),
+        )
+    console.print(rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gaps")(gaps_cmd)
