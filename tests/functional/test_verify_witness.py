@@ -348,23 +348,40 @@ def rotate(directory: Path, keep: int) -> None:
 def test_a_clean_rds_mysql_lab_is_clean_after_its_oldest_files_rotated_out(
     pipeline: Pipeline, account: EmulatedAccount
 ) -> None:
-    # GIVEN rotations keeping one old file, with one scan and one copy round per rotation
+    # GIVEN rotations keeping two old files, with one scan and one copy round per rotation
     directory = account.add_instance("db-1", scheme="rds-mysql")
     written = 0
     for generation in range(4):
         append(directory / "server_audit.log", generation * 10_000, 500 + generation)
         written += (directory / "server_audit.log").stat().st_size
         time.sleep(0.002)  # distinct LastWritten per file, as on a real server
+        rotate(directory, keep=2)
+        pipeline.detect("db-1", scheme="rds-mysql")
+        pipeline.copy_all("db-1")
+    # WHEN verified THEN nothing is wrong: two files rotated out fully copied, the last two still listed
+    report = pipeline.reconcile()
+    assert report.clean, [(f.file_id, f.problems) for f in report.files] + report.gaps
+    assert sum(f.status == "rotated out" for f in report.files) == 2
+    listed = [f for f in report.files if f.source_checked]
+    assert sorted(f.name for f in listed) == ["audit/server_audit.log.1", "audit/server_audit.log.2"]
+    assert report.summary()["backed_up_bytes"] == written
+
+
+def test_a_history_of_one_scan_period_is_a_gap_not_clean(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    # GIVEN one old file kept and a rotation between every two looks, each look right after a rotation:
+    # the active file is empty at every look, so no look can tell one rotation (nothing lost) from two (the
+    # file that was empty at the last look got bytes and was deleted unseen)
+    directory = account.add_instance("db-1", scheme="rds-mysql")
+    for generation in range(3):
+        append(directory / "server_audit.log", generation * 10_000, 50)
+        time.sleep(0.002)
         rotate(directory, keep=1)
         pipeline.detect("db-1", scheme="rds-mysql")
         pipeline.copy_all("db-1")
-    # WHEN verified THEN nothing is wrong: three files rotated out fully copied, the last one still listed
+    # THEN the witness finds every byte it can see in S3, and yet the verdict is not clean: gaps are open
     report = pipeline.reconcile()
-    assert report.clean, [(f.file_id, f.problems) for f in report.files]
-    assert sum(f.status == "rotated out" for f in report.files) == 3
-    listed = [f for f in report.files if f.source_checked]
-    assert [f.name for f in listed] == ["audit/server_audit.log.1"]
-    assert report.summary()["backed_up_bytes"] == written
+    assert all(f.ok for f in report.files) and not report.clean
+    assert report.summary()["gaps"] == 2 and not report.passed(accept_lost=True)
 
 
 # --- every tiling of a file ---------------------------------------------------------------------------------
