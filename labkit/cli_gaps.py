@@ -5,6 +5,7 @@ rotation settings, scan more often) and say so."""
 from __future__ import annotations
 
 import getpass
+import json
 import time
 from typing import Annotated
 
@@ -39,6 +40,7 @@ def gaps_cmd(
         str | None, typer.Option("--by", help="Who acknowledges (default: your user name).")
     ] = None,
     note: Annotated[str, typer.Option("--note", help="Why it is acknowledged (kept with the gap).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the gaps as JSON.")] = False,
 ) -> None:
     """List recorded gaps; with --ack, acknowledge them (they stay listed and counted by verify)."""
     config = target_config(target)
@@ -60,6 +62,9 @@ def gaps_cmd(
         done = sum(g.acknowledge(table, x, who, note, t.now_ms()) for x in found if gap_id(x) in wanted)
         console.print(f"{done} gap(s) acknowledged by {who}")
         found = sorted(g.all_gaps(table), key=lambda x: (x["instance_id"], x["from_ms"]))
+    if as_json:
+        typer.echo(json.dumps([{"id": gap_id(x), **x} for x in found], default=str, indent=2))
+        return
     if not found:
         console.print("no gaps recorded: every look could rule out files created and deleted unseen")
         return
