@@ -39,6 +39,7 @@ STATE_COLUMNS = [
     "updated_at",
     "vanished_at",
     "lost_bytes",
+    "lost_exact",
     "parts",
     "date",
     "failures",
@@ -107,6 +108,7 @@ def state_frame(items: Iterable[dict[str, Any]], now: datetime | None = None) ->
             "updated_at": i.get("updated_at"),
             "vanished_at": i.get("vanished_at"),
             "lost_bytes": int(i.get("lost_bytes", 0)),
+            "lost_exact": bool(i.get("lost_exact", True)),
             "parts": int(i.get("parts", 0)),
             "date": i.get("date", ""),
             "failures": int(i.get("failures", 0)),
@@ -118,6 +120,7 @@ def state_frame(items: Iterable[dict[str, Any]], now: datetime | None = None) ->
     for column in ("size", "copied_bytes", "lost_bytes", "parts", "failures"):
         frame[column] = frame[column].astype("int64")
     frame["sealed"] = frame["sealed"].astype(bool)
+    frame["lost_exact"] = frame["lost_exact"].astype(bool)
     for column in _TIMES_MS:
         frame[column] = pd.to_datetime(pd.to_numeric(frame[column]), unit="ms", utc=True)
     live = frame["vanished_at"].isna() & (frame["state"] != t.LOST)
@@ -218,3 +221,57 @@ __all__ = [
     "parts_frame",
     "state_frame",
 ]
+
+
+GAP_COLUMNS = [
+    "instance_id",
+    "gap",
+    "from",
+    "to",
+    "files",
+    "known_lost_bytes",
+    "events",
+    "acknowledged",
+    "reason",
+]
+
+
+def gap_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Gap records (labkit.backup.gaps) -> one row per window in which files may have come and gone unseen."""
+    rows = [
+        {
+            "instance_id": g["instance_id"],
+            "gap": g["sk"],
+            "from": g["from_ms"],
+            "to": g["to_ms"],
+            "files": ", ".join(str(f) for f in g.get("files", [])),
+            "known_lost_bytes": int(g.get("known_lost_bytes", 0)),
+            "events": len(g.get("events", [])),
+            "acknowledged": "acknowledged_at" in g,
+            "reason": g.get("reason", ""),
+        }
+        for g in records
+    ]
+    frame = pd.DataFrame(rows, columns=GAP_COLUMNS)
+    for column in ("from", "to"):
+        frame[column] = pd.to_datetime(pd.to_numeric(frame[column]), unit="ms", utc=True)
+    frame["known_lost_bytes"] = frame["known_lost_bytes"].astype("int64")
+    return frame.sort_values(["instance_id", "from"], ignore_index=True)
+
+
+def backup_gaps(config: LabConfig) -> pd.DataFrame:
+    """Every recorded gap of the config's target."""
+    from labkit.backup import gaps
+
+    table = (
+        aws.session(config)
+        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+        .Table(config.names.table)
+    )
+    try:
+        return gap_frame(gaps.all_gaps(table))
+    except ClientError as exc:
+        raise BackupStoreError(
+            f"cannot read the tracking table {config.names.table} ({exc.response['Error']['Code']}): "
+            "deploy the lab stack first"
+        ) from exc

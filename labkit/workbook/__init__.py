@@ -11,6 +11,7 @@ from labkit.workbook.alarms import AlarmPanel, alarm_panel
 from labkit.workbook.common import paced, record, workbook_config
 from labkit.workbook.pipeline import (
     Verification,
+    backup_gaps,
     backup_parts,
     generate_traffic,
     inspect_backup_state,
@@ -42,6 +43,7 @@ __all__ = [
     "Verification",
     "alarm_panel",
     "archive_summary",
+    "backup_gaps",
     "backup_parts",
     "build_and_push_images",
     "check_prerequisites",

@@ -256,6 +256,13 @@ def inspect_backup_state(target: str = "local") -> pd.DataFrame:
     return backup_state(workbook_config(target))
 
 
+def backup_gaps(target: str = "local") -> pd.DataFrame:
+    """Windows in which audit files may have been created and deleted unseen (``labkit gaps``)."""
+    from labkit.dashboard.state import backup_gaps as gaps
+
+    return gaps(workbook_config(target))
+
+
 def backup_parts(target: str = "local") -> pd.DataFrame:
     """One row per S3 part object: the source byte range it holds, compressed size, when it was written."""
     from labkit.dashboard.state import backup_parts as parts
@@ -273,6 +280,9 @@ def summarize_backup_state(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str
         "files_failed": int(counts.get(t.FAILED, 0)),
         "bytes_backed_up": int(state["copied_bytes"].sum()) if len(state) else 0,
         "bytes_lost": int(state["lost_bytes"].sum()) if len(state) else 0,
+        "files_lost_lower_bound": int(((state["state"] == t.LOST) & ~state["lost_exact"]).sum())
+        if len(state)
+        else 0,
         "bytes_pending": int(state["pending_bytes"].sum()) if len(state) else 0,
         "parts": len(parts),
         "compressed_bytes": int(parts["compressed_bytes"].sum()) if len(parts) else 0,

@@ -367,7 +367,9 @@ def test_a_clean_rds_mysql_lab_is_clean_after_its_oldest_files_rotated_out(
     assert report.summary()["backed_up_bytes"] == written
 
 
-def test_a_history_of_one_scan_period_is_a_gap_not_clean(pipeline: Pipeline, account: EmulatedAccount) -> None:
+def test_a_history_of_one_scan_period_is_a_gap_not_clean(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
     # GIVEN one old file kept and a rotation between every two looks, each look right after a rotation:
     # the active file is empty at every look, so no look can tell one rotation (nothing lost) from two (the
     # file that was empty at the last look got bytes and was deleted unseen)

@@ -30,6 +30,7 @@ TOPIC = "aws:sns/topic:Topic"
 KEY = "aws:kms/key:Key"
 REQUIRED = {
     "files-lost",
+    "gaps",  # issue 15: windows in which files may have come and gone unseen
     "files-failed",
     "backup-lag",
     "scanner-heartbeat",

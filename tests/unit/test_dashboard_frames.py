@@ -96,3 +96,39 @@ def test_loss_risk_compares_time_left_with_the_current_lag() -> None:
     assert risk.loc["db-over", "failed_files"] == 1
     # with nothing pending, the lag is how long the newest file took to be copied
     assert instance_lag(frame)["db-idle"] == pytest.approx(20)
+
+
+def test_gaps_and_lower_bounds_reach_the_dashboard_frames() -> None:
+    from labkit.dashboard.state import GAP_COLUMNS, gap_frame
+    from labkit.workbook.pipeline import summarize_backup_state
+
+    # GIVEN a file LOST with a lower bound and the gap it opened
+    lost = {
+        "pk": "db-1",
+        "sk": "audit/server_audit.log@ab",
+        "state": "LOST",
+        "size": 900,
+        "copied_bytes": 100,
+        "lost_bytes": 800,
+        "lost_exact": False,
+        "vanished_at": 1_765_000_001_000,
+        "last_written": 1_765_000_000_000,
+    }
+    gap = {
+        "pk": "gap#db-1",
+        "sk": "1765000000000#audit/server_audit.log@ab",
+        "instance_id": "db-1",
+        "from_ms": 1_765_000_000_000,
+        "to_ms": 1_765_000_002_000,
+        "files": ["audit/server_audit.log@ab"],
+        "known_lost_bytes": 800,
+        "events": ["audit/server_audit.log.2|55|1765000001500"],
+        "reason": "vanished before it was sealed",
+    }
+    state = state_frame([lost])
+    frame = gap_frame([gap])
+    # THEN the state says the loss is a lower bound, the summary counts it, and the gap is one open row
+    assert list(state["lost_exact"]) == [False]
+    assert summarize_backup_state(state, state.iloc[0:0])["files_lost_lower_bound"] == 1
+    assert list(frame.columns) == GAP_COLUMNS
+    assert frame.iloc[0][["known_lost_bytes", "events", "acknowledged"]].tolist() == [800, 1, False]
