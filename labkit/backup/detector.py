@@ -436,7 +436,7 @@ def _revive(
         UpdateExpression=(
             f"SET {t.LIVE_KEY} = :pk, #state = :state, #size = :size, last_written = :lw, "
             "log_file_name = :name, sealed = :sealed, updated_at = :now, writer = :writer "
-            "REMOVE vanished_at, expires_at, lost_bytes"
+            "REMOVE vanished_at, expires_at, lost_bytes, lost_exact, final_size"
         ),
         ConditionExpression="vanished_at = :vanished",
         ExpressionAttributeNames={"#state": "state", "#size": "size"},

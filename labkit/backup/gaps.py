@@ -48,10 +48,10 @@ def record(
     reason: str,
     ttl_days: int,
 ) -> str:
-    """Record the gap that ``trigger`` (the vanished item) opens; its key follows from the trigger, so a
-    scan that runs twice, or the detector and a downloader that both find the file gone, record it once.
-    Returns the gap's key (sk)."""
-    sk = f"{int(from_ms):013d}#{trigger['sk']}"
+    """Record the gap that ``trigger`` (the vanished item) opens; its key is the trigger's (a file vanishes
+    once), so a scan that runs twice, or the detector and a downloader that both find the file gone, each
+    from its own read of the item, record it once. Returns the gap's key (sk)."""
+    sk = str(trigger["sk"])
     known = max(0, int(trigger["size"]) - int(trigger["copied_bytes"]))
     written = t.conditional(
         table.put_item,

@@ -208,3 +208,31 @@ def test_a_quiet_instance_records_no_gap(pipeline: Pipeline, account: EmulatedAc
     # THEN files rotate out sealed, with no gap and no lower bound
     assert gaps.gaps(pipeline.table, ["db-8"]) == []
     assert all(i.get("lost_exact", True) for i in t.instance_items(pipeline.table, "db-8"))
+
+
+def test_a_copy_that_finds_an_unsealed_file_gone_records_the_gap_once(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN a file detected while being written, gone before its copy starts
+    path = account.add_instance("db-9") / ACTIVE
+    append(path, 0, 6)
+    scan(pipeline, "db-9")
+    (item,) = t.instance_items(pipeline.table, "db-9")
+    path.unlink()
+    # WHEN the downloader finds it gone, and a detector that read the item before that decides too
+    outcome = pipeline.downloader().copy(item["pk"], item["sk"], "1")
+    gaps.record(
+        pipeline.table,
+        "db-9",
+        from_ms=int(item["last_written"]) - 5,  # its own read, its own window
+        to_ms=t.now_ms(),
+        trigger=item,
+        reason="the detector's look",
+        ttl_days=30,
+    )
+    scan(pipeline, "db-9")
+    # THEN the file is LOST with a lower bound, and there is one gap for it
+    (lost,) = t.instance_items(pipeline.table, "db-9")
+    assert (outcome.action, lost["state"], lost["lost_exact"]) == ("lost", t.LOST, False)
+    assert [g["files"] for g in gaps.gaps(pipeline.table, ["db-9"])] == [[item["sk"]]]
+    assert outcome.gap == item["sk"]

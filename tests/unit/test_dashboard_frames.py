@@ -116,7 +116,7 @@ def test_gaps_and_lower_bounds_reach_the_dashboard_frames() -> None:
     }
     gap = {
         "pk": "gap#db-1",
-        "sk": "1765000000000#audit/server_audit.log@ab",
+        "sk": "audit/server_audit.log@ab",
         "instance_id": "db-1",
         "from_ms": 1_765_000_000_000,
         "to_ms": 1_765_000_002_000,
