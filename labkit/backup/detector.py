@@ -11,6 +11,7 @@ Writes are conditional on what was read, so two overlapping scans cannot undo ea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -232,7 +233,7 @@ def detect(
         outcome.gaps.append(_record_gap(table, message, trigger, ttl_days))
     for item in gone:
         outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome, finals.get(item["sk"]))
-    if deleted is not None and deleted.size is not None:
+    if deleted is not None:
         _apply_deletion(
             table, message, deleted, {f["LogFileName"] for f in listed}, gone, now, ttl_days, outcome
         )
@@ -593,7 +594,8 @@ def _apply_deletion(
 ) -> None:
     """A deletion event's file and size, as evidence: the tracked file it names gets its final size, a
     file no item tracks is recorded LOST (``unseen``), and an event no single file can be tied to (an
-    rds-mysql name says nothing of identity) is noted on the gap that holds it."""
+    rds-mysql name says nothing of identity, and a file's size only grows, so an unsealed file fits any
+    larger deleted one) is noted on the gap that holds it."""
     size = int(deleted.size or 0)
     if message.scheme == "aurora":
         if deleted.name in listed:
@@ -606,36 +608,48 @@ def _apply_deletion(
         item = t.get_item(table, message.instance_id, deleted.name)
         if item is None:
             _record_unseen(table, message, deleted.name, deleted, now, ttl_days, outcome)
-        elif "vanished_at" in item:
+        elif "vanished_at" in item and deleted.size is not None:
             _settle_final_size(table, item, deleted, outcome)
         return  # a live item not listed: a copy in flight holds it and marks it itself
+    if deleted.size is None:  # a shifting name and no size: it may be any file; the gap holds it
+        _note_on_gap(table, message.instance_id, deleted, now, 0)
+        return
     candidates = _rds_mysql_candidates(table, message.instance_id, gone, deleted)
+    if candidates is None:
+        return  # this very event was applied already (a redelivery)
     if not candidates:  # sizes only grow: a tracked file's event always has its item as a candidate
         base = str(deleted.name).rsplit(".", 1)[0] if position(deleted.name) else deleted.name
-        sk = f"{base}@unseen-{deleted.at_ms}-{size}"
+        event_sha = hashlib.sha256(deleted.key.encode()).hexdigest()[:12]  # two alike deletions: two keys
+        sk = f"{base}@unseen-{deleted.at_ms}-{size}-{event_sha}"
         _record_unseen(table, message, sk, deleted, now, ttl_days, outcome)
         return
-    sealed_same = [c for c in candidates if c.get("sealed") and int(c["size"]) == size]
-    if len(candidates) == 1 or len(sealed_same) == len(candidates):  # one file, or equals: any will do
+    # Only sealed files of exactly this size can be tied to it, and they are interchangeable (their loss
+    # is known already). A file that vanished unsealed fits any later, larger deleted file too — its own
+    # event may have been dropped — so it keeps its lower bound and the event goes to the gap.
+    if all(c.get("sealed") and int(c["size"]) == size for c in candidates):
         chosen = min(candidates, key=lambda c: int(c.get("first_seen", 0)))
         if "vanished_at" in chosen:
             _settle_final_size(table, chosen, deleted, outcome)
         return
-    gap = gaps.containing(table, message.instance_id, deleted.at_ms or int(now * 1000))
+    _note_on_gap(table, message.instance_id, deleted, now, len(candidates))
+
+
+def _note_on_gap(table: Any, instance_id: str, deleted: DeletedFile, now: float, candidates: int) -> None:
+    gap = gaps.containing(table, instance_id, deleted.at_ms or int(now * 1000))
     if gap is not None and gaps.add_event(table, gap, deleted.key):
         log.warning(
-            "%s: deletion event for %s (%d bytes) matches %d vanished files; noted on gap %s",
-            message.instance_id,
+            "%s: deletion event for %s (%s bytes) fits %d vanished files; noted on gap %s",
+            instance_id,
             deleted.name,
-            size,
-            len(candidates),
+            deleted.size if deleted.size is not None else "?",
+            candidates,
             gap["sk"],
         )
 
 
 def _rds_mysql_candidates(
     table: Any, instance_id: str, gone: list[dict[str, Any]], deleted: DeletedFile
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any]] | None:
     """Items that may be the deleted file: vanished (or just found gone) and not yet tied to an event,
     whose recorded size fits (a sealed file's size is final; an unsealed one can only have grown)."""
     size = int(deleted.size or 0)
@@ -646,7 +660,7 @@ def _rds_mysql_candidates(
         if int(item.get("vanished_at", deleted.at_ms)) < deleted.at_ms - EVENT_SLACK_MS:
             continue  # found gone long before this deletion happened: another file
         if item.get("deletion_event") == deleted.key:
-            return []  # this very event was applied already (a redelivery): nothing more to do
+            return None  # this very event was applied already (a redelivery): nothing more to do
         if item.get("deletion_event") or item.get("unseen"):
             continue
         fits = int(item["size"]) == size if item.get("sealed") else int(item["size"]) <= size

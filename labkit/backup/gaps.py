@@ -129,7 +129,7 @@ def acknowledge(table: Any, gap: dict[str, Any], by: str, note: str, now_ms: int
 
 
 def event_bytes(gap: dict[str, Any]) -> int:
-    """Bytes the deletion events noted on the gap say were deleted (``name|size|at`` keys)."""
+    """Bytes the deletion events noted on the gap say were deleted (``name|size|at|message`` keys)."""
     total = 0
     for key in gap.get("events", []):
         size = str(key).split("|")[1] if str(key).count("|") >= 2 else ""

@@ -120,19 +120,23 @@ class DeletedFile:
     name: str
     size: int | None
     at_ms: int
+    message_id: str = ""  # SNS's MessageId: one per published event, the same on every SQS redelivery
 
     @property
     def key(self) -> str:
-        """The event's identity as evidence: a redelivered event is the same key."""
-        return f"{self.name}|{'' if self.size is None else self.size}|{self.at_ms}"
+        """The event's identity as evidence: a redelivered event is the same key, and two deletions alike in
+        name, size and time (two files that held one name at one look) are two keys."""
+        return f"{self.name}|{'' if self.size is None else self.size}|{self.at_ms}|{self.message_id}"
 
 
-def log_file_deleted_message(name: str, size: int) -> str:
-    """The emulator's wording of RDS-EVENT-0610 (the parser above reads it; RDS's own is unconfirmed)."""
-    return f"Log file {name} was deleted at the end of its retention ({size} bytes)."
+def log_file_deleted_message(name: str, size: int | None) -> str:
+    """The emulator's wording of RDS-EVENT-0610 (the parser above reads it; RDS's own is unconfirmed);
+    ``size``: the file's final size, None when it is not known."""
+    said = "" if size is None else f" ({size} bytes)"
+    return f"Log file {name} was deleted at the end of its retention{said}."
 
 
-def deleted_file(event: RdsEvent) -> DeletedFile | None:
+def deleted_file(event: RdsEvent, message_id: str = "") -> DeletedFile | None:
     """The file a log-file deletion event names, or None (another event, or no name in its message)."""
     if event.event_id not in (LOG_FILE_DELETED_RETENTION, LOG_FILE_DELETED_STORAGE):
         return None
@@ -145,6 +149,7 @@ def deleted_file(event: RdsEvent) -> DeletedFile | None:
         found.group(1).rstrip(".,;:"),
         int(size.group(1).replace(",", "")) if size else None,
         event.at_ms,
+        message_id,
     )
 
 
@@ -152,7 +157,9 @@ def deleted_file_in(body: str) -> DeletedFile | None:
     """The deleted file an SQS body (an SNS-wrapped RDS event) names, or None for any other body."""
     try:
         raw = json.loads(body)
-        return deleted_file(unwrap(raw)) if is_rds_notification(raw) else None
+        if not is_rds_notification(raw):
+            return None
+        return deleted_file(unwrap(raw), str(raw.get("MessageId", "")))
     except (ValueError, MalformedEventError):
         return None
 

@@ -9,11 +9,17 @@ the detector's queue, so the detector takes one code path on both targets.
 Every listing of a watched directory is remembered until the next look (DescribeDBLogFiles' too), so a
 file the detector listed cannot be created and deleted unseen between two looks; a file nobody listed is
 never seen, as it was never tracked either.
+
+RDS knows the size of what it deletes; the watcher learns it the same way a deleter would: it holds each
+file it has seen open, and a deleted file's descriptor still gives its final size. An event says
+"(N bytes)" only then: a file seen only through a client's listing, or one the watcher could not open,
+gets an event without a size, since its last listed size may not be its last (it may have grown since).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -41,6 +47,7 @@ class DeletionWatcher:
         self.region, self.account_id, self.topic_arn = region, account_id, topic_arn
         self.interval_s = interval_s
         self._listings: dict[str, list[LogFile]] = {}
+        self._held: dict[tuple[str, int], int] = {}  # (instance, inode) -> an open descriptor of that file
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="deletion-events", daemon=True)
         self.published = 0
@@ -53,6 +60,33 @@ class DeletionWatcher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        for fd in self._held.values():
+            os.close(fd)
+        self._held.clear()
+
+    def _hold(self, instance_id: str, files: list[LogFile]) -> None:
+        """Keep each listed file open (checked to be the listed inode: MariaDB may rename meanwhile)."""
+        for f in files:
+            if (instance_id, f.inode) in self._held:
+                continue
+            try:
+                fd = os.open(f.path, os.O_RDONLY)
+            except OSError:
+                continue  # renamed or deleted since the listing: the next look sees where it went
+            if os.fstat(fd).st_ino == f.inode:
+                self._held[(instance_id, f.inode)] = fd
+            else:
+                os.close(fd)
+
+    def _final_size(self, instance_id: str, gone: LogFile) -> int | None:
+        """A deleted file's last size, from the descriptor held on it; None when none was held."""
+        fd = self._held.pop((instance_id, gone.inode), None)
+        if fd is None:
+            return None
+        try:
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -68,6 +102,8 @@ class DeletionWatcher:
             before = self._listings.get(instance_id)
             if not self._exists(instance_id):
                 self._listings.pop(instance_id, None)
+                for key in [k for k in self._held if k[0] == instance_id]:
+                    os.close(self._held.pop(key))
                 if before is not None:  # it was there at the last look: deleted through the API
                     sent += self._send(instance_id, rdsevents.INSTANCE_DELETED, "DB instance deleted")
                 continue
@@ -76,10 +112,12 @@ class DeletionWatcher:
             seen = audit.listed_since()  # ``after`` and whatever a client listed since the last look
             self._listings[instance_id] = after
             if before is None:
+                self._hold(instance_id, after)
                 continue  # the first look is the baseline
             for gone in vanished([*before, *seen], after, audit.scheme):
-                text = rdsevents.log_file_deleted_message(gone.name, gone.size)
+                text = rdsevents.log_file_deleted_message(gone.name, self._final_size(instance_id, gone))
                 sent += self._send(instance_id, rdsevents.LOG_FILE_DELETED_RETENTION, text)
+            self._hold(instance_id, after)
         return sent
 
     def _send(self, instance_id: str, event_id: str, message: str) -> int:

@@ -135,11 +135,13 @@ def test_an_event_for_a_file_no_look_saw_records_it_lost(
 
 
 def test_an_event_without_a_size_records_a_lower_bound(pipeline: Pipeline, account: EmulatedAccount) -> None:
+    # GIVEN an event naming an Aurora file no look saw, without its size
     account.add_instance("db-6")
     event = DeletedFile("db-6", "audit/audit.log.2.2026-12-07-10-00.0", None, t.now_ms())
     scan(pipeline, "db-6", deleted=event)
-    # an event that names no size is still a reason to look, and evidence of nothing but the name
-    assert not [i for i in t.instance_items(pipeline.table, "db-6") if i.get("unseen")]
+    # THEN the file is LOST, its bytes unknown: 0 as a lower bound, never called exact
+    (item,) = [i for i in t.instance_items(pipeline.table, "db-6") if i.get("unseen")]
+    assert (item["state"], item["lost_bytes"], item["lost_exact"]) == (t.LOST, 0, False)
 
 
 class Rotating:
@@ -185,14 +187,17 @@ def test_a_rotation_burst_beyond_the_kept_files_records_a_gap_and_events_name_th
     assert len(outcome.gaps) == 1  # type: ignore[attr-defined]
     (gap,) = gaps.gaps(pipeline.table, ["db-7"])
     assert gap["from_ms"] <= server.deleted[0][2] and gap["to_ms"] >= server.deleted[-1][2]
-    # AND the deletion events (delivered now) tie the first to the known file and record the rest LOST
+    # AND the deletion events (delivered now): the files smaller than anything known are recorded LOST
+    # from their events; the known file's own event cannot be told from a later, larger file's (names
+    # shift, sizes grow), so that file keeps its lower bound and its event is noted on the gap
     for name, size, at in server.deleted:
         scan(pipeline, "db-7", "rds-mysql", deleted=DeletedFile("db-7", name, size, at))
     items = t.instance_items(pipeline.table, "db-7")
     known = [i for i in items if "vanished_at" in i and not i.get("unseen")]
     unseen = sorted(i["size"] for i in items if i.get("unseen"))
-    assert [(i["state"], i["lost_exact"]) for i in known] == [(t.LOST, True)]
+    assert [(i["state"], i["lost_exact"]) for i in known] == [(t.LOST, False)]
     assert unseen == sorted(size for _, size, _ in server.deleted[1:])
+    assert len(gaps.gaps(pipeline.table, ["db-7"])[0]["events"]) == 1
     assert all(i["lost_exact"] and i["lost_bytes"] == i["size"] for i in items if i.get("unseen"))
 
 

@@ -14,7 +14,7 @@ import itertools
 import os
 from collections import Counter
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from labkit.backup import gaps
@@ -70,6 +70,30 @@ class TimedServer(Server):
 @given(keep=st.integers(1, 3), ops=operations, fates=st.lists(st.booleans(), max_size=40))
 @example(keep=2, ops=[("burst", 5), ("scan", 0)], fates=[])  # the burst, every event dropped
 @example(keep=1, ops=[("burst", 3), ("watch", 0), ("burst", 3), ("watch", 0), ("scan", 0)], fates=[True] * 6)
+@example(  # found by this property: the watcher's event said the last listed size, not the final one
+    keep=3,
+    ops=[("scan", 0), ("burst", 5), ("burst", 4), ("append", 2), ("rotate", 1), ("watch", 0), ("burst", 2)],
+    fates=[],
+)
+@example(  # found by this property: two deletions alike in name, size and time were taken for one
+    keep=2,
+    ops=[
+        ("burst", 3),
+        ("scan", 0),
+        ("watch", 0),
+        ("scan", 0),
+        ("rotate", 1),
+        ("copy", 0),
+        ("copy", 0),
+        ("rotate", 1),
+        ("append", 2),
+        ("append", 1),
+        ("append", 1),
+        ("scan", 0),
+        ("burst", 2),
+    ],
+    fates=[True, True],
+)
 def test_every_byte_is_in_s3_or_lost_or_inside_a_gap(
     account: EmulatedAccount, keep: int, ops: list[tuple[str, int]], fates: list[bool]
 ) -> None:
@@ -140,6 +164,7 @@ def test_every_byte_is_in_s3_or_lost_or_inside_a_gap(
                 continue
             unaccounted += missing
             assert item["state"] == t.LOST, f"g{gen}: {missing} bytes not in S3, item {item['state']}"
+            event(f"a seen file lost, {'exact' if item.get('lost_exact') else 'lower bound'}")
             if item.get("lost_exact"):
                 assert item["lost_bytes"] == missing, (gen, item)
             else:  # a lower bound, never more than the truth, and a gap says more may be gone
@@ -153,7 +178,9 @@ def test_every_byte_is_in_s3_or_lost_or_inside_a_gap(
         )
         if unseen_sizes[len(content)] > 0:
             unseen_sizes[len(content)] -= 1  # its deletion event recorded it LOST, all its bytes
+            event("a file no look saw: LOST from its deletion event")
         else:
+            event("a file no look saw: inside a gap window")
             assert covered, f"g{gen} ({len(content)} bytes) came and went unseen, outside every gap"
     assert not +unseen_sizes, f"LOST items for files that never existed: {+unseen_sizes}"
     if unaccounted:  # the verdict a user reads is never "clean" while bytes are unaccounted for
