@@ -25,6 +25,7 @@ from labkit.backup.rdsevents import RECONCILING_EVENTS, MalformedEventError, is_
 from labkit.backup.rdslogs import INSTANCE_GONE, list_log_files
 from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
+from labkit.backup.sizing import HistoryCover, HistoryPolicy, assess
 
 log = logging.getLogger(__name__)
 WRITER = "detector"  # every write says who made it: the downloader's stream filter passes only ours
@@ -46,6 +47,7 @@ class DetectOutcome:
     at_risk_bytes: int = 0  # not copied yet, on an instance that cannot be read now
     revived: list[str] = field(default_factory=list)  # called vanished once, listed again
     conflicts: list[str] = field(default_factory=list)  # an aurora name listed again after it vanished
+    history: HistoryCover | None = None  # does the kept history cover enough scans (labkit.backup.sizing)
 
 
 def parse_message(
@@ -148,9 +150,10 @@ def detect(
     ttl_days: int,
     now: float | None = None,
     credentials: Any = None,
+    history: HistoryPolicy | None = None,
 ) -> DetectOutcome:
     """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile, used only for a file whose
-    first line the portion API refuses to show."""
+    first line the portion API refuses to show. ``history``: also judge the listing's kept history."""
     now = time.time() if now is None else now
     outcome = DetectOutcome(message.instance_id)
     # the items are read before the listing: every item considered existed before the files were listed,
@@ -207,6 +210,7 @@ def detect(
     for item in items:
         if item["sk"] not in seen:
             outcome.writes += _mark_vanished(table, item, now, ttl_days, outcome)
+    outcome.history = assess(listed, message.scheme, history, now * 1000) if history and listed else None
     return outcome
 
 

@@ -27,6 +27,7 @@ from labkit.backup import metrics as m
 from labkit.backup import tail
 from labkit.backup.detector import DetectOutcome, detect, instance_for_event, parse_message
 from labkit.backup.scanner import InstanceMessage
+from labkit.backup.sizing import HistoryPolicy
 from labkit.handlers import clients
 
 logger = Logger(service="log-detector")
@@ -53,6 +54,7 @@ def scan(message: InstanceMessage) -> DetectOutcome:
         seal_after_s=config.seal_after_s,
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
+        history=HistoryPolicy.for_lab(config),
     )
     return outcome
 
@@ -81,6 +83,10 @@ def _publish(outcomes: list[DetectOutcome]) -> None:
                 metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
             if outcome.unavailable:
                 metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+            if outcome.history and outcome.history.covered_scans is not None:  # unknown: nothing to measure
+                metrics.add_metric(
+                    name=m.HISTORY_COVER_SCANS, unit=MetricUnit.NoUnit, value=outcome.history.covered_scans
+                )
             if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
                 metrics.add_metric(
                     name=m.IDENTITY_ANOMALIES,
