@@ -319,3 +319,26 @@ def test_any_listing_gets_a_verdict_that_agrees_with_its_figures(
         scan_period_s=period, aurora_retention_s=retention, rotate_size=size, rotations=count
     )
     check_advice(listing, scheme, policy)
+
+
+def test_the_dashboard_table_has_one_row_per_instance_with_its_verdict_and_change() -> None:
+    from labkit.dashboard import history_cover_table
+
+    def items(instance: str, listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "pk": instance,
+                "scheme": "rds-mysql",
+                "log_file_name": f["LogFileName"],
+                "size": f["Size"],
+                "last_written": f["LastWritten"],
+            }
+            for f in listing
+        ]
+
+    busy, quiet = steady(3_700_000, 1_000_000, 9), steady(10_000, 1_000_000, 9)
+    frame = history_cover_table(items("db-busy", busy) + items("db-quiet", quiet), AWS)
+    assert list(frame["instance_id"]) == ["db-busy", "db-quiet"]
+    assert list(frame["verdict"]) == [AT_RISK, OK]
+    assert "SERVER_AUDIT_FILE_ROTATIONS=9" in frame.loc[0, "change"] and frame.loc[1, "change"] == ""
+    assert frame.loc[1, "covered_scans"] == pytest.approx(15, rel=1e-3)
