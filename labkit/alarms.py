@@ -49,7 +49,8 @@ class AlarmRule:
     """One alarm. ``metrics`` with more than one entry are summed (metric math ``SUM(METRICS())``).
 
     ``local``/``local_arg`` say what stands for the metric on the local lab (labkit.alarms_local): ``lost``,
-    ``gaps`` (gap records, labkit.backup.gaps), ``failed``, ``lag`` (the tracking table), ``queue`` (a queue's visible messages), ``errors`` (the
+    ``gaps`` (gap records, labkit.backup.gaps), ``failed``, ``lag``, ``history`` (the tracking table),
+    ``queue`` (a queue's visible messages), ``errors`` (the
     local runtime's counter of a function), ``heartbeat`` (the scanner's last run), or ``""`` when the
     local lab has nothing like it (Lambda throttling, stream iterator age).
     """
@@ -194,6 +195,22 @@ def alarm_rules(lab: LabConfig, *, lag_threshold_s: float = DEFAULT_LAG_THRESHOL
             why_no_data_is_fine="emitted per completed copy; a stuck downloader shows as errors or iterator age",
             local="lag",
         ),
+        # the detector judges each listing (labkit.backup.sizing): the worst instance of the period counts
+        AlarmRule(
+            key="history-cover",
+            title=(
+                f"Audit history kept covers fewer than {lab.history_safe_scans:g} scan periods "
+                "(rotation outruns the scans: see labkit status for the setting to change)"
+            ),
+            metrics=pipeline_metrics(m.HISTORY_COVER_SCANS),
+            statistic="Minimum",
+            comparison=LESS,
+            threshold=lab.history_safe_scans,
+            treat_missing_data=NOT_BREACHING,
+            missing_data_why="emitted only for a listing with a rotation to measure; a stopped pipeline is "
+            "the heartbeat's alarm",
+            local="history",
+        ),
         # SampleCount of a metric written on every run: a scanner that stopped, lost its schedule or its
         # permissions writes nothing, and that must page, so here missing data is breaching.
         AlarmRule(
@@ -296,6 +313,11 @@ def dashboard_panels(lab: LabConfig) -> list[Panel]:
             "bytes_backed_up_over_time",
         ),
         Panel("Backup lag", pipeline_metrics(m.BACKUP_LAG), "Maximum", "backup_lag"),
+        Panel(
+            "Audit history kept, in scan periods (worst instance)",
+            pipeline_metrics(m.HISTORY_COVER_SCANS),
+            "Minimum",
+        ),
         Panel(
             "Scanner runs",
             pipeline_metrics(m.SCANNER_HEARTBEAT) + pipeline_metrics(m.INSTANCES_QUEUED),

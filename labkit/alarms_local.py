@@ -5,6 +5,8 @@ There is no CloudWatch locally, so each rule reads what stands for its metric (`
   metrics count transitions per period, so an old LOST file stops paging on AWS too);
 - ``lag``: for files whose copy caught up within the window, last write -> last table update (ms), what
   the downloader's BackupLag measures;
+- ``history``: the scan periods the worst instance's kept audit history covers, judged (labkit.backup.sizing)
+  on the last listing the detector recorded (the table's live items), as the detector's HistoryCoverScans;
 - ``queue``: the queue's visible messages (moto SQS);
 - ``errors``: the local runtime's error counter of the function, since the runtime started;
 - ``heartbeat``: whether the scanner ran within the window (GET /labkit-api/runtime), with CloudWatch's
@@ -27,6 +29,7 @@ from labkit import aws
 from labkit.alarms import AlarmRule
 from labkit.backup import gaps
 from labkit.backup import table as t
+from labkit.backup.sizing import HistoryPolicy, assess, listings_from_items
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 
@@ -46,6 +49,7 @@ class LocalReadings:
     queue_messages: dict[str, int]
     runtime: dict[str, Any] | None  # GET /labkit-api/runtime; None when no runtime answers
     started_at: float | None = None  # when the lab service started (its state file), if known
+    history_policy: HistoryPolicy | None = None  # what the detector judges listings by (None: not judged)
     notes: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)  # gap records (labkit.backup.gaps)
 
@@ -109,6 +113,8 @@ def local_value(rule: AlarmRule, r: LocalReadings) -> tuple[float | None, str]:
         if not lags:
             return None, f"no copy caught up in the last {rule.window_s} s"
         return max(lags), f"max lag {max(lags) / 1000:.1f} s over {len(lags)} file(s) caught up"
+    if rule.local == "history":
+        return _history_cover(r)
     if rule.local == "queue":
         depth = r.queue_messages.get(rule.local_arg)
         return (None if depth is None else float(depth)), f"{depth} message(s) visible in {rule.local_arg}"
@@ -128,6 +134,23 @@ def local_value(rule: AlarmRule, r: LocalReadings) -> tuple[float | None, str]:
             return 1.0, f"scanner ran {r.now - last:.0f} s ago"
         return None, "scanner never ran" if not last else f"scanner last ran {r.now - last:.0f} s ago"
     return None, "not measurable on the local lab"
+
+
+def _history_cover(r: LocalReadings) -> tuple[float | None, str]:
+    if r.history_policy is None:
+        return None, "no sizing policy given"
+    judged = {
+        instance: assess(listing, scheme, r.history_policy, r.now * 1000)
+        for instance, (scheme, listing) in listings_from_items(r.items).items()
+    }
+    measured = {i: h for i, h in judged.items() if h.covered_scans is not None}
+    if not measured:
+        return None, f"no instance with a rotation to measure ({len(judged)} listed)"
+    worst, cover = min(measured.items(), key=lambda kv: float(kv[1].covered_scans or 0.0))
+    return float(cover.covered_scans or 0.0), (
+        f"{worst}: kept history covers {cover.covered_scans:,.2f} scan periods of {cover.scan_period_s:g} s "
+        f"({cover.verdict}){'; change ' + cover.change if cover.change else ''}"
+    )
 
 
 def evaluate(rules: list[AlarmRule], readings: LocalReadings) -> list[AlarmResult]:
@@ -178,6 +201,7 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
         runtime=_runtime_stats(str(endpoint)),
         started_at=state.started_at if state else None,
         notes=notes,
+        history_policy=HistoryPolicy.for_lab(config),
     )
 
 

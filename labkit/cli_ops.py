@@ -121,7 +121,8 @@ def status_cmd(
     stack: StackOption = DEFAULT_STACK,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output for scripts.")] = False,
 ) -> None:
-    """What is deployed and the backup state: files backed up, LOST and FAILED, bytes in S3 and pending.
+    """What is deployed and the backup state: files backed up, LOST and FAILED, bytes in S3 and pending,
+    and whether each instance keeps its audit files for enough scan periods (the setting to change if not).
 
     Exits 1 when the lab is not deployed.
     """
@@ -148,6 +149,13 @@ def _print_status(info: dict[str, Any]) -> None:
     print_rows(info["resources"], "deployed resources")
     if info.get("backup"):
         print_rows([{"figure": k, "value": f"{v:,}"} for k, v in info["backup"].items()], "backup state")
+    print_rows(
+        [
+            {k: row[k] for k in ("instance_id", "verdict", "covered_scans", "history_s", "audit_rate_bps")}
+            for row in info.get("history") or []
+        ],
+        "kept audit history, in scan periods",
+    )
     for note in info["notes"]:
         err.print(f"[yellow]note:[/yellow] {note}")
     console.print("[green]deployed[/green]" if info["deployed"] else "[red]not deployed[/red]")

@@ -110,6 +110,11 @@ class LabConfig:
     rds_log_api_version: RdsLogApiVersion = "v13"
     complete_connect_timeout_s: float = 10.0
     complete_read_timeout_s: float = 60.0
+    # sizing (labkit.backup.sizing): an instance's kept audit history (rotate size x files kept, or Aurora's
+    # retention) must cover this many scan periods, else status, notebook 50 and the history-cover alarm say
+    # "at risk" and name the setting to change
+    history_safe_scans: float = 3.0
+    aurora_audit_retention_hours: float = 24.0  # Aurora deletes audit files by age (older docs: 24 h)
 
     @property
     def engine_set(self) -> set[str]:
@@ -388,6 +393,12 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError("query_results_days must be at least 1")
     if config.query_memory_mb < 64:
         raise ConfigError(f"query_memory_mb {config.query_memory_mb}: the local engine needs at least 64 MB")
+    if config.history_safe_scans < 1:
+        raise ConfigError(
+            f"history_safe_scans {config.history_safe_scans}: a history shorter than one scan period is never safe"
+        )
+    if config.aurora_audit_retention_hours <= 0:
+        raise ConfigError("aurora_audit_retention_hours must be positive")
     if config.tail_poll_s <= 0 or config.tail_margin_s < 0:
         raise ConfigError("tail_poll_s must be positive and tail_margin_s not negative (seconds)")
     if config.account_id and not re.fullmatch(r"[0-9]{12}", config.account_id):

@@ -185,8 +185,9 @@ def destroy(config: LabConfig, *, stack_name: str = DEFAULT_STACK, say: Say = _q
 
 # --- status --------------------------------------------------------------------------------------------
 def status(config: LabConfig, *, stack_name: str = DEFAULT_STACK) -> dict[str, Any]:
-    """What is deployed (stack outputs or the local service, the resources) and the backup state summary."""
-    from labkit.workbook import backup_parts, inspect_backup_state, summarize_backup_state
+    """What is deployed (stack outputs or the local service, the resources), the backup state summary and
+    each instance's kept audit history in scan periods (``history``; an instance at risk is also a note)."""
+    from labkit.workbook import backup_parts, history_cover, inspect_backup_state, summarize_backup_state
     from labkit.workbook.setup import deployed_resources
 
     info: dict[str, Any] = {"target": config.target, "project": config.project, "notes": []}
@@ -211,9 +212,16 @@ def status(config: LabConfig, *, stack_name: str = DEFAULT_STACK) -> dict[str, A
     try:
         state, parts = inspect_backup_state(config.target), backup_parts(config.target)
         info["backup"] = summarize_backup_state(state, parts)
+        info["history"] = records(history_cover(config.target))
     except (LabkitError, ClientError) as exc:
         info["backup"] = None
         notes.append(f"backup state unreadable: {exc}")
+    for row in info.get("history") or []:
+        if row["verdict"] == "at risk":
+            notes.append(
+                f"{row['instance_id']} keeps {row['history_s']} s of audit history, "
+                f"{row['covered_scans']} scan periods: files can come and go unseen; change {row['change']}"
+            )
     return info
 
 

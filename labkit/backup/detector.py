@@ -37,6 +37,7 @@ from labkit.backup.rdsevents import (
 from labkit.backup.rdslogs import INSTANCE_GONE, list_log_files
 from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import OPT_OUT_VALUES, InstanceMessage
+from labkit.backup.sizing import HistoryCover, HistoryPolicy, assess
 
 log = logging.getLogger(__name__)
 WRITER = "detector"  # every write says who made it: the downloader's stream filter passes only ours
@@ -66,6 +67,7 @@ class DetectOutcome:
     gaps: list[str] = field(default_factory=list)  # gap windows recorded by this scan
     unseen: list[str] = field(default_factory=list)  # files known only from a deletion event, recorded LOST
     settled: list[str] = field(default_factory=list)  # vanished files whose final size an event settled
+    history: HistoryCover | None = None  # does the kept history cover enough scans (labkit.backup.sizing)
 
 
 def parse_message(
@@ -169,10 +171,12 @@ def detect(
     now: float | None = None,
     credentials: Any = None,
     deleted: DeletedFile | None = None,
+    history: HistoryPolicy | None = None,
 ) -> DetectOutcome:
     """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile, used only for a file whose
     first line the portion API refuses to show. ``deleted``: what the deletion event that asked for this
-    scan says (which file, its size), applied as evidence after the listing."""
+    scan says (which file, its size), applied as evidence after the listing. ``history``: also judge the
+    listing's kept history."""
     now = time.time() if now is None else now
     outcome = DetectOutcome(message.instance_id)
     # the items are read before the listing: every item considered existed before the files were listed,
@@ -237,6 +241,7 @@ def detect(
         _apply_deletion(
             table, message, deleted, {f["LogFileName"] for f in listed}, gone, now, ttl_days, outcome
         )
+    outcome.history = assess(listed, message.scheme, history, now * 1000) if history and listed else None
     return outcome
 
 

@@ -31,6 +31,7 @@ TABLE_WRITES = "TableWrites"
 RDS_CALLS = "RdsCalls"
 INSTANCES_UNAVAILABLE = "InstancesUnavailable"
 IDENTITY_ANOMALIES = "IdentityAnomalies"
+HISTORY_COVER_SCANS = "HistoryCoverScans"  # scan periods an instance's kept audit history covers (sizing)
 # detector (vanished before any copy) and downloader (vanished while copying)
 FILES_LOST = "FilesLost"
 # detector and downloader: a window in which files may have come and gone unseen (labkit.backup.gaps)
@@ -63,6 +64,12 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(INSTANCES_UNAVAILABLE, "Count", ("detector",), "instances that could not be listed"),
         MetricSpec(
             IDENTITY_ANOMALIES, "Count", ("detector",), "a file called gone came back, or a name reused"
+        ),
+        MetricSpec(
+            HISTORY_COVER_SCANS,
+            "None",
+            ("detector",),
+            "scan periods an instance's kept audit history covers (rotate size x files kept / rate)",
         ),
         MetricSpec(
             FILES_LOST, "Count", ("detector", "downloader"), "files gone before all bytes were copied"

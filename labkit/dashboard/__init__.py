@@ -1,6 +1,6 @@
 """Dashboards of the backup: pandas frames and matplotlib charts for the notebooks (never for the Lambdas).
 
-State (DynamoDB + S3): ``backup_state``, ``backup_parts``, ``loss_risk_table``; charts ``files_by_state``,
+State (DynamoDB + S3): ``backup_state``, ``backup_parts``, ``loss_risk_table``, ``history_cover_table``; charts ``files_by_state``,
 ``bytes_backed_up_over_time``, ``backup_lag``, ``compression_ratio``, ``loss_risk``. Audit analytics from the
 backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``top_users``, ``failed_logins``,
 ``ddl_dcl_events``; the same questions answered by the archive's query engine (labkit.query), reading only the
@@ -46,7 +46,7 @@ from labkit.dashboard.cost import (
     scan_modes,
 )
 from labkit.dashboard.errors import BackupStoreError, DashboardError
-from labkit.dashboard.risk import loss_risk_table
+from labkit.dashboard.risk import history_cover_table, loss_risk_table
 from labkit.dashboard.state import backup_parts, backup_state
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "events_over_time",
     "failed_logins",
     "files_by_state",
+    "history_cover_table",
     "load_audit_events",
     "loss_risk",
     "loss_risk_table",

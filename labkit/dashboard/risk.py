@@ -1,4 +1,5 @@
 """Loss risk: will the oldest file not yet copied be deleted by retention before the backup reaches it?
+And (``history_cover_table``) does each instance keep its audit files long enough for the scans to see them?
 
 Aurora deletes audit files by age (REFERENCE: 24 h in older docs), whether or not anyone copied them. The
 time left for a file is ``last_written + retention - now``. The instance's current lag is how far behind its
@@ -9,9 +10,13 @@ pace seen so far, the copy would not arrive in time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
+
+from labkit.backup.sizing import HistoryPolicy, assess, listings_from_items
 
 RISK_COLUMNS = [
     "instance_id",
@@ -84,3 +89,46 @@ def loss_risk_table(state: pd.DataFrame, retention_hours: float, now: datetime |
     for column in ("lag_s", "time_to_eviction_s", "headroom_s"):
         frame[column] = frame[column].astype(float)
     return frame
+
+
+HISTORY_COLUMNS = [
+    "instance_id",
+    "scheme",
+    "verdict",
+    "covered_scans",
+    "history_s",
+    "scan_period_s",
+    "audit_rate_bps",
+    "rotate_size",
+    "rotations",
+    "setting_from",
+    "change",
+    "note",
+]
+
+
+def history_cover_table(
+    items: Iterable[Mapping[str, Any]], policy: HistoryPolicy, now_ms: float | None = None
+) -> pd.DataFrame:
+    """One row per instance: the kept history (rotate size x files kept, or Aurora's retention) in scan
+    periods, judged on the last listing the detector recorded (the table's live items), and what to change."""
+    rows = []
+    for instance, (scheme, listing) in sorted(listings_from_items(items).items()):
+        h = assess(listing, scheme, policy, now_ms)
+        rows.append(
+            {
+                "instance_id": instance,
+                "scheme": scheme,
+                "verdict": h.verdict,
+                "covered_scans": None if h.covered_scans is None else round(h.covered_scans, 3),
+                "history_s": None if h.history_s is None else round(h.history_s, 1),
+                "scan_period_s": h.scan_period_s,
+                "audit_rate_bps": None if h.rate_bps is None else round(h.rate_bps),
+                "rotate_size": h.rotate_size,
+                "rotations": h.rotations,
+                "setting_from": h.setting_from,
+                "change": h.change,
+                "note": h.note,
+            }
+        )
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

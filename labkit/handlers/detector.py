@@ -28,6 +28,7 @@ from labkit.backup import tail
 from labkit.backup.detector import DetectOutcome, detect, instance_for_event, parse_message
 from labkit.backup.rdsevents import DeletedFile, deleted_file_in
 from labkit.backup.scanner import InstanceMessage
+from labkit.backup.sizing import HistoryPolicy
 from labkit.handlers import clients
 
 logger = Logger(service="log-detector")
@@ -56,6 +57,7 @@ def scan(message: InstanceMessage, deleted: DeletedFile | None = None) -> Detect
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
         deleted=deleted,
+        history=HistoryPolicy.for_lab(config),
     )
     return outcome
 
@@ -86,6 +88,10 @@ def _publish(outcomes: list[DetectOutcome]) -> None:
                 metrics.add_metric(name=m.GAPS_RECORDED, unit=MetricUnit.Count, value=len(outcome.gaps))
             if outcome.unavailable:
                 metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+            if outcome.history and outcome.history.covered_scans is not None:  # unknown: nothing to measure
+                metrics.add_metric(
+                    name=m.HISTORY_COVER_SCANS, unit=MetricUnit.NoUnit, value=outcome.history.covered_scans
+                )
             if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
                 metrics.add_metric(
                     name=m.IDENTITY_ANOMALIES,

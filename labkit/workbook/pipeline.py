@@ -270,6 +270,16 @@ def backup_parts(target: str = "local") -> pd.DataFrame:
     return parts(workbook_config(target))
 
 
+def history_cover(target: str = "local") -> pd.DataFrame:
+    """Per instance: does the audit history it keeps cover ``history_safe_scans`` scan periods, and if
+    not, which setting to change (labkit.backup.sizing, on the last listing the detector recorded)."""
+    from labkit.backup.sizing import HistoryPolicy
+    from labkit.dashboard.risk import history_cover_table
+
+    config = workbook_config(target)
+    return history_cover_table(_items(config), HistoryPolicy.for_lab(config))
+
+
 def summarize_backup_state(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str, Any]:
     """The figures a run is judged by: files backed up, bytes in S3, LOST files and bytes."""
     counts = state["state"].value_counts() if len(state) else pd.Series(dtype=int)

@@ -185,6 +185,9 @@ def test_the_whole_aws_path_deploy_scan_verify_alarms_status_destroy(
     backup = info["backup"]
     assert (backup["files"], backup["bytes_backed_up"], backup["bytes_pending"]) == (1, len(copied[0]), 0)
     assert backup["parts"] >= 1 and backup["files_lost"] == backup["files_failed"] == 0
+    # AND the instance's kept history: Aurora on AWS keeps its files by retention, 24 h of 1-minute scans
+    history = [(h["instance_id"], h["verdict"], h["covered_scans"]) for h in info["history"]]
+    assert history == [(instance, "ok", 1440.0)]
 
     # WHEN destroy is refused at the prompt, then confirmed
     refused = labkit("destroy", "--target", "aws", stdin="n\n")

@@ -33,6 +33,7 @@ REQUIRED = {
     "gaps",  # issue 15: windows in which files may have come and gone unseen
     "files-failed",
     "backup-lag",
+    "history-cover",
     "scanner-heartbeat",
     "dlq-not-empty",
     "stream-failures-not-empty",
@@ -118,6 +119,22 @@ def test_files_lost_sums_both_emitters_and_the_heartbeat_is_the_scanners(stack: 
         m.NAMESPACE,
         m.SCANNER_HEARTBEAT,
         {"service": "db-scanner"},
+    )
+
+
+def test_history_cover_pages_when_the_worst_instance_keeps_fewer_than_the_safe_scans(
+    stack: ProgramRun,
+) -> None:
+    alarm = stack.one(ALARM, "history-cover")
+    assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == (
+        m.NAMESPACE,
+        m.HISTORY_COVER_SCANS,
+        {"service": "log-detector"},
+    )
+    assert (alarm["statistic"], alarm["comparisonOperator"], alarm["threshold"]) == (
+        "Minimum",
+        "LessThanThreshold",
+        3.0,  # history_safe_scans' default
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,8 +121,51 @@ def test_queues_and_errors_fire_on_anything_above_zero_and_throttles_are_not_mea
     }
 
 
-def test_every_rule_but_the_heartbeat_fires_above_its_threshold() -> None:
-    assert {k for k, r in RULES.items() if r.comparison != GREATER} == {"scanner-heartbeat"}
+def test_every_rule_but_the_heartbeat_and_the_history_cover_fires_above_its_threshold() -> None:
+    # too few scanner runs, too few scan periods of kept history: the two "not enough" alarms
+    assert {k for k, r in RULES.items() if r.comparison != GREATER} == {"scanner-heartbeat", "history-cover"}
+
+
+def rotated(instance: str, scheme: str, sizes_written: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Live tracking items of an rds-mysql instance: (size, last written ms) from ``.N`` down to the
+    active file, as the detector records its listing."""
+    count = len(sizes_written) - 1
+    return [
+        {
+            "pk": instance,
+            "scheme": scheme,
+            "state": t.PARTIAL,
+            "log_file_name": "audit/server_audit.log" + (f".{count - k}" if k < count else ""),
+            "size": size,
+            "last_written": written,
+            "updated_at": written,
+        }
+        for k, (size, written) in enumerate(sizes_written)
+    ]
+
+
+def test_history_cover_fires_for_the_worst_instance_when_it_keeps_fewer_than_k_scans() -> None:
+    from labkit.backup.sizing import HistoryPolicy
+
+    rule = RULES["history-cover"]
+    assert (rule.threshold, rule.statistic, rule.treat_missing_data) == (3.0, "Minimum", "notBreaching")
+    policy = HistoryPolicy(scan_period_s=300.0)  # the aws target's: the setting is read off the listing
+    ms = int(NOW * 1000)
+    # 1 MB x 2 files written in 20 s: 50 kB/s keeps 40 s, a fraction of one 5-minute scan
+    fast = rotated("db-fast", "rds-mysql", [(1_000_000, ms - 20_000), (1_000_000, ms - 10_000), (0, ms)])
+    # the same files written over 2 hours keep 4 hours: 48 scans
+    slow = rotated(
+        "db-slow", "rds-mysql", [(1_000_000, ms - 7_200_000), (1_000_000, ms - 3_600_000), (0, ms)]
+    )
+    judged = {"items": slow, "history_policy": policy}
+    assert state_of("history-cover", readings(**judged)) == OK
+    (result,) = [r for r in evaluate([rule], readings(items=fast + slow, history_policy=policy))]
+    assert result.state == ALARM and result.value == pytest.approx(40 / 300)
+    assert result.reason.startswith("db-fast:") and "SERVER_AUDIT_FILE_ROTATE_SIZE" in result.reason
+    # nothing to measure (one file each, or no policy) is no data, which is not an alarm
+    lone = rotated("db-new", "rds-mysql", [(500, ms)])
+    assert state_of("history-cover", readings(items=lone, history_policy=policy)) == OK
+    assert state_of("history-cover", readings(items=fast)) == OK  # not judged without a policy
 
 
 def test_dashboard_panels_carry_the_titles_of_the_local_charts_they_stand_for() -> None:
