@@ -26,7 +26,8 @@ def up(config: LabConfig, fresh: bool = False) -> tuple[LabState, bool]:
     The service restores the last snapshot (the archive and the tracking table); ``fresh`` discards it
     first, so the lab starts from nothing. A running lab is never discarded: stop it first."""
     existing = read_state(config)
-    if existing and pid_alive(existing.pid):
+    # a killed service that the caller itself started stays a zombie until reaped: that is not running
+    if existing and pid_alive(existing.pid) and not _is_zombie(existing.pid):
         if fresh:
             raise LabStartError("the local lab is running: `labkit local down` first, then `up --fresh`")
         return existing, False
