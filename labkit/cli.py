@@ -34,13 +34,36 @@ def _config() -> LabConfig:
 
 
 @local_app.command("up")
-def local_up() -> None:
-    """Start the local lab (idempotent): emulator, writer and reader instances. Ready in seconds."""
-    from labkit.local import control
+def local_up(
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Discard the saved archive and tracking table: start from nothing."),
+    ] = False,
+) -> None:
+    """Start the local lab (idempotent): emulator, writer and reader instances. Ready in seconds.
 
-    state, started = control.up(_config())
+    The archive (S3) and the tracking table (DynamoDB) of the last run come back from the state directory's
+    snapshot; --fresh discards them."""
+    from labkit.local import control
+    from labkit.local.snapshot import snapshot_file
+
+    config = _config()
+    had_snapshot = snapshot_file(config).exists()
+    state, started = control.up(config, fresh=fresh)
     verb = "started" if started else "already running"
     console.print(f"[green]local lab {verb}[/green]: emulator {state.endpoint}")
+    if started and fresh:
+        gone = "the saved archive and tracking table were discarded" if had_snapshot else "no snapshot"
+        console.print(f"  fresh start: {gone}; S3 and DynamoDB start empty")
+    elif started and state.restored:
+        r = state.restored
+        console.print(
+            f"  restored from {snapshot_file(config)}: {r['objects']} S3 object versions "
+            f"({r['object_bytes']} bytes) in {r['buckets']} bucket(s), {r['items']} tracking items "
+            f"({r['resumed']} unfinished, handed to the downloader)"
+        )
+    elif started:
+        console.print("  no snapshot to restore: S3 and DynamoDB start empty")
     for inst in state.instances:
         console.print(f"  {inst.role:6} {inst.id}  127.0.0.1:{inst.port}  naming={inst.scheme}")
     console.print(
@@ -50,7 +73,8 @@ def local_up() -> None:
 
 @local_app.command("down")
 def local_down() -> None:
-    """Stop the local lab and every process it started. Data directories are kept for a fast restart."""
+    """Stop the local lab and every process it started. Data directories and a snapshot of the archive and
+    the tracking table are kept: the next `up` restores them."""
     from labkit.local import control
 
     stopped = control.down(_config())

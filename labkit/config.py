@@ -66,6 +66,10 @@ class LabConfig:
     # the emulator raises RDS-EVENT-0610 to the detector's queue when an audit file disappears (as RDS does to
     # the alarm topic the queue is subscribed to), so a file deleted before it was copied is LOST at once
     rds_deletion_events: bool = True
+    # the lab service snapshots the emulator's archive and tracking table into state_dir/snapshot this often
+    # (and at `labkit local down`), and restores it at `up`: the lab survives a restart, and a kill -9 loses at
+    # most this many seconds of table state, which the pipeline's part adoption makes good (0: only at down)
+    snapshot_interval_s: float = 10.0
 
     # --- archive search (labkit query): Athena on aws, DuckDB locally ---------------------------------------
     # Athena's date partition projection starts here (ends at NOW): older backups are invisible to Athena

@@ -15,17 +15,26 @@ from typing import Any
 
 from labkit.config import ENV_PREFIX, LabConfig
 from labkit.errors import LabStartError
+from labkit.local import snapshot
 from labkit.local.databases import find_binary
 from labkit.local.state import LabState, pid_alive, read_state, state_path
 
 
-def up(config: LabConfig) -> tuple[LabState, bool]:
-    """Start the lab unless it runs already; returns its state and whether it was started now."""
+def up(config: LabConfig, fresh: bool = False) -> tuple[LabState, bool]:
+    """Start the lab unless it runs already; returns its state and whether it was started now.
+
+    The service restores the last snapshot (the archive and the tracking table); ``fresh`` discards it
+    first, so the lab starts from nothing. A running lab is never discarded: stop it first."""
     existing = read_state(config)
-    if existing and pid_alive(existing.pid):
+    # a killed service that the caller itself started stays a zombie until reaped: that is not running
+    if existing and pid_alive(existing.pid) and not _is_zombie(existing.pid):
+        if fresh:
+            raise LabStartError("the local lab is running: `labkit local down` first, then `up --fresh`")
         return existing, False
     if existing:
         _clean_stale(config, existing)
+    if fresh:
+        snapshot.discard(config)
     for binary in ("mariadbd", "mariadb-install-db"):
         find_binary(binary)  # fail here, with the package to install, not inside the service
     state_dir = Path(config.state_dir)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 AUDIT_BASENAME = "server_audit.log"
 PORTION_CAP = 1024 * 1024  # DownloadDBLogFilePortion returns at most 1 MB of data per call
@@ -116,6 +117,28 @@ class AuditDirectory:
                 files.append(LogFile(known.name, path, st.st_size, _ms(st.st_mtime_ns), st.st_ino))
             self._names = live  # deleted files take their names with them
         return files
+
+    def naming_state(self) -> dict[str, Any]:
+        """The aurora names handed out so far, as JSON: a restarted lab must give each file the name it
+        had (:mod:`labkit.local.snapshot`), or every file would look new and be copied again."""
+        with self._lock:
+            return {
+                "names": [
+                    [dev, ino, ident.name, ident.head.hex(), ident.size]
+                    for (dev, ino), ident in self._names.items()
+                ],
+                "minute_counts": dict(self._minute_counts),
+            }
+
+    def restore_naming(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`naming_state`'s names (before the first listing); a file whose inode now holds
+        other bytes gets a new name at the next listing, as after any reuse."""
+        with self._lock:
+            self._names = {
+                (int(dev), int(ino)): _Identity(str(name), bytes.fromhex(head), int(size))
+                for dev, ino, name, head, size in state.get("names", [])
+            }
+            self._minute_counts = {str(k): int(v) for k, v in state.get("minute_counts", {}).items()}
 
     def find(self, name: str) -> LogFile | None:
         for log_file in self.files():

@@ -646,11 +646,14 @@ def load_handlers() -> dict[str, Handler] | None:
     return handlers
 
 
-def start_local_pipeline(config: LabConfig, endpoint: str) -> LambdaRuntime | None:
+def start_local_pipeline(
+    config: LabConfig, endpoint: str, before_start: Callable[[], None] | None = None
+) -> LambdaRuntime | None:
     """Deploy the application resources in the emulator, then run the handlers from their event sources.
 
-    Used by the lab service (``labkit local up``). Returns None, logged, when the deploy failed or the
-    handlers cannot be imported: the lab still serves the emulator and the databases.
+    ``before_start`` runs between the two (the service restores its snapshot there: the resources exist,
+    nothing reads the stream yet). Used by the lab service (``labkit local up``). Returns None, logged, when
+    the deploy failed or the handlers cannot be imported: the lab still serves the emulator and the databases.
     """
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):  # nothing may route a handler to a real account
         os.environ.pop(name, None)
@@ -661,6 +664,8 @@ def start_local_pipeline(config: LabConfig, endpoint: str) -> LambdaRuntime | No
     except LabkitError as exc:
         log.error(_json_log("deploy_failed", error=str(exc)))
         return None
+    if before_start is not None:
+        before_start()
     handlers = load_handlers()
     if handlers is None:
         return None

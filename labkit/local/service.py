@@ -2,7 +2,9 @@
 
 moto keeps its state in memory and every notebook runs in its own kernel, so the account must live in a
 process that outlives them all. ``python -m labkit.local.service`` is that process; ``labkit local up``
-starts it and ``labkit local down`` stops it, and it stops everything it started.
+starts it and ``labkit local down`` stops it, and it stops everything it started. The archive and the
+tracking table outlive it too: it restores its last snapshot at start, takes one every
+``snapshot_interval_s`` and a last one at stop (:mod:`labkit.local.snapshot`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from labkit.local.databases import LocalCluster, MariaDBServer
 from labkit.local.emulator import EmulatorServer, Faults
 from labkit.local.ports import choose_port
 from labkit.local.runtime import LambdaRuntime, control_routes, start_local_pipeline
+from labkit.local.snapshot import LabSnapshot, PeriodicSnapshots, Restored
 from labkit.local.state import InstanceState, LabState, state_path, write_state
 
 log = logging.getLogger("labkit.local")
@@ -36,6 +39,9 @@ class LocalLab:
         self.emulator: EmulatorServer | None = None
         self.cluster: LocalCluster | None = None
         self.runtime: LambdaRuntime | None = None
+        self.snapshot: LabSnapshot | None = None  # set once the snapshot is restored: only then taken again
+        self.periodic: PeriodicSnapshots | None = None
+        self.restored: Restored | None = None
 
     def start(self) -> LabState:
         config = self.config
@@ -53,8 +59,8 @@ class LocalLab:
         schemes = {"writer": config.naming_scheme, "reader": config.reader_scheme}
         instances = [self._instance_state(server, schemes[server.role]) for server in self.cluster.servers]
         self._register(endpoint, instances)
-        # the application resources and the Lambda runtime, before the state says "up"
-        self.runtime = start_local_pipeline(config, endpoint)
+        # the application resources, the last snapshot and the Lambda runtime, before the state says "up"
+        self.runtime = start_local_pipeline(config, endpoint, lambda: self._restore(endpoint))
         if self.runtime:
             self.emulator.app.routes.update(control_routes(self.runtime))
             if config.rds_deletion_events:  # a deleted audit file reaches the detector at once, as on AWS
@@ -66,13 +72,33 @@ class LocalLab:
             log_file=str(state_dir / "service.log"),
             started_at=time.time(),
             instances=instances,
+            restored=self.restored.to_dict() if self.restored else None,
         )
         write_state(config, state)
         return state
 
+    def _restore(self, endpoint: str) -> None:
+        """Bring the last snapshot back (raises SnapshotError: the lab does not start on a corrupt one),
+        then snapshot periodically. Never before a restore: an empty account would overwrite the archive."""
+        assert self.emulator is not None
+        config = self.config.__class__(**{**self.config.__dict__, "endpoint_url": endpoint})
+        snapshot = LabSnapshot(config, self.emulator.app.registered)
+        self.restored = snapshot.restore()
+        self.snapshot = snapshot
+        self.periodic = PeriodicSnapshots(snapshot, self.config.snapshot_interval_s)
+        self.periodic.start()
+        self.emulator.app.routes["snapshot"] = lambda method, body: {"path": str(snapshot.take())}
+
     def stop(self) -> None:
+        if self.periodic:
+            self.periodic.stop()
         if self.runtime:
             self.runtime.stop()
+        if self.snapshot:  # the pipeline has stopped: the last snapshot is what the next start restores
+            try:
+                log.info("lab snapshot written: %s", self.snapshot.take())
+            except Exception:
+                log.exception("the last lab snapshot failed; the previous one is kept")
         if self.cluster:
             self.cluster.stop()
         if self.emulator:

@@ -36,6 +36,7 @@ class LabState:
     log_file: str
     started_at: float
     instances: list[InstanceState] = field(default_factory=list)
+    restored: dict[str, Any] | None = None  # what the snapshot brought back at start (None: nothing)
 
     def instance(self, instance_id: str) -> InstanceState:
         for inst in self.instances:
