@@ -54,13 +54,14 @@ def test_an_evicted_file_shows_files_lost_firing_in_red(
     (directory / "server_audit.log").unlink()
     assert len(local.detected(account, config, "db-1").lost) == 1
     panel = alarm_panel("local")
-    # THEN the panel shows FilesLost firing, alone, as a red row and a red tile
-    assert panel.values["firing_alarms"] == ["files-lost"]
+    # THEN the panel shows FilesLost firing as a red row and a red tile, and the gap the file opened (it
+    # was still being written: files after it may have come and gone unseen)
+    assert panel.values["firing_alarms"] == ["files-lost", "gaps"]
     assert states(panel)["files-lost"] == "ALARM" and states(panel)["scanner-heartbeat"] == "OK"
     assert len(panel.table) == len(alarm_rules(config))  # every rule of the stack, none left out
     page = panel._repr_html_()
     assert '<tr style="color:#d62728"><td style="text-align:left">files-lost</td>' in page
-    assert page.count('<tr style="color:#d62728">') == 1
+    assert page.count('<tr style="color:#d62728">') == 2
     assert panel._repr_png_().startswith(b"\x89PNG") and "data:image/png;base64," in page
 
 
