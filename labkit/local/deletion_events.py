@@ -78,15 +78,20 @@ class DeletionWatcher:
             else:
                 os.close(fd)
 
-    def _final_size(self, instance_id: str, gone: LogFile) -> int | None:
-        """A deleted file's last size, from the descriptor held on it; None when none was held."""
-        fd = self._held.pop((instance_id, gone.inode), None)
+    def _deletion(
+        self, instance_id: str, gone: LogFile, scheme: str, live: set[int]
+    ) -> tuple[bool, int | None]:
+        """(deleted?, final size or None). A file missing from a listing is deleted only if its inode has no
+        name left: one the emulator merely listed under another name (its aurora identity changed) is
+        still on disk, and an event for it would name a file that never went away."""
+        fd = self._held.get((instance_id, gone.inode))
         if fd is None:
-            return None
-        try:
-            return os.fstat(fd).st_size
-        finally:
-            os.close(fd)
+            return not (scheme == "aurora" and gone.inode in live), None
+        st = os.fstat(fd)
+        if st.st_nlink > 0:
+            return False, None
+        os.close(self._held.pop((instance_id, gone.inode)))
+        return True, st.st_size
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -114,8 +119,17 @@ class DeletionWatcher:
             if before is None:
                 self._hold(instance_id, after)
                 continue  # the first look is the baseline
+            live = {f.inode for f in after}
             for gone in vanished([*before, *seen], after, audit.scheme):
-                text = rdsevents.log_file_deleted_message(gone.name, self._final_size(instance_id, gone))
+                deleted, size = self._deletion(instance_id, gone, audit.scheme, live)
+                if not deleted:
+                    log.warning(
+                        "%s %s left the listing but is still on disk: no deletion event",
+                        instance_id,
+                        gone.name,
+                    )
+                    continue
+                text = rdsevents.log_file_deleted_message(gone.name, size)
                 sent += self._send(instance_id, rdsevents.LOG_FILE_DELETED_RETENTION, text)
             self._hold(instance_id, after)
         return sent

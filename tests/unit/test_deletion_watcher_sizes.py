@@ -73,3 +73,21 @@ def test_a_file_only_a_client_listed_is_reported_without_a_size(tmp_path: Path) 
     (body,) = sent
     deleted = deleted_file_in(body)
     assert deleted is not None and deleted.size is None and deleted.name.startswith("audit/")
+
+
+@pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
+def test_a_file_that_left_the_listing_but_not_the_disk_raises_no_deletion_event(
+    tmp_path: Path, scheme: str
+) -> None:
+    # GIVEN a file the watcher saw, then moved out of the listing while it stays on disk (as a file the
+    # emulator lists under another identity stays on disk): nothing was deleted
+    path = tmp_path / "server_audit.log"
+    path.write_bytes(audit_line(1))
+    sent: list[str] = []
+    w = watcher(tmp_path, scheme, sent)
+    w.check()
+    path.rename(tmp_path / "kept-aside.log")
+    w.check()
+    w.stop()
+    # THEN no event says it was deleted (the detector would record a file that never went away as LOST)
+    assert sent == []
