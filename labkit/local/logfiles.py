@@ -53,10 +53,18 @@ class InvalidMarkerError(ValueError):
 class AuditDirectory:
     """One DB instance's audit directory seen through a naming scheme; safe to share between threads."""
 
-    def __init__(self, directory: Path, scheme: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        scheme: str,
+        clock: Callable[[], float] = time.time,
+        inode_of: Callable[[os.stat_result], int] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.scheme = scheme
         self._clock = clock
+        # the inode number of a stat result: a test seam only (inode reuse cannot be forced on a real disk)
+        self._inode_of = inode_of or _real_inode
         self._lock = threading.Lock()
         # aurora scheme: (dev, inode) -> the name and what identifies that file
         self._names: dict[tuple[int, int], _Identity] = {}
@@ -92,14 +100,16 @@ class AuditDirectory:
                 time.sleep(0.001)
             on_disk = self._scan()
             if self.scheme == "rds-mysql":
-                if _same_listing(on_disk, self._scan()):
+                if self._same_listing(on_disk, self._scan()):
                     return [
-                        LogFile(f"audit/{path.name}", path, st.st_size, _ms(st.st_mtime_ns), st.st_ino)
+                        LogFile(
+                            f"audit/{path.name}", path, st.st_size, _ms(st.st_mtime_ns), self._inode_of(st)
+                        )
                         for path, st in on_disk
                     ]
                 continue
-            heads = [_read_head(path, st.st_ino) for path, st in on_disk]
-            if any(head is None for head in heads) or not _same_listing(on_disk, self._scan()):
+            heads = [self._read_head(path, self._inode_of(st)) for path, st in on_disk]
+            if any(head is None for head in heads) or not self._same_listing(on_disk, self._scan()):
                 continue  # renamed meanwhile: look again
             return self._aurora_view(on_disk, [h or b"" for h in heads])
         raise RuntimeError(f"{self.directory}: the audit files kept changing while being listed")
@@ -109,12 +119,12 @@ class AuditDirectory:
             live: dict[tuple[int, int], _Identity] = {}
             files = []
             for (path, st), head in zip(on_disk, heads, strict=True):
-                key = (st.st_dev, st.st_ino)
+                key = (st.st_dev, self._inode_of(st))
                 known = self._names.get(key)
                 if known is None or not known.same_file(head, st.st_size):
                     known = _Identity(self._new_aurora_name(), head, st.st_size)
                 live[key] = _Identity(known.name, max(known.head, head, key=len), st.st_size)
-                files.append(LogFile(known.name, path, st.st_size, _ms(st.st_mtime_ns), st.st_ino))
+                files.append(LogFile(known.name, path, st.st_size, _ms(st.st_mtime_ns), key[1]))
             self._names = live  # deleted files take their names with them
         return files
 
@@ -156,7 +166,7 @@ class AuditDirectory:
                 fd = os.open(log_file.path, os.O_RDONLY)
             except FileNotFoundError:
                 continue  # renamed between listing and opening: look again
-            if self.scheme == "rds-mysql" or os.fstat(fd).st_ino == log_file.inode:
+            if self.scheme == "rds-mysql" or self._inode_of(os.fstat(fd)) == log_file.inode:
                 return log_file, fd
             os.close(fd)
         return None
@@ -179,6 +189,21 @@ class AuditDirectory:
         # Oldest first: server_audit.log.N is older the larger N is; the active file (no suffix) is newest.
         found.sort(key=lambda item: (item[0] == 0, -item[0]))
         return [(path, st) for _, path, st in found]
+
+    def _read_head(self, path: Path, inode: int) -> bytes | None:
+        """The first bytes of the file with this inode; None when the name now belongs to another file."""
+        try:
+            with open(path, "rb") as handle:
+                if self._inode_of(os.fstat(handle.fileno())) != inode:
+                    return None
+                return handle.read(_FINGERPRINT)
+        except FileNotFoundError:
+            return None
+
+    def _same_listing(
+        self, a: list[tuple[Path, os.stat_result]], b: list[tuple[Path, os.stat_result]]
+    ) -> bool:
+        return [(p.name, self._inode_of(st)) for p, st in a] == [(p.name, self._inode_of(st)) for p, st in b]
 
     def _new_aurora_name(self) -> str:
         minute = time.strftime("%Y-%m-%d-%H-%M", time.gmtime(self._clock()))
@@ -224,19 +249,8 @@ def _ms(mtime_ns: int) -> int:
     return mtime_ns // 1_000_000
 
 
-def _read_head(path: Path, inode: int) -> bytes | None:
-    """The first bytes of the file with this inode; None when the name now belongs to another file."""
-    try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_ino != inode:
-                return None
-            return handle.read(_FINGERPRINT)
-    except FileNotFoundError:
-        return None
-
-
-def _same_listing(a: list[tuple[Path, os.stat_result]], b: list[tuple[Path, os.stat_result]]) -> bool:
-    return [(p.name, st.st_ino) for p, st in a] == [(p.name, st.st_ino) for p, st in b]
+def _real_inode(st: os.stat_result) -> int:
+    return st.st_ino
 
 
 @dataclass(frozen=True)
