@@ -89,7 +89,10 @@ class LogFileApi:
     def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
         audit = AuditDirectory(directory, scheme)
         with self._lock:
+            replaced = self.directories.get(instance_id)
             self.directories[instance_id] = audit
+        if replaced is not None:
+            replaced.close()
         return audit
 
     def registered(self) -> dict[str, AuditDirectory]:
@@ -425,3 +428,5 @@ class EmulatorServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+        for audit in self.app.registered().values():
+            audit.close()  # the descriptors held on named audit files

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ PORTION_CAP = 1024 * 1024  # DownloadDBLogFilePortion returns at most 1 MB of da
 TAIL_LINES = 10_000  # lines returned when neither Marker nor NumberOfLines is given
 TRUNCATION_TEXT = b"[Your log message was truncated]"
 _FINGERPRINT = 64  # first bytes that tell a reused inode from the file that had it before
+_PATIENCE = 1_000  # looks at a directory MariaDB keeps renaming in before a listing gives up (about 50 s)
 _ROTATED = re.compile(re.escape(AUDIT_BASENAME) + r"(?:\.(\d+))?")
 
 
@@ -68,6 +70,14 @@ class AuditDirectory:
         self._lock = threading.Lock()
         # aurora scheme: (dev, inode) -> the name and what identifies that file
         self._names: dict[tuple[int, int], _Identity] = {}
+        # aurora scheme: a descriptor held on every named file, so its inode cannot be handed to a new file
+        # while the name lives (POSIX frees an inode only when no descriptor holds it); closed when a
+        # listing no longer finds the file, or by close()
+        self._held: dict[tuple[int, int], int] = {}
+        self._finalizer = weakref.finalize(self, _close_all, self._held)
+        # bumped by every listing that takes effect: a listing that looked at the disk before another one
+        # took effect is stale (its sizes are older) and looks again rather than rename a live file
+        self._generation = 0
         self._minute_counts: dict[str, int] = {}
         # set by the deletion watcher: every listing (DescribeDBLogFiles included) is remembered until it
         # takes them, so a file a client saw is never created and deleted unseen between two of its looks
@@ -93,11 +103,14 @@ class AuditDirectory:
 
         MariaDB renames files while we look: a listing is only used when two scans in a row agree (a
         rename between them could otherwise show one file twice, or hide one — which a backup would read
-        as a vanished file), and a file's first bytes are read through the inode that was listed.
+        as a vanished file), and a file's first bytes are read through the inode that was listed. Listings
+        run concurrently (DescribeDBLogFiles, downloads, the deletion watcher): one that another listing
+        overtook looks again.
         """
-        for attempt in range(100):
-            if attempt:
-                time.sleep(0.001)
+        changes = 0
+        while True:
+            with self._lock:
+                generation = self._generation
             on_disk = self._scan()
             if self.scheme == "rds-mysql":
                 if self._same_listing(on_disk, self._scan()):
@@ -107,26 +120,52 @@ class AuditDirectory:
                         )
                         for path, st in on_disk
                     ]
-                continue
-            heads = [self._read_head(path, self._inode_of(st)) for path, st in on_disk]
-            if any(head is None for head in heads) or not self._same_listing(on_disk, self._scan()):
-                continue  # renamed meanwhile: look again
-            return self._aurora_view(on_disk, [h or b"" for h in heads])
-        raise RuntimeError(f"{self.directory}: the audit files kept changing while being listed")
+            else:
+                opened = [self._open_head(path, self._inode_of(st)) for path, st in on_disk]
+                heads = [o for o in opened if o is not None]
+                if len(heads) == len(on_disk) and self._same_listing(on_disk, self._scan()):
+                    files = self._aurora_view(on_disk, heads, generation)
+                    if files is not None:
+                        return files
+                    continue  # overtaken by another listing: look again at once
+                _close_all({i: fd for i, (fd, _) in enumerate(heads)})
+            changes += 1  # renamed meanwhile: look again, a little later each time
+            if changes > _PATIENCE:
+                raise RuntimeError(f"{self.directory}: the audit files kept changing while being listed")
+            time.sleep(min(0.001 * changes, 0.05))
 
-    def _aurora_view(self, on_disk: list[tuple[Path, os.stat_result]], heads: list[bytes]) -> list[LogFile]:
+    def _aurora_view(
+        self, on_disk: list[tuple[Path, os.stat_result]], heads: list[tuple[int, bytes]], generation: int
+    ) -> list[LogFile] | None:
+        """Apply one look at the disk; None (descriptors closed) when another listing took effect since."""
         with self._lock:
+            if generation != self._generation:
+                _close_all({i: fd for i, (fd, _) in enumerate(heads)})
+                return None
+            self._generation += 1
             live: dict[tuple[int, int], _Identity] = {}
+            held: dict[tuple[int, int], int] = {}
             files = []
-            for (path, st), head in zip(on_disk, heads, strict=True):
+            for (path, st), (fd, head) in zip(on_disk, heads, strict=True):
                 key = (st.st_dev, self._inode_of(st))
                 known = self._names.get(key)
                 if known is None or not known.same_file(head, st.st_size):
                     known = _Identity(self._new_aurora_name(), head, st.st_size)
                 live[key] = _Identity(known.name, max(known.head, head, key=len), st.st_size)
                 files.append(LogFile(known.name, path, st.st_size, _ms(st.st_mtime_ns), key[1]))
+                held[key] = self._held.pop(key, fd)
+                if held[key] != fd:
+                    os.close(fd)  # already held since an earlier listing
+            _close_all(self._held)  # files gone from the disk: their inodes may now be reused
             self._names = live  # deleted files take their names with them
+            self._held.update(held)
         return files
+
+    def close(self) -> None:
+        """Let go of the descriptors held on named files (also done when the object is collected)."""
+        with self._lock:
+            self._finalizer()
+            self._finalizer = weakref.finalize(self, _close_all, self._held)  # for any later listing
 
     def naming_state(self) -> dict[str, Any]:
         """The aurora names handed out so far, as JSON: a restarted lab must give each file the name it
@@ -149,6 +188,7 @@ class AuditDirectory:
                 for dev, ino, name, head, size in state.get("names", [])
             }
             self._minute_counts = {str(k): int(v) for k, v in state.get("minute_counts", {}).items()}
+            self._generation += 1
 
     def find(self, name: str) -> LogFile | None:
         for log_file in self.files():
@@ -190,15 +230,21 @@ class AuditDirectory:
         found.sort(key=lambda item: (item[0] == 0, -item[0]))
         return [(path, st) for _, path, st in found]
 
-    def _read_head(self, path: Path, inode: int) -> bytes | None:
-        """The first bytes of the file with this inode; None when the name now belongs to another file."""
+    def _open_head(self, path: Path, inode: int) -> tuple[int, bytes] | None:
+        """A descriptor on the file with this inode and its first bytes; None when the name now belongs to
+        another file (the caller owns the descriptor)."""
         try:
-            with open(path, "rb") as handle:
-                if self._inode_of(os.fstat(handle.fileno())) != inode:
-                    return None
-                return handle.read(_FINGERPRINT)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            if self._inode_of(os.fstat(fd)) == inode:
+                return fd, os.pread(fd, _FINGERPRINT, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
 
     def _same_listing(
         self, a: list[tuple[Path, os.stat_result]], b: list[tuple[Path, os.stat_result]]
@@ -210,6 +256,12 @@ class AuditDirectory:
         n = self._minute_counts.get(minute, 0)
         self._minute_counts[minute] = n + 1
         return f"audit/audit.log.0.{minute}.{n}"
+
+
+def _close_all(descriptors: dict[Any, int]) -> None:
+    for fd in descriptors.values():
+        os.close(fd)
+    descriptors.clear()
 
 
 def _merged(scheme: str, files: list[LogFile]) -> dict[str | int, LogFile]:

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -169,11 +168,6 @@ operations = st.lists(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 finding 5, not fixed yet: an overtaken listing renames a live file (the duplicate), and "
-    "a reused inode with equal first 64 bytes inherits a deleted file's name",
-)
 @settings(
     max_examples=int(os.environ.get("LABKIT_PROPERTY_EXAMPLES", "200")),
     deadline=None,

@@ -109,3 +109,83 @@ def test_listings_taken_while_mariadb_rotates_never_rename_or_hide_a_file(tmp_pa
         stop.set()
         rotator.join()
     assert listings > 10
+
+
+def test_concurrent_listings_of_a_growing_rotating_directory_give_each_file_one_name(tmp_path: Path) -> None:
+    """Issue 15 finding 5: DescribeDBLogFiles, downloads and the deletion watcher list one directory on
+    several threads. A listing that looked at the disk before another one took effect used to apply its
+    older (smaller) sizes and rename the live file: 4,821 names for one file with 5 threads."""
+    import threading
+
+    # GIVEN a server_audit stand-in that appends to the active file and rotates it (2 kept, the oldest
+    # deleted, so inodes are freed and reused) while four threads list the directory
+    audit = AuditDirectory(tmp_path, "aurora")
+    (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,generation 0\n")
+    generations = 1
+    done = threading.Event()
+    seen: list[set[str]] = [set() for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def write_and_rotate() -> None:
+        nonlocal generations
+        try:
+            for n in range(1, 120):
+                for line in range(20):
+                    with open(tmp_path / "server_audit.log", "ab") as handle:
+                        handle.write(f"20261126 15:00:01,generation {n - 1} line {line}\n".encode())
+                rotate(tmp_path, keep=2)
+                (tmp_path / "server_audit.log").write_bytes(f"20261126 15:00:00,generation {n}\n".encode())
+                generations += 1
+        finally:
+            done.set()
+
+    def list_until_done(names: set[str]) -> None:
+        try:
+            while not done.is_set():
+                files = audit.files()
+                assert len({f.inode for f in files}) == len(files) == len({f.name for f in files})
+                names.update(f.name for f in files)
+        except BaseException as exc:  # reported on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=list_until_done, args=(names,)) for names in seen]
+    for thread in threads:
+        thread.start()
+    write_and_rotate()
+    for thread in threads:
+        thread.join()
+    audit.close()
+    assert not errors, errors
+    # THEN no file got a second name: there are at most as many names as files ever created
+    names = set().union(*seen)
+    assert 0 < len(names) <= generations, f"{len(names)} names for {generations} files"
+
+
+def test_a_deleted_file_is_let_go_at_the_next_listing_and_close_lets_go_of_all(tmp_path: Path) -> None:
+    # GIVEN two named files
+    audit = AuditDirectory(tmp_path, "aurora")
+    (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,a\n")
+    rotate(tmp_path, keep=1)
+    (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,b\n")
+    assert len(audit.files()) == 2
+    old = (tmp_path / "server_audit.log.1").stat()
+    assert _held_by_us(old), "a named file's inode is held, so it cannot be reused while the name lives"
+    # WHEN MariaDB deletes the older one, THEN the next listing lets go of it (its space is freed)
+    rotate(tmp_path, keep=1)
+    assert _held_by_us(old)
+    assert len(audit.files()) == 2
+    assert not _held_by_us(old)
+    # AND close() lets go of every file
+    audit.close()
+    assert not any(_held_by_us(p.stat()) for p in tmp_path.iterdir())
+
+
+def _held_by_us(st: os.stat_result) -> bool:
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held = os.fstat(int(fd))
+        except OSError:
+            continue
+        if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
