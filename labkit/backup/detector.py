@@ -378,12 +378,18 @@ def _record_new(
 
 
 def _new_item(
-    message: InstanceMessage, f: dict[str, Any], sealed: bool, now: float, sha: str | None
+    message: InstanceMessage,
+    f: dict[str, Any],
+    sealed: bool,
+    now: float,
+    sha: str | None,
+    sk: str | None = None,
 ) -> dict[str, Any]:
+    """A new file's item; ``sk`` given for a file known only from its deletion event (no head to read)."""
     item = {
         "pk": message.instance_id,
         t.LIVE_KEY: message.instance_id,
-        "sk": file_id(message, f, sha),
+        "sk": sk or file_id(message, f, sha),
         "cluster_id": message.cluster_id or "none",
         "engine": message.engine,
         "scheme": message.scheme,
@@ -686,32 +692,22 @@ def _record_unseen(
     """A file no listing ever showed, known from its deletion event: LOST, all its bytes (exact when the
     event said its size). Keyed by the event, so a redelivered event records it once."""
     size = int(deleted.size or 0)
-    item = {
-        "pk": message.instance_id,
-        "sk": sk,
-        "cluster_id": message.cluster_id or "none",
-        "engine": message.engine,
-        "scheme": message.scheme,
-        "log_file_name": deleted.name,
-        "size": size,
-        "last_written": deleted.at_ms or int(now * 1000),
-        "sealed": True,
-        "state": t.LOST,
-        "copied_bytes": 0,
-        "marker": "",
-        "parts": 0,
-        "date": time.strftime("%Y-%m-%d", time.gmtime(now)),
-        "first_seen": int(now * 1000),
-        "updated_at": int(now * 1000),
-        "vanished_at": int(now * 1000),
-        "lost_bytes": size,
-        "lost_exact": deleted.size is not None,
-        "final_size": size,
-        "unseen": True,
-        "deletion_event": deleted.key,
-        t.TTL_ATTRIBUTE: int(now + ttl_days * 86400),
-        "writer": gaps.EVIDENCE_WRITER,
-    }
+    listed = {"LogFileName": deleted.name, "Size": size, "LastWritten": deleted.at_ms or int(now * 1000)}
+    item = _new_item(message, listed, True, now, None, sk)
+    del item[t.LIVE_KEY]  # nothing left to copy: out of the live index
+    item.update(
+        {
+            "state": t.LOST,
+            "vanished_at": int(now * 1000),
+            "lost_bytes": size,
+            "lost_exact": deleted.size is not None,
+            "final_size": size,
+            "unseen": True,
+            "deletion_event": deleted.key,
+            t.TTL_ATTRIBUTE: int(now + ttl_days * 86400),
+            "writer": gaps.EVIDENCE_WRITER,
+        }
+    )
     if not t.conditional(table.put_item, Item=item, ConditionExpression="attribute_not_exists(sk)"):
         return  # recorded already (a redelivered event)
     outcome.unseen.append(sk)
