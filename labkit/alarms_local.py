@@ -177,7 +177,7 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
     names = config.names
     table = aws.session(config).resource("dynamodb", endpoint_url=endpoint).Table(names.table)
     try:
-        items = t.all_items(table, include_gaps=True)
+        items, recorded_gaps = gaps.files_and_gaps(table)
     except ClientError as exc:
         raise AlarmSourceError(
             f"cannot read the tracking table {names.table} ({exc.response['Error']['Code']}): "
@@ -195,8 +195,8 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
     state = read_state(config)
     return LocalReadings(
         now=time.time() if now is None else now,
-        items=[i for i in items if not gaps.is_gap(i)],
-        gaps=[i for i in items if gaps.is_gap(i)],
+        items=items,
+        gaps=recorded_gaps,
         queue_messages=depths,
         runtime=_runtime_stats(str(endpoint)),
         started_at=state.started_at if state else None,

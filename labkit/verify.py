@@ -130,9 +130,7 @@ def reconcile(
     """
     now_ms = t.now_ms() if now_ms is None else now_ms
     covered = covered or {}
-    items = t.all_items(table, include_gaps=True)
-    recorded_gaps = [i for i in items if gaps.is_gap(i)]
-    items = [i for i in items if not gaps.is_gap(i)]
+    items, recorded_gaps = gaps.files_and_gaps(table)
     backups = read_backups(s3, bucket, prefix)
     instances = sorted({i["pk"] for i in items} | {b.instance_id for b in backups} | set(covered))
     files: list[FileCheck] = []

@@ -95,7 +95,13 @@ def gaps(table: Any, instance_ids: Iterable[str]) -> list[dict[str, Any]]:
 
 def all_gaps(table: Any) -> list[dict[str, Any]]:
     """Every recorded gap in the table (one scan, filtered)."""
-    return [i for i in t.all_items(table, include_gaps=True) if is_gap(i)]
+    return files_and_gaps(table)[1]
+
+
+def files_and_gaps(table: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every file item and every recorded gap, from one scan of the table."""
+    items = t.all_items(table, include_gaps=True)
+    return [i for i in items if not is_gap(i)], [i for i in items if is_gap(i)]
 
 
 def containing(table: Any, instance_id: str, at_ms: int) -> dict[str, Any] | None:
