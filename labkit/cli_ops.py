@@ -1,4 +1,4 @@
-"""``labkit deploy|destroy|status|scan``: operate the lab on either target (logic: labkit.ops, labkit.scan_now).
+"""``labkit deploy|destroy|status|scan``: operate the lab on either target (logic: labkit.ops).
 
 Every command takes ``--target aws|local``; without it LabConfig decides as everywhere (LABKIT_TARGET,
 else local). With these and ``labkit verify`` / ``labkit alarms``, CI runs the whole AWS path without a
@@ -176,7 +176,7 @@ def scan_cmd(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from labkit.scan_now import scan
+    from labkit.ops import scan
 
     config = target_config(target)
     label = "scanning, then waiting for the pipeline to catch up" if wait else "scanning"

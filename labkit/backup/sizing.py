@@ -303,3 +303,30 @@ def listings_from_items(items: Iterable[Mapping[str, Any]]) -> dict[str, tuple[s
             }
         )
     return found
+
+
+def history_rows(
+    items: Iterable[Mapping[str, Any]], policy: HistoryPolicy, now_ms: float | None = None
+) -> list[dict[str, Any]]:
+    """One row per instance: the kept history (rotate size x files kept, or Aurora's retention) in scan
+    periods, judged on the last listing the detector recorded (the table's live items), and what to change."""
+    rows = []
+    for instance, (scheme, listing) in sorted(listings_from_items(items).items()):
+        h = assess(listing, scheme, policy, now_ms)
+        rows.append(
+            {
+                "instance_id": instance,
+                "scheme": scheme,
+                "verdict": h.verdict,
+                "covered_scans": None if h.covered_scans is None else round(h.covered_scans, 3),
+                "history_s": None if h.history_s is None else round(h.history_s, 1),
+                "scan_period_s": h.scan_period_s,
+                "audit_rate_bps": None if h.rate_bps is None else round(h.rate_bps),
+                "rotate_size": h.rotate_size,
+                "rotations": h.rotations,
+                "setting_from": h.setting_from,
+                "change": h.change,
+                "note": h.note,
+            }
+        )
+    return rows

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.backup.sizing import HistoryPolicy, assess, listings_from_items
+from labkit.backup.sizing import HistoryPolicy, history_rows
 
 RISK_COLUMNS = [
     "instance_id",
@@ -112,23 +112,4 @@ def history_cover_table(
 ) -> pd.DataFrame:
     """One row per instance: the kept history (rotate size x files kept, or Aurora's retention) in scan
     periods, judged on the last listing the detector recorded (the table's live items), and what to change."""
-    rows = []
-    for instance, (scheme, listing) in sorted(listings_from_items(items).items()):
-        h = assess(listing, scheme, policy, now_ms)
-        rows.append(
-            {
-                "instance_id": instance,
-                "scheme": scheme,
-                "verdict": h.verdict,
-                "covered_scans": None if h.covered_scans is None else round(h.covered_scans, 3),
-                "history_s": None if h.history_s is None else round(h.history_s, 1),
-                "scan_period_s": h.scan_period_s,
-                "audit_rate_bps": None if h.rate_bps is None else round(h.rate_bps),
-                "rotate_size": h.rotate_size,
-                "rotations": h.rotations,
-                "setting_from": h.setting_from,
-                "change": h.change,
-                "note": h.note,
-            }
-        )
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return pd.DataFrame(history_rows(items, policy, now_ms), columns=HISTORY_COLUMNS)

@@ -232,11 +232,9 @@ def _show_bytes(bar: Any, config: LabConfig, pending: int, rounds: int) -> None:
 
 def backup_progress(config: LabConfig, rounds: int, seconds: float) -> pd.DataFrame:
     """Files per state and bytes copied, after the wait."""
-    items = _items(config)
-    row: dict[str, Any] = {"scans": rounds, "seconds": round(seconds, 1), "files": len(items)}
-    row.update({state: sum(1 for i in items if i["state"] == state) for state in t.STATES})
-    row["bytes backed up"] = sum(int(i.get("copied_bytes", 0)) for i in items)
-    return pd.DataFrame([row])
+    from labkit.ops.backup import progress_row
+
+    return pd.DataFrame([progress_row(config, rounds, seconds)])
 
 
 def _items(config: LabConfig) -> list[dict[str, Any]]:
@@ -282,21 +280,9 @@ def history_cover(target: str = "local") -> pd.DataFrame:
 
 def summarize_backup_state(state: pd.DataFrame, parts: pd.DataFrame) -> dict[str, Any]:
     """The figures a run is judged by: files backed up, bytes in S3, LOST files and bytes."""
-    counts = state["state"].value_counts() if len(state) else pd.Series(dtype=int)
-    return {
-        "files": len(state),
-        "files_backed_up": int(counts.get(t.BACKED_UP, 0)),
-        "files_lost": int(counts.get(t.LOST, 0)),
-        "files_failed": int(counts.get(t.FAILED, 0)),
-        "bytes_backed_up": int(state["copied_bytes"].sum()) if len(state) else 0,
-        "bytes_lost": int(state["lost_bytes"].sum()) if len(state) else 0,
-        "files_lost_lower_bound": int(((state["state"] == t.LOST) & ~state["lost_exact"]).sum())
-        if len(state)
-        else 0,
-        "bytes_pending": int(state["pending_bytes"].sum()) if len(state) else 0,
-        "parts": len(parts),
-        "compressed_bytes": int(parts["compressed_bytes"].sum()) if len(parts) else 0,
-    }
+    from labkit.ops.backup import summarize
+
+    return summarize(state.to_dict(orient="records"), parts.to_dict(orient="records"))
 
 
 # -- 60 verify ------------------------------------------------------------------------------------------------

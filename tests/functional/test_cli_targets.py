@@ -52,8 +52,8 @@ def labkit(*args: str, stdin: str | None = None, env: dict[str, str] | None = No
 
 @pytest.fixture
 def ops_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The same fake clock for labkit.scan_now's wait as for the workbook's."""
-    monkeypatch.setattr("labkit.scan_now.time", clock)
+    """The same fake clock for labkit.ops.scans's wait as for the workbook's."""
+    monkeypatch.setattr("labkit.ops.scans.time", clock)
     return clock
 
 

@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 from labkit import aws
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
-from labkit.ops import records, require_aws
+from labkit.ops.backup import progress_row
+from labkit.ops.prerequisites import require_aws
 
 SCAN_POLL_S = 10.0
 SCAN_SETTLE_S = 30.0  # on aws, detection starts through SQS: a table with nothing pending is not done yet
@@ -56,10 +57,9 @@ def scan(
 ) -> ScanResult:
     """Run the DB Scanner now; with ``wait``, until every byte the table knows of is in S3 (or timeout)."""
     from labkit.lab import catch_up, pending_bytes, runtime_call
-    from labkit.workbook.pipeline import backup_progress
 
     def snapshot() -> dict[str, Any]:
-        return records(backup_progress(config, 0, 0.0))[0]
+        return progress_row(config, 0, 0.0)
 
     queued: list[str] | None = None
     skipped: list[str] | None = None
@@ -120,7 +120,6 @@ def _invoke_scanner(config: LabConfig) -> tuple[list[str], list[str]]:
 def _wait_aws(config: LabConfig, timeout_s: float, on_round: OnRound | None) -> int:
     """Poll the tracking table until nothing is pending, after at least SCAN_SETTLE_S (detection is async)."""
     from labkit.lab import PipelineNotCaughtUpError, pending_bytes
-    from labkit.workbook.pipeline import backup_progress
 
     started = time.monotonic()
     rounds = 0
@@ -129,7 +128,7 @@ def _wait_aws(config: LabConfig, timeout_s: float, on_round: OnRound | None) -> 
         time.sleep(SCAN_POLL_S)
         pending = pending_bytes(config)
         if on_round is not None:
-            copied = records(backup_progress(config, rounds, 0.0))[0]["bytes backed up"]
+            copied = progress_row(config, rounds, 0.0)["bytes backed up"]
             on_round(rounds, copied, pending)
         if pending == 0 and time.monotonic() - started >= SCAN_SETTLE_S:
             return rounds
