@@ -32,7 +32,6 @@ from labkit.errors import DeployError
 from labkit.policies import tls_only_policy
 
 IMAGE_TAG = "local"  # the tag the local deploy records in each ECR repository
-FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
 DEFAULT_MEMORY_MB = 128  # Lambda's default, used where the stack sets no memory size
 
 # A minimal image manifest: enough for ECR to record an image (and a digest) the function can point at.

@@ -24,10 +24,10 @@ from typing import Any
 
 from labkit.config import LabConfig, load_config
 from labkit.errors import StackError
+from labkit.resources import FUNCTION_KEYS
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infrastructure"
 PULUMI_INSTALL = "curl -fsSL https://get.pulumi.com | sh"
-FUNCTION_KEYS = ("scanner", "detector", "downloader")
 
 OnOutput = Callable[[str], None]
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")

@@ -15,8 +15,8 @@ import pulumi
 
 from labkit.alarms import DEFAULT_LAG_THRESHOLD_S
 from labkit.config import LabConfig, ResourceNames, load_config
+from labkit.resources import FUNCTION_KEYS
 
-FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
 ECR_PROJECT = "aurora-log-backup-lab-ecr"
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 

@@ -45,11 +45,11 @@ from labkit.deploy import deploy_local, downloader_stream_mapping, function_name
 from labkit.errors import LabkitError, LabNotRunningError
 from labkit.local.events import LambdaContext, iso, iso_now, jsonable, scheduled_event, sqs_event
 from labkit.local.manifest_tick import DailyManifestTick
+from labkit.resources import FUNCTION_KEYS
 
 log = logging.getLogger("labkit.runtime")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-FUNCTION_KEYS = ("scanner", "detector", "downloader")
 ON_FAILURE_CONDITION = "RetryAttemptsExhausted"
 
 

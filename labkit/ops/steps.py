@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from labkit import aws
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
+from labkit.resources import FUNCTION_KEYS
 
-FUNCTION_KEYS = ("scanner", "detector", "downloader")
 Rows = list[dict[str, Any]]
 
 
