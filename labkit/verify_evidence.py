@@ -15,12 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from labkit.backup.identity import HEAD_CAP, head_of, head_sha, rds_mysql_file_id
-from labkit.backup.layout import part_number
+from labkit.backup.layout import PartKey, part_number
 from labkit.backup.rdslogs import FILE_GONE, INSTANCE_GONE, download_complete_log_file, list_log_files
 from labkit.errors import LabkitError
 
@@ -32,7 +31,6 @@ MISSING, DUPLICATED, MISATTRIBUTED, UNDETECTED, FAILED, LOST = (
     "failed",
     "lost",
 )
-_KEY = re.compile(r"/cluster=[^/]*/instance=(?P<instance>[^/]+)/date=[^/]*/(?P<file>[^/]+)\.part-\d+\.gz$")
 _CONTENT_ID = re.compile(r"@(?P<sha>[0-9a-f]{16})$")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIRST_BYTES = 4 * HEAD_CAP  # raw bytes kept: enough for a head however its text is decoded
@@ -111,9 +109,9 @@ def read_backups(s3: Any, bucket: str, prefix: str) -> list[Backup]:
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
         for obj in page.get("Contents", []):
-            match = _KEY.search(obj["Key"])
-            if match:
-                grouped[(match["instance"], unquote(match["file"]))].append(obj["Key"])
+            ref = PartKey.parse(obj["Key"])
+            if ref:
+                grouped[(ref.file.instance_id, ref.file.file_id)].append(obj["Key"])
     return [
         _read_backup(s3, bucket, instance_id, file_id, keys)
         for (instance_id, file_id), keys in sorted(grouped.items())

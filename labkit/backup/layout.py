@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from labkit.backup.errors import BadInputError
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
-_PART = re.compile(r"\.part-(\d{5,})\.gz$")  # 5 digits, zero-padded; more past 99,999
+_NUMBER = re.compile(r"\.part-(\d{5,})\.gz$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# what PartKey.key builds; parse() also checks that rebuilding the fields gives the key back
+_KEY = re.compile(
+    r"(?P<prefix>.*?)/cluster=(?P<cluster>[^/]+)/instance=(?P<instance>[^/]+)/date=(?P<date>[^/]+)"
+    r"/(?P<file>[^/]+)\.part-(?P<part>\d{5,})\.gz"  # 5 digits, zero-padded; more past 99,999
+)
 
 
 def check_identifier(value: str, what: str) -> str:
@@ -45,6 +51,8 @@ class PartKey:
 
     @property
     def file_prefix(self) -> str:
+        if not isinstance(self.date, str) or not _DATE.fullmatch(self.date):
+            raise BadInputError(f"invalid date {self.date!r}: expected YYYY-MM-DD (the date= partition)")
         return (
             f"{self.prefix}/cluster={safe_segment(self.cluster_id)}/instance={check_identifier(self.instance_id, 'instance id')}"
             f"/date={self.date}/{safe_segment(self.file_id)}.part-"
@@ -57,9 +65,39 @@ class PartKey:
             raise BadInputError(f"part numbers start at 1, got {part}")
         return f"{self.file_prefix}{part:05d}.gz"
 
+    @classmethod
+    def parse(cls, key: str) -> PartRef | None:
+        """The file and part number of a key :meth:`key` built; None for any other key (a manifest, a
+        stray object, a key no writer of this layout makes). Every reader of the archive parses here."""
+        match = _KEY.fullmatch(key)
+        if not match or not _IDENTIFIER.fullmatch(match["instance"]) or not _DATE.fullmatch(match["date"]):
+            return None
+        file = cls(
+            match["prefix"],
+            unquote(match["cluster"]),
+            match["instance"],
+            match["date"],
+            unquote(match["file"]),
+        )
+        part = int(match["part"])
+        if part < 1 or file.key(part) != key:  # not the canonical spelling: no writer made it
+            return None
+        return PartRef(file, part, key)
+
+
+@dataclass(frozen=True)
+class PartRef:
+    """One part object: the file it belongs to, its number, its key."""
+
+    file: PartKey
+    part: int
+    key: str
+
 
 def part_number(key: str) -> int:
-    match = _PART.search(key)
+    """The number a part key ends with (for ordering a file's parts); whether an object is a part of this
+    layout at all is :meth:`PartKey.parse`'s to say."""
+    match = _NUMBER.search(key)
     if not match:
         raise BadInputError(f"not a part key: {key}")
     return int(match.group(1))

@@ -27,20 +27,15 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from labkit.backup.errors import BackupError, BadInputError
-from labkit.backup.layout import check_identifier
+from labkit.backup.layout import PartKey, check_identifier
 
 FORMAT = "labkit-manifest/1"
 MANIFESTS = "manifests"
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PART = re.compile(
-    r"/cluster=(?P<cluster>[^/]+)/instance=(?P<instance>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})"
-    r"/(?P<file>[^/]+)\.part-(?P<number>\d+)\.gz$"
-)
 MANIFEST_KEY = re.compile(r"/instance=(?P<instance>[^/]+)/manifest-(?P<sequence>\d+)\.json$")
 
 
@@ -111,16 +106,17 @@ def list_parts(s3: Any, bucket: str, prefix: str) -> list[StoredPart]:
     root, found = prefix.rstrip("/") + "/", []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
         for obj in page.get("Contents", []):
-            match = None if obj["Key"].startswith(manifests_root(prefix)) else _PART.search(obj["Key"])
-            if match:
+            ref = None if obj["Key"].startswith(manifests_root(prefix)) else PartKey.parse(obj["Key"])
+            if ref:
+                f = ref.file
                 found.append(
                     StoredPart(
                         obj["Key"],
-                        unquote(match["cluster"]),
-                        match["instance"],
-                        match["date"],
-                        unquote(match["file"]),
-                        int(match["number"]),
+                        f.cluster_id,
+                        f.instance_id,
+                        f.date,
+                        f.file_id,
+                        ref.part,
                         obj.get("ETag", ""),
                     )
                 )

@@ -6,18 +6,17 @@ frames from items and listings already in hand, so charts and tests need no AWS 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
 import pandas as pd
 from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.backup import table as t
+from labkit.backup.layout import PartKey
 from labkit.config import LabConfig
 from labkit.dashboard.errors import BackupStoreError
 from labkit.dashboard.risk import loss_risk_table
@@ -61,10 +60,6 @@ PART_COLUMNS = [
     "source_last_written",
 ]
 _TIMES_MS = ("last_written", "first_seen", "updated_at", "vanished_at")
-_PART_KEY = re.compile(
-    r"/cluster=(?P<cluster>[^/]+)/instance=(?P<instance>[^/]+)/date=(?P<date>[^/]+)"
-    r"/(?P<file>[^/]+)\.part-(?P<part>\d{5,})\.gz$"
-)
 
 
 def backup_state(config: LabConfig, now: datetime | None = None) -> pd.DataFrame:
@@ -154,15 +149,15 @@ def backup_parts(config: LabConfig, *, workers: int = 8) -> pd.DataFrame:
 
 def parse_part_key(key: str) -> dict[str, Any] | None:
     """``.../cluster=<c>/instance=<i>/date=<d>/<file>.part-00001.gz`` -> its fields (None: not a part)."""
-    match = _PART_KEY.search(key)
-    if not match:
+    ref = PartKey.parse(key)
+    if ref is None:
         return None
     return {
-        "cluster_id": unquote(match["cluster"]),
-        "instance_id": match["instance"],
-        "date": match["date"],
-        "file_id": unquote(match["file"]),
-        "part": int(match["part"]),
+        "cluster_id": ref.file.cluster_id,
+        "instance_id": ref.file.instance_id,
+        "date": ref.file.date,
+        "file_id": ref.file.file_id,
+        "part": ref.part,
     }
 
 
@@ -202,7 +197,7 @@ def parts_frame(objects: Iterable[tuple[dict[str, Any], dict[str, str]]]) -> pd.
 def list_part_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if _PART_KEY.search(obj["Key"]):
+            if PartKey.parse(obj["Key"]):
                 yield obj
 
 

@@ -29,8 +29,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from labkit.backup.errors import BadInputError
-from labkit.backup.layout import part_number
+from labkit.backup.layout import PartKey
 from labkit.query.errors import QueryError
 from labkit.query.schema import PARTITION_COLUMNS
 
@@ -147,11 +146,10 @@ def _text(data: bytes) -> str:
 def _files(s3: Any, bucket: str, partition: Partition) -> list[ArchivedFile]:
     files: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for key, etag in _keys(s3, bucket, partition.prefix):
-        try:
-            number = part_number(key)
-        except BadInputError:  # not a part (a manifest, a stray object): no audit lines
+        ref = PartKey.parse(key)
+        if ref is None:  # not a part (a manifest, a stray object): no audit lines
             continue
-        files[key[: key.rindex(".part-")]].append((number, key, etag))
+        files[ref.file.file_prefix.removesuffix(".part-")].append((ref.part, key, etag))
     return [
         ArchivedFile(partition, file_key, tuple((key, etag) for _, key, etag in sorted(files[file_key])))
         for file_key in sorted(files)
