@@ -51,8 +51,6 @@ class PartKey:
 
     @property
     def file_prefix(self) -> str:
-        if not isinstance(self.date, str) or not _DATE.fullmatch(self.date):
-            raise BadInputError(f"invalid date {self.date!r}: expected YYYY-MM-DD (the date= partition)")
         return (
             f"{self.prefix}/cluster={safe_segment(self.cluster_id)}/instance={check_identifier(self.instance_id, 'instance id')}"
             f"/date={self.date}/{safe_segment(self.file_id)}.part-"
