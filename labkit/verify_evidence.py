@@ -19,7 +19,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit.backup.identity import HEAD_CAP, head_of, head_sha, rds_mysql_file_id
-from labkit.backup.layout import PartKey, part_number
+from labkit.backup.layout import part_number
+from labkit.backup.manifest import part_objects
 from labkit.backup.rdslogs import FILE_GONE, INSTANCE_GONE, download_complete_log_file, list_log_files
 from labkit.errors import LabkitError
 
@@ -107,11 +108,8 @@ def head_matches_id(first: bytes, file_id: str) -> bool:
 # -- S3 ------------------------------------------------------------------------------------------------
 def read_backups(s3: Any, bucket: str, prefix: str) -> list[Backup]:
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
-        for obj in page.get("Contents", []):
-            ref = PartKey.parse(obj["Key"])
-            if ref:
-                grouped[(ref.file.instance_id, ref.file.file_id)].append(obj["Key"])
+    for obj, ref in part_objects(s3, bucket, prefix):
+        grouped[(ref.file.instance_id, ref.file.file_id)].append(obj["Key"])
     return [
         _read_backup(s3, bucket, instance_id, file_id, keys)
         for (instance_id, file_id), keys in sorted(grouped.items())

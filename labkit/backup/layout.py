@@ -16,7 +16,7 @@ from labkit.backup.errors import BadInputError
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,62}")
 _NUMBER = re.compile(r"\.part-(\d{5,})\.gz$")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # the date= partition
 # what PartKey.key builds; parse() also checks that rebuilding the fields gives the key back
 _KEY = re.compile(
     r"(?P<prefix>.*?)/cluster=(?P<cluster>[^/]+)/instance=(?P<instance>[^/]+)/date=(?P<date>[^/]+)"
@@ -68,7 +68,7 @@ class PartKey:
         """The file and part number of a key :meth:`key` built; None for any other key (a manifest, a
         stray object, a key no writer of this layout makes). Every reader of the archive parses here."""
         match = _KEY.fullmatch(key)
-        if not match or not _IDENTIFIER.fullmatch(match["instance"]) or not _DATE.fullmatch(match["date"]):
+        if not match or not _IDENTIFIER.fullmatch(match["instance"]) or not DAY.fullmatch(match["date"]):
             return None
         file = cls(
             match["prefix"],

@@ -25,17 +25,17 @@ import json
 import re
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from labkit.backup.errors import BackupError, BadInputError
-from labkit.backup.layout import PartKey, check_identifier
+from labkit.backup.layout import DAY, PartKey, PartRef, check_identifier
 
 FORMAT = "labkit-manifest/1"
 MANIFESTS = "manifests"
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MANIFEST_KEY = re.compile(r"/instance=(?P<instance>[^/]+)/manifest-(?P<sequence>\d+)\.json$")
 
 
@@ -101,26 +101,31 @@ def check_day(day: str) -> str:
     return day
 
 
-def list_parts(s3: Any, bucket: str, prefix: str) -> list[StoredPart]:
-    """Every backup part under ``prefix`` (manifests and foreign objects skipped)."""
-    root, found = prefix.rstrip("/") + "/", []
+def part_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[dict[str, Any], PartRef]]:
+    """Every backup part under ``prefix`` as S3 lists it (Key, Size, ETag...), with its parsed key;
+    manifests and foreign objects skipped. The one listing of parts every reader shares."""
+    root, manifests = prefix.rstrip("/") + "/", manifests_root(prefix)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
         for obj in page.get("Contents", []):
-            ref = None if obj["Key"].startswith(manifests_root(prefix)) else PartKey.parse(obj["Key"])
+            ref = None if obj["Key"].startswith(manifests) else PartKey.parse(obj["Key"])
             if ref:
-                f = ref.file
-                found.append(
-                    StoredPart(
-                        obj["Key"],
-                        f.cluster_id,
-                        f.instance_id,
-                        f.date,
-                        f.file_id,
-                        ref.part,
-                        obj.get("ETag", ""),
-                    )
-                )
-    return found
+                yield obj, ref
+
+
+def list_parts(s3: Any, bucket: str, prefix: str) -> list[StoredPart]:
+    """Every backup part under ``prefix`` (manifests and foreign objects skipped)."""
+    return [
+        StoredPart(
+            obj["Key"],
+            ref.file.cluster_id,
+            ref.file.instance_id,
+            ref.file.date,
+            ref.file.file_id,
+            ref.part,
+            obj.get("ETag", ""),
+        )
+        for obj, ref in part_objects(s3, bucket, prefix)
+    ]
 
 
 def list_manifests(s3: Any, bucket: str, prefix: str) -> list[ManifestRef]:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from labkit import aws
 from labkit.backup import table as t
 from labkit.backup.layout import PartKey
+from labkit.backup.manifest import part_objects
 from labkit.config import LabConfig
 from labkit.dashboard.errors import BackupStoreError
 from labkit.dashboard.risk import loss_risk_table
@@ -195,10 +196,7 @@ def parts_frame(objects: Iterable[tuple[dict[str, Any], dict[str, str]]]) -> pd.
 
 
 def list_part_objects(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if PartKey.parse(obj["Key"]):
-                yield obj
+    return (obj for obj, _ in part_objects(s3, bucket, prefix))
 
 
 def _utc(now: datetime | None) -> pd.Timestamp:

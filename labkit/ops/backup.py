@@ -9,10 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit import aws
-from labkit.backup import gaps
+from labkit.backup import gaps, manifest
 from labkit.backup import table as t
-from labkit.backup.errors import BadInputError
-from labkit.backup.layout import part_number
 from labkit.backup.sizing import HistoryPolicy, history_rows
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
@@ -66,29 +64,21 @@ def summarize(files: Iterable[Mapping[str, Any]], parts: Iterable[Mapping[str, A
     }
 
 
-def part_objects(config: LabConfig) -> list[dict[str, Any]]:
+def parts(config: LabConfig) -> list[dict[str, Any]]:
     """Every part object under the backup prefix: its key and compressed size (one listing, no HEADs)."""
-    s3 = aws.client("s3", config)
     bucket = config.names.bucket
-    found = []
     try:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{config.log_prefix}/")
-        for obj in (o for page in pages for o in page.get("Contents", [])):
-            try:
-                part_number(obj["Key"])
-            except BadInputError:
-                continue  # manifests and anything else under the prefix
-            found.append({"key": obj["Key"], "compressed_bytes": int(obj.get("Size", 0))})
+        listed = manifest.part_objects(aws.client("s3", config), bucket, config.log_prefix)
+        return [{"key": obj["Key"], "compressed_bytes": int(obj.get("Size", 0))} for obj, _ in listed]
     except ClientError as exc:
         raise LabkitError(
             f"cannot read the backup bucket {bucket} on the {config.target} target "
             f"({exc.response['Error']['Code']}): deploy first, or check the region and credentials"
         ) from exc
-    return found
 
 
 def summary(config: LabConfig) -> dict[str, Any]:
-    return summarize(file_rows(items(config)), part_objects(config))
+    return summarize(file_rows(items(config)), parts(config))
 
 
 def progress_row(config: LabConfig, rounds: int, seconds: float) -> dict[str, Any]:
