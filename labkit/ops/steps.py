@@ -126,16 +126,7 @@ def planned_image_commands(version: str, stack_name: str = "dev") -> list[dict[s
         raise ImageBuildError("make not found: apt-get install -y make")
     root = repository_root()
     dry = subprocess.run(
-        [
-            "make",
-            "-n",
-            "--no-print-directory",
-            "-f",
-            str(root / "infrastructure" / "images.mk"),
-            "build-and-push-versioned",
-            f"VERSION={version}",
-            f"IMG_STACK={stack_name}",
-        ],
+        _images_make(root, "-n", "build-and-push-versioned", f"VERSION={version}", f"IMG_STACK={stack_name}"),
         cwd=root,
         capture_output=True,
         text=True,
@@ -159,15 +150,7 @@ def check_version(version: str) -> None:
     """images.mk's own VERSION guard, run before the ECR stack rather than after it (ECR tags are immutable)."""
     root = repository_root()
     done = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-s",
-            "-f",
-            str(root / "infrastructure" / "images.mk"),
-            "img-check-version",
-            f"VERSION={version}",
-        ],
+        _images_make(root, "-s", "img-check-version", f"VERSION={version}"),
         cwd=root,
         capture_output=True,
         text=True,
@@ -176,6 +159,11 @@ def check_version(version: str) -> None:
     if done.returncode != 0:
         said = [line for line in done.stderr.splitlines() if not line.startswith("make:")]
         raise ImageBuildError(f"{' '.join(said).strip()} (labkit deploy --version vMAJOR.MINOR.PATCH)")
+
+
+def _images_make(root: Path, *args: str) -> list[str]:
+    """``make -f infrastructure/images.mk`` with ``args`` (make takes options anywhere on the line)."""
+    return ["make", "--no-print-directory", "-f", str(root / "infrastructure" / "images.mk"), *args]
 
 
 def _joined_lines(text: str) -> list[str]:
@@ -223,15 +211,7 @@ def record_local_image(ecr: Any, repository: str, version: str) -> str:
 
 def _run_images_make(version: str, stack_name: str, bars: Bars) -> Rows:
     root = repository_root()
-    command = [
-        "make",
-        "--no-print-directory",
-        "-f",
-        str(root / "infrastructure" / "images.mk"),
-        "build-and-push-versioned",
-        f"VERSION={version}",
-        f"IMG_STACK={stack_name}",
-    ]
+    command = _images_make(root, "build-and-push-versioned", f"VERSION={version}", f"IMG_STACK={stack_name}")
     lines: list[str] = []
     steps = len(planned_image_commands(version, stack_name))
     with bars(steps, f"images {version}", "step") as bar:
@@ -347,8 +327,7 @@ def ensure_local_lab(config: LabConfig, bars: Bars = no_bars) -> Any:
 
 
 def function_names(config: LabConfig) -> dict[str, str]:
-    names = config.names
-    return {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
+    return dict(zip(FUNCTION_KEYS, config.names.functions, strict=True))
 
 
 @contextmanager

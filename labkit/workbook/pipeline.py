@@ -15,7 +15,6 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from labkit import aws
-from labkit.backup import table as t
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 from labkit.workbook.common import Chart, progress, timed_bar, workbook_config
@@ -238,12 +237,9 @@ def backup_progress(config: LabConfig, rounds: int, seconds: float) -> pd.DataFr
 
 
 def _items(config: LabConfig) -> list[dict[str, Any]]:
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
-    return t.all_items(table)
+    from labkit.ops.backup import items
+
+    return items(config)
 
 
 # -- 50 inspect -----------------------------------------------------------------------------------------------
