@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.extras import BLOCKED, PROBE, run_blocked
+from tests.support.extras import cli_script, run_blocked
 
 
 def test_deploy_help_runs_without_pandas_duckdb_or_pulumi() -> None:
@@ -33,7 +33,7 @@ def test_the_probe_does_refuse_pandas() -> None:
         [
             sys.executable,
             "-c",
-            PROBE.format(blocked=BLOCKED, args=[]).replace("import labkit.ops", "import pandas"),
+            cli_script([]).replace("import labkit.ops", "import pandas"),
         ],
         capture_output=True,
         text=True,

@@ -56,8 +56,9 @@ def test_keys_no_writer_builds_are_not_parts(prefix: str, instance: str, file_id
         assert PartKey.parse(key) is None, key
 
 
-def test_every_reader_skips_a_stray_object_with_a_part_ending() -> None:
-    """The dashboard, the manifests, verify and the archive reader all read keys through PartKey.parse."""
+def test_the_dashboard_skips_a_stray_object_with_a_part_ending() -> None:
+    """The dashboard, the manifests, verify and the archive reader read keys through PartKey.parse (the
+    manifests' part_objects listing for the first three); this checks the dashboard's field reader."""
     from labkit.dashboard.state import parse_part_key
 
     stray = "audit-logs/tmp/upload.part-00001.gz"
