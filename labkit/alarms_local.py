@@ -175,7 +175,7 @@ def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:
 
     endpoint = aws.endpoint_url(config)
     names = config.names
-    table = aws.session(config).resource("dynamodb", endpoint_url=endpoint).Table(names.table)
+    table = aws.table(config)
     try:
         items, recorded_gaps = gaps.files_and_gaps(table)
     except ClientError as exc:

@@ -42,3 +42,24 @@ def client(service: str, config: LabConfig, *, max_attempts: int | None = None, 
     if "config" in kwargs:
         boto_config = boto_config.merge(kwargs.pop("config"))
     return session(config).client(service, endpoint_url=endpoint_url(config), config=boto_config, **kwargs)
+
+
+def resource(service: str, config: LabConfig, **kwargs: Any) -> Any:
+    """A boto3 resource for ``service`` on the config's target, with the same retry policy as client()."""
+    boto_config = BotoConfig(retries={"mode": "standard"})
+    if "config" in kwargs:
+        boto_config = boto_config.merge(kwargs.pop("config"))
+    return session(config).resource(service, endpoint_url=endpoint_url(config), config=boto_config, **kwargs)
+
+
+def table(config: LabConfig) -> Any:
+    """The tracking table (a boto3 DynamoDB Table) on the config's target."""
+    return resource("dynamodb", config).Table(config.names.table)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))

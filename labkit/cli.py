@@ -580,11 +580,7 @@ def retry_failed_files(
     from labkit.backup.retry import retry_failed
 
     config = _config()
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
+    table = aws.table(config)
     retried = retry_failed(table, instance or None)
     for pk, sk in retried:
         console.print(f"retrying {pk} {sk}")

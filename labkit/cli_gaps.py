@@ -44,11 +44,7 @@ def gaps_cmd(
 ) -> None:
     """List recorded gaps; with --ack, acknowledge them (they stay listed and counted by verify)."""
     config = target_config(target)
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
+    table = aws.table(config)
     found = sorted(g.all_gaps(table), key=lambda x: (x["instance_id"], x["from_ms"]))
     if ack:
         wanted = {gap_id(x) for x in found} if "all" in ack else set(ack)

@@ -48,11 +48,7 @@ def pending_bytes(config: LabConfig) -> int:
     file of an rds-mysql instance (its name moves at rotation, so it is copied once it is sealed)."""
     from labkit import aws
 
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
+    table = aws.table(config)
     return sum(
         max(0, i["size"] - i["copied_bytes"])
         for i in t.all_items(table)

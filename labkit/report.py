@@ -22,7 +22,7 @@ def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconci
     """
     from labkit.backup.scanner import find_instances
 
-    dynamodb = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
+    dynamodb = aws.resource("dynamodb", config)
     rds = aws.client("rds", config)
     engines = config.engine_set
     scanned, _ = find_instances(rds, engines, config.opt_out_tag, config.scheme_tag)

@@ -65,11 +65,7 @@ _TIMES_MS = ("last_written", "first_seen", "updated_at", "vanished_at")
 
 def backup_state(config: LabConfig, now: datetime | None = None) -> pd.DataFrame:
     """Every file the tracking table knows, as of ``now`` (default: the current time)."""
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
+    table = aws.table(config)
     try:
         items = t.all_items(table)
     except ClientError as exc:
@@ -256,11 +252,7 @@ def backup_gaps(config: LabConfig) -> pd.DataFrame:
     """Every recorded gap of the config's target."""
     from labkit.backup import gaps
 
-    table = (
-        aws.session(config)
-        .resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-        .Table(config.names.table)
-    )
+    table = aws.table(config)
     try:
         return gap_frame(gaps.all_gaps(table))
     except ClientError as exc:

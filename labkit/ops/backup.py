@@ -18,8 +18,7 @@ from labkit.errors import LabkitError
 
 def items(config: LabConfig) -> list[dict[str, Any]]:
     """Every file item of the tracking table (gaps left out)."""
-    table = aws.session(config).resource("dynamodb", endpoint_url=aws.endpoint_url(config))
-    return gaps.files_and_gaps(table.Table(config.names.table))[0]
+    return gaps.files_and_gaps(aws.table(config))[0]
 
 
 def pending_bytes(item: Mapping[str, Any]) -> int:
