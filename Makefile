@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr , -)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 
-.PHONY: help lab test deps system-deps lint typecheck unit clean notebooks jupyter dashboard kernel
+.PHONY: help lab test check deps system-deps lint typecheck clean notebooks jupyter dashboard kernel
 
 help:
 	@echo "make lab    - bring the local lab up, run it end to end, bring it down (no AWS account needed)"
-	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make test   - lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make check  - lint, type-check, unit and functional tests: no lab, no notebooks, no infra, no slow (minutes)"
 	@echo "make notebooks - run the workbook headless (papermill) against the local lab -> out/notebooks/"
 	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 with the labkit kernel"
 	@echo "make dashboard - the dashboard notebook as a web page (Voila) on 127.0.0.1"
@@ -62,6 +63,11 @@ typecheck: $(STAMP)
 
 test: deps lint typecheck
 	$(PY) -m pytest
+
+# What a developer runs before a commit: the unit and functional tiers (markers set per folder by
+# tests/conftest.py), without the few unit tests marked slow (Java, 110 MB through DuckDB). make test runs all.
+check: $(STAMP) lint typecheck
+	$(PY) -m pytest -m "(unit or functional) and not slow" tests/unit tests/functional
 
 # --- the workbook -------------------------------------------------------------------------------------
 # The lab paced for a workshop: scan every 10 s, seal an aurora-named file 5 s after its last write.

@@ -1,5 +1,6 @@
 """Shared fixtures. Tiers: unit (no network), functional (moto's real server over HTTP on loopback,
-synthetic audit files), e2e (the real local lab: MariaDB with server_audit, sysbench)."""
+synthetic audit files), e2e (the real local lab: MariaDB with server_audit, sysbench), infra (Pulumi mocks),
+notebooks. Each tier is a folder, and its tests carry the tier's marker (``pytest -m unit``)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ def account(tmp_path: Path) -> Iterator[EmulatedAccount]:
     finally:
         server.stop()
         get_backend("rds").reset()
+
+
+TIERS = ("unit", "functional", "e2e", "infra", "notebooks")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, the first folder under tests/, so ``-m`` selects tiers."""
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            tier = item.path.relative_to(root).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 def _processes_mentioning(text: str) -> list[str]:

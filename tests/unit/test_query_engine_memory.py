@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from labkit.query.archive import Partition, PartText
 from labkit.query.engine import DuckDBEngine
 
@@ -23,6 +25,7 @@ def _line(n: int) -> str:
     )
 
 
+@pytest.mark.slow  # ~110 MB through DuckDB
 def test_an_archive_bigger_than_the_memory_limit_is_answered_whole_and_spilled() -> None:
     engine = DuckDBEngine(None, "b", "p", memory_mb=64)
     spill = Path(engine.spill_dir)

@@ -21,6 +21,8 @@ import pytest
 from labkit.query.schema import COLUMN_NAMES, LINE_PATTERN
 from tests.unit.test_query_schema import SAMPLES, server_escape
 
+pytestmark = pytest.mark.slow  # compiles and runs Java
+
 JAVA = r"""
 import java.io.*;
 import java.nio.charset.StandardCharsets;
