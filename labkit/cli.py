@@ -381,7 +381,7 @@ def verify_backups(
         _verify_manifests(config, Path(out), as_json)
         return
 
-    from labkit.report import reconcile_target, write_report
+    from labkit.verify import reconcile_target, write_report
 
     with (
         nullcontext()
@@ -449,7 +449,7 @@ def _print_reconciliation(report: Any) -> None:
 
 def _verify_manifests(config: LabConfig, out: Any, as_json: bool) -> None:
     from labkit import aws
-    from labkit.verify_manifests import verify_manifests
+    from labkit.verify import verify_manifests
 
     check = verify_manifests(aws.client("s3", config), config.names.bucket, config.log_prefix)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,8 @@ from labkit.backup import table as t
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 from labkit.local import control
-from labkit.report import reconcile_target, write_report
 from labkit.traffic.lab import LabTarget
-from labkit.verify import Reconciliation
+from labkit.verify import Reconciliation, reconcile_target, write_report
 
 console = Console()
 

@@ -297,7 +297,7 @@ class Verification:
 
 def verify_backups(target: str = "local") -> Verification:
     """Every detected file's S3 parts hold exactly its bytes, none twice (``labkit verify``)."""
-    from labkit.report import reconcile_target, reconciliation_figure
+    from labkit.verify import reconcile_target, reconciliation_figure
 
     report = reconcile_target(workbook_config(target))
     values = report.summary()

@@ -23,7 +23,7 @@ from labkit.config import LabConfig, load_config
 from labkit.lab import catch_up, runtime_call, seal_active_files
 from labkit.local import control
 from labkit.local.state import LabState
-from labkit.report import reconcile_target
+from labkit.verify import reconcile_target
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 600  # bounds a hang only: a busy machine just takes longer

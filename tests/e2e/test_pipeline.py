@@ -16,7 +16,7 @@ from labkit.backup import table as t
 from labkit.config import LabConfig
 from labkit.lab import catch_up, seal_active_files
 from labkit.local.state import LabState
-from labkit.report import reconcile_target
+from labkit.verify import reconcile_target
 
 pytestmark = pytest.mark.e2e
 

@@ -34,7 +34,7 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.scanner import InstanceMessage
-from labkit.verify_evidence import LOST
+from labkit.verify import LOST
 from tests.conftest import EmulatedAccount, audit_line
 from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline
 

@@ -24,7 +24,7 @@ from labkit.backup.manifest import (
     write_manifests,
 )
 from labkit.backup.s3parts import GzipPartWriter
-from labkit.verify_manifests import (
+from labkit.verify import (
     ARCHIVED,
     CHAIN,
     NO_MANIFEST,

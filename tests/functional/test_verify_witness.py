@@ -300,7 +300,7 @@ def test_lost_files_are_counted_with_their_lost_bytes_and_fail_unless_accepted(
     assert not report.clean and not report.passed() and report.passed(accept_lost=True)
     # AND `labkit verify` exits 1, or 0 with --accept-lost
     from labkit import cli
-    from labkit import report as report_module
+    from labkit import verify as report_module
 
     monkeypatch.setattr(report_module, "reconcile_target", lambda *_a, **_k: report)
     runner = CliRunner()

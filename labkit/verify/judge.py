@@ -1,5 +1,5 @@
 """`labkit verify`'s judgement of one instance: its backups, listed source files and tracked items, joined
-into rows (one per file) and each row's findings. The evidence comes from ``verify_evidence``; the table is
+into rows (one per file) and each row's findings. The evidence comes from ``evidence``; the table is
 read only for LOST accounting and to tell pending from missing."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.backup import table as t
-from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
+from labkit.verify.evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
     DUPLICATED,
     FAILED,
     LOST,

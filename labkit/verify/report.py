@@ -10,7 +10,7 @@ from typing import Any
 from labkit import aws
 from labkit.backup import table as t
 from labkit.config import LabConfig
-from labkit.verify import Reconciliation, reconcile
+from labkit.verify.reconciliation import Reconciliation, reconcile
 
 
 def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconciliation:

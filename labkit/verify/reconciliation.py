@@ -22,7 +22,7 @@ from typing import Any
 
 from labkit.backup import gaps
 from labkit.backup import table as t
-from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
+from labkit.verify.evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
     DUPLICATED,
     FAILED,
     LOST,
@@ -32,7 +32,7 @@ from labkit.verify_evidence import (  # the kinds of finding; LOST is one too (s
     read_backups,
     read_sources,
 )
-from labkit.verify_judge import FileCheck, InstanceJudge
+from labkit.verify.judge import FileCheck, InstanceJudge
 
 __all__ = ["FileCheck", "Reconciliation", "reconcile"]
 
