@@ -544,7 +544,7 @@ def alarms_check(
     the on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm). On aws
     the thresholds are the deployed alarms' own. Exits 1 when any fires.
     """
-    from labkit.alarms_local import ALARM
+    from labkit.alarms import ALARM
     from labkit.ops import alarm_states
 
     config = target_config(target)

@@ -166,10 +166,10 @@ def alarm_states(config: LabConfig, *, lag_threshold_s: float) -> tuple[list[Any
     require_aws(config, "alarms")  # before the rules: their names need the account (an STS call)
     rules = alarm_rules(config, lag_threshold_s=lag_threshold_s)
     if config.target == "aws":
-        from labkit.alarms_aws import read_cloudwatch
+        from labkit.alarms import read_cloudwatch
 
         return read_cloudwatch(config, rules)
-    from labkit.alarms_local import evaluate, read_local
+    from labkit.alarms import evaluate, read_local
 
     readings = read_local(config)
     return evaluate(rules, readings), readings.notes

@@ -1,7 +1,7 @@
 """The alarm panel of the 50 notebook: the lab stack's alarm rules, evaluated where the target is.
 
-Local: labkit.alarms' rules against the local lab's table, queues and Lambda runtime (labkit.alarms_local,
-what ``labkit alarms`` prints). AWS: the state CloudWatch holds for the stack's alarms (labkit.alarms_aws,
+Local: labkit.alarms' rules against the local lab's table, queues and Lambda runtime (labkit.alarms.local,
+what ``labkit alarms`` prints). AWS: the state CloudWatch holds for the stack's alarms (labkit.alarms.cloudwatch,
 ``describe_alarms``). Either way one row per rule and a status board where a firing alarm is red.
 """
 
@@ -14,8 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.alarms import DEFAULT_LAG_THRESHOLD_S, alarm_rules
-from labkit.alarms_local import ALARM, INSUFFICIENT, OK, AlarmResult
+from labkit.alarms import ALARM, DEFAULT_LAG_THRESHOLD_S, INSUFFICIENT, OK, AlarmResult, alarm_rules
 from labkit.config import LabConfig
 from labkit.workbook.common import Chart, workbook_config
 
@@ -68,10 +67,10 @@ def alarm_panel(target: str = "local", lag_threshold_s: float = DEFAULT_LAG_THRE
 def alarm_results(config: LabConfig, lag_threshold_s: float) -> tuple[list[AlarmResult], list[str]]:
     rules = alarm_rules(config, lag_threshold_s=lag_threshold_s)
     if config.target == "aws":
-        from labkit.alarms_aws import read_cloudwatch
+        from labkit.alarms import read_cloudwatch
 
         return read_cloudwatch(config, rules)
-    from labkit.alarms_local import evaluate, read_local
+    from labkit.alarms import evaluate, read_local
 
     readings = read_local(config)
     return evaluate(rules, readings), list(readings.notes)

@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from labkit.alarms import alarm_rules
-from labkit.alarms_aws import AlarmsNotDeployedError
+from labkit.alarms import AlarmsNotDeployedError, alarm_rules
 from labkit.cli import app
 from labkit.config import LabConfig
 from labkit.deploy import deploy_local, destroy_local

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from labkit.alarms import alarm_rules
-from labkit.alarms_local import ALARM, OK, LocalReadings, evaluate
+from labkit.alarms import ALARM, OK, LocalReadings, alarm_rules, evaluate
 from labkit.backup import metrics as m
 from labkit.backup import table as t
 from labkit.backup.detector import DetectOutcome, detect

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from labkit.alarms import alarm_rules
-from labkit.alarms_local import ALARM, OK, evaluate, read_local
+from labkit.alarms import ALARM, OK, alarm_rules, evaluate, read_local
 from labkit.backup import rdsevents
 from labkit.backup import table as t
 from labkit.backup.detector import detect, instance_for_event, parse_message

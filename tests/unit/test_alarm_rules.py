@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.alarms import BREACHING, GREATER, alarm_rules, dashboard_panels
-from labkit.alarms_local import ALARM, INSUFFICIENT, OK, LocalReadings, evaluate
+from labkit.alarms import (
+    ALARM,
+    BREACHING,
+    GREATER,
+    INSUFFICIENT,
+    OK,
+    LocalReadings,
+    alarm_rules,
+    dashboard_panels,
+    evaluate,
+)
 from labkit.backup import table as t
 from labkit.config import load_config
 

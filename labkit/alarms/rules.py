@@ -1,5 +1,5 @@
 """The alarm rules, defined once: the lab stack makes CloudWatch alarms of them, ``labkit alarms`` evaluates
-them against the local lab (labkit.alarms_local), so a workshop sees the alarm that would page on AWS.
+them against the local lab (labkit.alarms.local), so a workshop sees the alarm that would page on AWS.
 
 Metric names and dimensions come from labkit.backup.metrics (what the handlers emit) and from the AWS
 service namespaces (AWS/Lambda, AWS/SQS). Missing data is decided per rule, never left to the default.
@@ -48,7 +48,7 @@ def pipeline_metrics(name: str) -> tuple[MetricRef, ...]:
 class AlarmRule:
     """One alarm. ``metrics`` with more than one entry are summed (metric math ``SUM(METRICS())``).
 
-    ``local``/``local_arg`` say what stands for the metric on the local lab (labkit.alarms_local): ``lost``,
+    ``local``/``local_arg`` say what stands for the metric on the local lab (labkit.alarms.local): ``lost``,
     ``gaps`` (gap records, labkit.backup.gaps), ``failed``, ``lag``, ``history`` (the tracking table),
     ``queue`` (a queue's visible messages), ``errors`` (the
     local runtime's counter of a function), ``heartbeat`` (the scanner's last run), or ``""`` when the
@@ -282,67 +282,3 @@ def alarm_rules(lab: LabConfig, *, lag_threshold_s: float = DEFAULT_LAG_THRESHOL
         )
     )
     return rules
-
-
-@dataclass(frozen=True)
-class Panel:
-    """A dashboard panel; ``chart`` names the local chart (labkit.dashboard.charts) it stands for."""
-
-    title: str
-    metrics: tuple[MetricRef, ...]
-    statistic: str
-    chart: str = ""
-
-
-def dashboard_panels(lab: LabConfig) -> list[Panel]:
-    """The CloudWatch dashboard: the local dashboard's charts that have a metric, then the alarms' inputs.
-
-    The compression ratio and loss risk charts read S3 and the table; no metric stands for them.
-    """
-    names = lab.names
-    fn = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
-    states = (
-        pipeline_metrics(m.FILES_DETECTED) + pipeline_metrics(m.FILES_LOST) + pipeline_metrics(m.FILES_FAILED)
-    )
-    return [
-        Panel("Audit files by backup state", states, "Sum", "files_by_state"),
-        Panel(
-            "Audit bytes backed up over time",
-            pipeline_metrics(m.BYTES_COPIED),
-            "Sum",
-            "bytes_backed_up_over_time",
-        ),
-        Panel("Backup lag", pipeline_metrics(m.BACKUP_LAG), "Maximum", "backup_lag"),
-        Panel(
-            "Audit history kept, in scan periods (worst instance)",
-            pipeline_metrics(m.HISTORY_COVER_SCANS),
-            "Minimum",
-        ),
-        Panel(
-            "Scanner runs",
-            pipeline_metrics(m.SCANNER_HEARTBEAT) + pipeline_metrics(m.INSTANCES_QUEUED),
-            "Sum",
-        ),
-        Panel(
-            "Function errors and throttles",
-            tuple(
-                MetricRef(LAMBDA_NAMESPACE, metric, (("FunctionName", name),))
-                for name in fn.values()
-                for metric in ("Errors", "Throttles")
-            ),
-            "Sum",
-        ),
-        Panel(
-            "Messages waiting in the failure queues",
-            tuple(
-                MetricRef(SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible", (("QueueName", q),))
-                for q in (names.dlq, names.stream_failures)
-            ),
-            "Maximum",
-        ),
-        Panel(
-            "Downloader stream iterator age",
-            (MetricRef(LAMBDA_NAMESPACE, "IteratorAge", (("FunctionName", names.downloader),)),),
-            "Maximum",
-        ),
-    ]

@@ -1,9 +1,9 @@
 """``labkit alarms --target aws``: the lab stack's CloudWatch alarms as CloudWatch sees them right now.
 
 The stack names each alarm ``<project>-<rule key>`` (infrastructure/aurora-log-backup-lab-stack/alarms.py,
-from labkit.alarms.alarm_rules), so the same rules list says which alarms must exist. CloudWatch evaluates
+from labkit.alarms.rules.alarm_rules), so the same rules list says which alarms must exist. CloudWatch evaluates
 them; this only reads their state, the last datapoint it saw and its reason, in the shape of the local
-evaluation (labkit.alarms_local.AlarmResult), so both targets print the same table.
+evaluation (labkit.alarms.local.AlarmResult), so both targets print the same table.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit import aws
-from labkit.alarms import GREATER, AlarmRule
-from labkit.alarms_local import AlarmResult
+from labkit.alarms.local import AlarmResult
+from labkit.alarms.rules import GREATER, AlarmRule
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 

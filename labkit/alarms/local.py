@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit import aws
-from labkit.alarms import AlarmRule
+from labkit.alarms.rules import AlarmRule
 from labkit.backup import gaps
 from labkit.backup import table as t
 from labkit.backup.sizing import HistoryPolicy, assess, listings_from_items
