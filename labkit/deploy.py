@@ -226,7 +226,7 @@ def _table(config: LabConfig) -> tuple[str, str]:
     try:
         ddb.create_table(**table_definition(name, config.stream_view_type))
     except ClientError as exc:
-        if _code(exc) != "ResourceInUseException":
+        if aws.error_code(exc) != "ResourceInUseException":
             raise
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -264,7 +264,7 @@ def _queue(config: LabConfig, name: str, attributes: dict[str, str]) -> tuple[st
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except ClientError as exc:
-        if _code(exc) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+        if aws.error_code(exc) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
             raise
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -281,7 +281,7 @@ def _role(config: LabConfig, function_name: str) -> str:
     try:
         return str(iam.get_role(RoleName=role_name)["Role"]["Arn"])
     except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
+        if aws.error_code(exc) != "NoSuchEntity":
             raise
     trust = {
         "Version": "2012-10-17",
@@ -306,7 +306,7 @@ def _image(config: LabConfig, repository: str) -> str:
             encryptionConfiguration={"encryptionType": "AES256"},
         )["repository"]
     except ClientError as exc:
-        if _code(exc) != "RepositoryAlreadyExistsException":
+        if aws.error_code(exc) != "RepositoryAlreadyExistsException":
             raise
         repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
     _ignore(
@@ -344,7 +344,7 @@ def _functions(config: LabConfig) -> dict[str, FunctionDeployment]:
             )
             arn, version = str(created["FunctionArn"]), str(created["Version"])
         except ClientError as exc:
-            if _code(exc) != "ResourceConflictException":
+            if aws.error_code(exc) != "ResourceConflictException":
                 raise
             arn, version = _update_function(lam, name, image_uri, settings)
         alias_arn = _alias(lam, name, config.names.alias, version)
@@ -398,7 +398,7 @@ def _alias(lam: Any, function_name: str, alias: str, version: str) -> str:
     try:
         current = lam.get_alias(FunctionName=function_name, Name=alias)
     except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
+        if aws.error_code(exc) != "ResourceNotFoundException":
             raise
         created = lam.create_alias(
             FunctionName=function_name,
@@ -518,15 +518,11 @@ def _cached_client(service: str, config: LabConfig) -> Any:
     return aws.client(service, config)
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _ignore(call: Callable[[], Any], *codes: str) -> None:
     try:
         call()
     except ClientError as exc:
-        if _code(exc) not in codes:
+        if aws.error_code(exc) not in codes:
             raise
 
 

@@ -446,7 +446,7 @@ class LambdaRuntime:
                 ShardIterator=shard.iterator, Limit=self.config.stream_batch_size
             )
         except ClientError as exc:
-            if _code(exc) not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+            if aws.error_code(exc) not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                 raise
             shard.iterator = self._iterator(shard)
             answer = self._streams.get_records(
@@ -715,10 +715,6 @@ def _batch_outcome(result: Any, item_ids: list[str]) -> _Outcome:
 # -- helpers ----------------------------------------------------------------------------------------------------
 def _json_log(event: str, **fields: Any) -> str:
     return json.dumps({"event": event, **fields}, default=str)
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

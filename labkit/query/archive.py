@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from labkit import aws
 from labkit.backup.layout import PartKey
 from labkit.query.errors import QueryError
 from labkit.query.schema import PARTITION_COLUMNS
@@ -186,7 +187,7 @@ def _call(function: Any, bucket: str, **kwargs: Any) -> Any:
     try:
         return function(**kwargs)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+        if aws.error_code(exc) in ("PreconditionFailed", "412"):
             raise QueryError(
                 f"{kwargs.get('Key')} changed in s3://{bucket} while it was read: run the query again"
             ) from exc

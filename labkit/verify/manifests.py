@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from labkit import aws
 from labkit.backup.manifest import (
     DAY,
     FORMAT,
@@ -159,7 +160,7 @@ def _check_instance(
             body = s3.get_object(Bucket=bucket, Key=ref.key)["Body"].read()
             document = json.loads(body)
         except (ClientError, ValueError) as exc:
-            kind = ARCHIVED if _code(exc) == "InvalidObjectState" else CHAIN
+            kind = ARCHIVED if aws.error_code(exc) == "InvalidObjectState" else CHAIN
             check.add(instance, "?", kind, ref.key, f"unreadable manifest: {_unreadable(exc)}")
             previous = None
             continue
@@ -273,7 +274,7 @@ def _check_parts(
             try:
                 d = digest_part(s3, bucket, p["key"], whole)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = aws.error_code(exc)
                 kind = {"NoSuchKey": PART_MISSING, "404": PART_MISSING, "InvalidObjectState": ARCHIVED}
                 check.add(instance, day, kind.get(code, PART_CHANGED), p["key"], _unreadable(exc))
                 intact = False
@@ -303,11 +304,7 @@ def _check_parts(
             )
 
 
-def _code(exc: Exception) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-
-
 def _unreadable(exc: Exception) -> str:
-    if _code(exc) == "InvalidObjectState":
+    if aws.error_code(exc) == "InvalidObjectState":
         return "in an archive storage class: restore it (aws s3api restore-object), then verify again"
-    return f"cannot read it: {_code(exc) or exc}"
+    return f"cannot read it: {aws.error_code(exc) or exc}"
