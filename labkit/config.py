@@ -46,6 +46,9 @@ class LabConfig:
     # S3 bucket names are global: the backup bucket's name carries the account and Region unless given.
     account_id: str = ""  # empty: the emulator's account (local), the caller's account (aws, one STS call)
     bucket: str = ""  # empty: <project>-backups-<account>-<region> (backup_bucket_name)
+    # the instance queue the scanner sends to; both deploys set it in the scanner's environment (the stack from
+    # the queue it creates, the local runtime from deploy_local); empty: looked up by name (GetQueueUrl)
+    queue_url: str = ""
 
     # --- local target: emulator and Aurora stand-in -------------------------------------------------
     state_dir: Path = field(default_factory=_default_state_dir)

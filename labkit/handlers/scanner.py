@@ -4,7 +4,6 @@ rule's input ``{"action": "manifest"}`` it writes yesterday's and today's manife
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,10 +20,9 @@ metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["scanner"])
 
 
 def _queue_url() -> str:
-    return (
-        os.environ.get("LABKIT_QUEUE_URL")
-        or clients.client("sqs").get_queue_url(QueueName=clients.config().names.queue)["QueueUrl"]
-    )
+    """The deployed queue (``queue_url``, set by both deploys), else the one named in the config."""
+    lab = clients.config()
+    return lab.queue_url or clients.client("sqs").get_queue_url(QueueName=lab.names.queue)["QueueUrl"]
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)

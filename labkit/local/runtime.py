@@ -660,10 +660,12 @@ def start_local_pipeline(
     os.environ.update(emulator_environment(config, endpoint))
     local = replace(config, endpoint_url=endpoint)
     try:
-        deploy_local(local)
+        deployed = deploy_local(local)
     except LabkitError as exc:
         log.error(_json_log("deploy_failed", error=str(exc)))
         return None
+    # as the stack does in the scanner's function environment: the queue it sends to (config.queue_url)
+    os.environ["LABKIT_QUEUE_URL"] = deployed.queue_url
     if before_start is not None:
         before_start()
     handlers = load_handlers()

@@ -507,3 +507,23 @@ def test_control_routes_let_another_process_tick_drain_and_read_counters(
     assert ticked == {"ticked": True} and drained == {"idle": True}
     assert stats["running"] is True and stats["scanner"]["invocations"] == 1
     assert len(fakes["scanner"].calls) == 1
+
+
+def test_the_local_deploy_tells_the_scanner_its_queue_url_as_the_stack_does(
+    config: LabConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``queue_url`` is a config field both deploys set: the stack in the scanner's environment, the lab here."""
+    from labkit.local.runtime import emulator_environment, start_local_pipeline
+
+    # GIVEN an environment the test restores (start_local_pipeline sets the handlers' variables process-wide)
+    for name in [*emulator_environment(config, config.endpoint_url), "LABKIT_QUEUE_URL"]:
+        monkeypatch.setenv(name, "")
+    # WHEN the lab deploys its resources and starts the handlers
+    runtime = start_local_pipeline(config, config.endpoint_url)
+    assert runtime is not None
+    try:
+        # THEN a config loaded as a handler loads it names the queue the deploy made, with no GetQueueUrl
+        expected = deploy_local(config).queue_url  # safe to run twice: the same queue
+        assert load_config().queue_url == expected == runtime.queue_url
+    finally:
+        runtime.stop()

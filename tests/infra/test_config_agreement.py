@@ -186,3 +186,8 @@ def test_the_scanner_finds_the_tracking_table_from_its_environment(lab_run: Prog
     table = lab_run.one("aws:dynamodb/table:Table", "log-files")
     assert load_config(env=env).names.table == table["name"]
     assert "live-files" in {index["name"] for index in table["globalSecondaryIndexes"]}
+
+
+def test_the_scanners_environment_loads_to_a_config_naming_its_queue(lab_run: ProgramRun) -> None:
+    env = lab_run.one("aws:lambda/function:Function", "scanner")["environment"]["variables"]
+    assert load_config(env=env).queue_url == lab_run.state[("aws:sqs/queue:Queue", "instances")]["url"]
