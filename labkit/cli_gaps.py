@@ -16,7 +16,7 @@ from rich.table import Table
 from labkit import aws
 from labkit.backup import gaps as g
 from labkit.backup import table as t
-from labkit.cli_ops import LabTargetOption, target_config
+from labkit.cli.options import LabTargetOption, target_config
 
 console = Console()
 

@@ -15,27 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from labkit.config import LabConfig, load_config
+from labkit.cli.options import LabTargetOption, target_config
+from labkit.config import LabConfig
 from labkit.ops import DEFAULT_STACK, DEFAULT_VERSION
 
 console = Console()
 err = Console(stderr=True)
 
-LabTargetOption = Annotated[
-    str | None,
-    typer.Option(
-        "--target",
-        help="aws (the Pulumi stacks in your AWS account) or local (the lab service on this machine). "
-        "Default: LABKIT_TARGET, else local.",
-        show_default=False,
-    ),
-]
 StackOption = Annotated[str, typer.Option("--stack", help="Pulumi stack name of both stacks (aws).")]
-
-
-def target_config(target: str | None) -> LabConfig:
-    """The config for ``--target``: argument > LABKIT_TARGET > default, like every other setting."""
-    return load_config(target=target)
 
 
 def print_rows(rows: list[dict[str, Any]], title: str = "") -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from labkit.cli_ops import LabTargetOption, target_config
+from labkit.cli.options import LabTargetOption, target_config
 
 if TYPE_CHECKING:  # pandas is imported by the engine when a query runs, not by every labkit command
     import pandas as pd

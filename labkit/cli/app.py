@@ -1,0 +1,44 @@
+"""The ``labkit`` typer app and ``main``, the console script.
+
+Commands are registered here, one line each, in the order ``labkit --help`` lists them; their code lives in
+one module per command group. ``main`` turns a LabkitError into one red line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from labkit.cli import alarms, lab, local, traffic, verify
+from labkit.cli.options import err
+from labkit.errors import LabkitError
+
+app = typer.Typer(
+    help="Back up Aurora MySQL audit logs to S3 - and run the whole lab on this machine, no AWS account needed.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command("lab")(lab.lab_main)
+app.command("verify")(verify.verify_backups)
+app.command("manifest")(verify.manifest_write)
+app.command("alarms")(alarms.alarms_check)
+app.command("retry-failed")(alarms.retry_failed_files)
+
+# Command groups kept in their own modules: each module has ``register(app)``. One module per line.
+_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops", "labkit.cli_query", "labkit.cli_gaps")
+for _module in _COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+app.add_typer(local.local_app, name="local")
+app.add_typer(traffic.traffic_app, name="traffic")
+app.add_typer(lab.notebooks_app, name="notebooks")
+
+
+def main() -> None:
+    try:
+        app()
+    except LabkitError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from exc
