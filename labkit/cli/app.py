@@ -6,11 +6,9 @@ one module per command group. ``main`` turns a LabkitError into one red line on 
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-from labkit.cli import alarms, lab, local, traffic, verify
+from labkit.cli import alarms, gaps, lab, local, ops, query, traffic, verify
 from labkit.cli.options import err
 from labkit.errors import LabkitError
 
@@ -25,11 +23,13 @@ app.command("verify")(verify.verify_backups)
 app.command("manifest")(verify.manifest_write)
 app.command("alarms")(alarms.alarms_check)
 app.command("retry-failed")(alarms.retry_failed_files)
-
-# Command groups kept in their own modules: each module has ``register(app)``. One module per line.
-_COMMAND_MODULES: tuple[str, ...] = ("labkit.cli_ops", "labkit.cli_query", "labkit.cli_gaps")
-for _module in _COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+app.command("deploy")(ops.deploy_cmd)
+app.command("destroy")(ops.destroy_cmd)
+app.command("status")(ops.status_cmd)
+app.command("scan")(ops.scan_cmd)
+app.command("query")(query.query_cmd)
+app.command("search")(query.search_cmd)
+app.command("gaps")(gaps.gaps_cmd)
 
 app.add_typer(local.local_app, name="local")
 app.add_typer(traffic.traffic_app, name="traffic")

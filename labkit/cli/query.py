@@ -11,15 +11,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labkit.cli.options import LabTargetOption, target_config
+from labkit.cli.options import LabTargetOption, console, target_config
 
 if TYPE_CHECKING:  # pandas is imported by the engine when a query runs, not by every labkit command
     import pandas as pd
-
-console = Console()
 
 
 class OutputFormat(StrEnum):
@@ -109,8 +106,3 @@ def _cell(value: object, width: int = 200) -> str:
         return ""
     text = str(value)
     return text if len(text) <= width else f"{text[:width]}… ({len(text):,} characters)"
-
-
-def register(app: typer.Typer) -> None:
-    app.command("query")(query_cmd)
-    app.command("search")(search_cmd)

@@ -10,15 +10,12 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from labkit import aws
 from labkit.backup import gaps as g
 from labkit.backup import table as t
-from labkit.cli.options import LabTargetOption, target_config
-
-console = Console()
+from labkit.cli.options import LabTargetOption, console, target_config
 
 
 def _when(ms: int) -> str:
@@ -76,7 +73,3 @@ def gaps_cmd(
             str(x.get("reason", "")),
         )
     console.print(rows)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("gaps")(gaps_cmd)

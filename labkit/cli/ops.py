@@ -12,15 +12,11 @@ from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labkit.cli.options import LabTargetOption, target_config
+from labkit.cli.options import LabTargetOption, console, err, target_config
 from labkit.config import LabConfig
 from labkit.ops import DEFAULT_STACK, DEFAULT_VERSION
-
-console = Console()
-err = Console(stderr=True)
 
 StackOption = Annotated[str, typer.Option("--stack", help="Pulumi stack name of both stacks (aws).")]
 
@@ -205,10 +201,3 @@ def scan_cmd(
         )
     else:
         console.print(f"{result.pending_bytes:,} bytes pending; `labkit scan --wait` waits for the copies")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("deploy")(deploy_cmd)
-    app.command("destroy")(destroy_cmd)
-    app.command("status")(status_cmd)
-    app.command("scan")(scan_cmd)
