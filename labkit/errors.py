@@ -45,3 +45,15 @@ class StackError(LabkitError):
 
 class DeployError(LabkitError):
     """Creating the application resources in the emulator failed."""
+
+
+class MissingExtraError(LabkitError):
+    """An optional dependency is not installed; names the extra that brings it (labkit.extras.require)."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module} is not installed: it comes with labkit's {extra} extra, "
+            f"install it with `pip install 'labkit[{extra}]'`"
+        )
+        self.module = module
+        self.extra = extra

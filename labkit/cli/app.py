@@ -7,6 +7,7 @@ one module per command group. ``main`` turns a LabkitError into one red line on 
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from labkit.cli import alarms, gaps, lab, local, ops, query, traffic, verify
 from labkit.cli.options import err
@@ -40,5 +41,5 @@ def main() -> None:
     try:
         app()
     except LabkitError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print("[red]error:[/red]", escape(str(exc)))  # escaped: "labkit[lab]" is not markup
         raise SystemExit(2) from exc

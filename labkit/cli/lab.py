@@ -8,6 +8,7 @@ import typer
 
 from labkit.cli.options import console, current_config, err
 from labkit.config import load_config
+from labkit.extras import require
 
 
 def lab_main(
@@ -20,6 +21,7 @@ def lab_main(
     """
     from pathlib import Path
 
+    require("matplotlib")  # the backup-state chart
     from labkit.lab import run_lab
 
     report = run_lab(current_config(), duration_s=duration, out_dir=Path(out))
@@ -48,6 +50,8 @@ def notebooks_run(
     """
     from pathlib import Path
 
+    require("papermill")
+    require("pandas")  # labkit.workbook, which sets the lab up for the notebooks
     from labkit.notebooks import NotebookFailedError, run_workbook
 
     parameters = {} if duration is None else {"DURATION_S": duration}

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from labkit.cli.options import LabTargetOption, console, err, target_config
 from labkit.config import LabConfig
+from labkit.extras import require
 from labkit.ops import DEFAULT_STACK, DEFAULT_VERSION
 
 StackOption = Annotated[str, typer.Option("--stack", help="Pulumi stack name of both stacks (aws).")]
@@ -32,6 +33,12 @@ def print_rows(rows: list[dict[str, Any]], title: str = "") -> None:
 
 def _step(message: str) -> None:
     console.rule(message)
+
+
+def _require_stacks(config: LabConfig) -> None:
+    """The Pulumi SDK for deploy and destroy on aws (status shows what it can without it)."""
+    if config.target == "aws":
+        require("pulumi")
 
 
 def _spinner(config: LabConfig, message: str) -> Any:
@@ -63,6 +70,7 @@ def deploy_cmd(
     from labkit import ops
 
     config = target_config(target)
+    _require_stacks(config)
     with _spinner(config, "starting the local lab and its pipeline ..."):
         steps = ops.deploy(config, stack_name=stack, version=version, build_images=images, say=_step)
     for step in steps:
@@ -85,6 +93,7 @@ def destroy_cmd(
     from labkit import ops
 
     config = target_config(target)
+    _require_stacks(config)
     what = (
         f"the lab stack and the ECR stack '{stack}' of {config.project} in {config.region}"
         if config.target == "aws"

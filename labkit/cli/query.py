@@ -14,9 +14,14 @@ import typer
 from rich.table import Table
 
 from labkit.cli.options import LabTargetOption, console, target_config
+from labkit.extras import require
 
 if TYPE_CHECKING:  # pandas is imported by the engine when a query runs, not by every labkit command
+    from collections.abc import Callable
+
     import pandas as pd
+
+    from labkit.config import LabConfig
 
 
 class OutputFormat(StrEnum):
@@ -49,9 +54,11 @@ def query_cmd(
 ) -> None:
     """Run SQL over the archive. Locally --instance/--since/--until bound what is read (default: all of it);
     on AWS, write the partition predicates ("date", instance) in the SQL: Athena prunes by them."""
+    config = target_config(target)
+    _require_engine(config)
     from labkit.query import connect
 
-    engine = connect(target_config(target))
+    engine = connect(config)
     show(engine.sql(sql, instance=instance, since=since, until=until), output)
 
 
@@ -70,9 +77,10 @@ def search_cmd(
 ) -> None:
     """Audit events matching every filter given, in time order. QUERY_DDL/QUERY_DCL/QUERY_DML also match
     QUERY events of that kind (MariaDB and RDS write QUERY for all statements)."""
+    config = target_config(target)
+    _require_engine(config)
     from labkit.query import search
 
-    config = target_config(target)
     frame = search(
         config,
         user=user,
@@ -86,6 +94,7 @@ def search_cmd(
 
 
 def show(frame: pd.DataFrame, output: OutputFormat) -> None:
+    isna = require("pandas").isna
     if output is OutputFormat.csv:
         frame.to_csv(sys.stdout, index=False)
     elif output is OutputFormat.json:
@@ -93,16 +102,21 @@ def show(frame: pd.DataFrame, output: OutputFormat) -> None:
     else:
         table = Table(*map(str, frame.columns))
         for row in frame.itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
+            table.add_row(*(_cell(v, isna) for v in row))
         console.print(table)
         console.print(f"{len(frame)} row{'s' if len(frame) != 1 else ''}")
 
 
-def _cell(value: object, width: int = 200) -> str:
-    """A table cell: long statements cut (csv and json keep them whole)."""
-    import pandas as pd
+def _require_engine(config: LabConfig) -> None:
+    """pandas for the frames, and DuckDB when the archive is read here (Athena reads it on aws)."""
+    require("pandas")
+    if config.target == "local":
+        require("duckdb")
 
-    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+
+def _cell(value: object, isna: Callable[[object], bool], width: int = 200) -> str:
+    """A table cell: long statements cut (csv and json keep them whole)."""
+    if value is None or (not isinstance(value, (list, tuple)) and isna(value)):
         return ""
     text = str(value)
     return text if len(text) <= width else f"{text[:width]}… ({len(text):,} characters)"

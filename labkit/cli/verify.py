@@ -11,6 +11,7 @@ from rich.table import Table
 
 from labkit.cli.options import LabTargetOption, console, current_config, target_config
 from labkit.config import LabConfig
+from labkit.extras import require
 
 
 def verify_backups(
@@ -62,6 +63,7 @@ def verify_backups(
         _verify_manifests(config, Path(out), as_json)
         return
 
+    require("matplotlib")  # the backup-state chart
     from labkit.verify import reconcile_target, write_report
 
     with (

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.extras import cli_script, run_blocked
 
 
@@ -40,3 +42,21 @@ def test_the_probe_does_refuse_pandas() -> None:
         timeout=60,
     )
     assert done.returncode != 0 and "pandas is not installed (blocked by the test)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "module", "extra"),
+    [
+        (["query", "SELECT count(*) FROM audit_events", "--target", "local"], "pandas", "notebooks"),
+        (["verify", "--target", "local"], "matplotlib", "lab"),
+    ],
+)
+def test_a_command_that_needs_a_missing_extra_names_the_extra_to_install(
+    args: list[str], module: str, extra: str, tmp_path: Path
+) -> None:
+    done = run_blocked(args, {"LABKIT_STATE_DIR": str(tmp_path)})
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stderr
+    assert f"error: {module} is not installed" in said, done.stderr
+    assert f"pip install 'labkit[{extra}]'" in said, done.stderr
+    assert "Traceback" not in done.stderr
