@@ -1,6 +1,7 @@
 """The lab's one configuration object: the only place that knows the target.
 
-Precedence for every field: explicit argument > ``LABKIT_<FIELD>`` environment variable > default.
+Precedence for every field: explicit argument > ``LABKIT_<FIELD>`` environment variable > the profile's
+value (``profile``, local target only) > default.
 Resource names and pipeline settings here are the single source for both the local deploy and the
 Pulumi stack, so the two cannot drift apart.
 """
@@ -28,6 +29,13 @@ TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"
 LOCAL_ACCOUNT_ID = "123456789012"  # the emulator's account (moto's default)
+# Profiles: settings that go together, below anything given explicitly. "workshop" paces the local lab for the
+# workbook and `make lab`: a scan every 10 s and an aurora-named file sealed 5 s after its last write, so a
+# notebook sees its backups within a minute. Profiles never apply to the aws target (the stack's schedule).
+PROFILES: dict[str, dict[str, Any]] = {
+    "": {},
+    "workshop": {"scan_interval_s": 10.0, "seal_after_s": 5.0},
+}
 ATHENA_MIN_CUTOFF = 10 * 1024 * 1024  # bytes: the smallest per-query scan limit a workgroup accepts
 
 
@@ -49,6 +57,8 @@ class LabConfig:
     # the instance queue the scanner sends to; both deploys set it in the scanner's environment (the stack from
     # the queue it creates, the local runtime from deploy_local); empty: looked up by name (GetQueueUrl)
     queue_url: str = ""
+
+    profile: str = ""  # a PROFILES name: defaults for the local target that explicit settings beat
 
     # --- local target: emulator and Aurora stand-in -------------------------------------------------
     state_dir: Path = field(default_factory=_default_state_dir)
@@ -365,9 +375,29 @@ def load_config(env: typing.Mapping[str, str] | None = None, **overrides: Any) -
             values[f.name] = _parse(f.name, raw, kinds[f.name])
     if overrides:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(overrides))}")
+    profile = values.get("profile", "")
+    if profile not in PROFILES:
+        raise ConfigError(f"profile {profile!r}: expected one of {', '.join(repr(p) for p in PROFILES)}")
+    if values.get("target", LabConfig.target) == "local":
+        values = {**PROFILES[profile], **values}  # what was given beats the profile
     config = LabConfig(**values)
     _validate(config)
     return config
+
+
+def with_profile(config: LabConfig, profile: str) -> LabConfig:
+    """A built config under ``profile``, for the settings still at their defaults (local target only).
+
+    A built config does not record what was given explicitly, so a setting equal to its default counts as not
+    given. A config that has a profile already, and the aws target, are returned as they are.
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"profile {profile!r}: expected one of {', '.join(repr(p) for p in PROFILES)}")
+    if config.target != "local" or config.profile:
+        return config
+    defaults = LabConfig()
+    values = {k: v for k, v in PROFILES[profile].items() if getattr(config, k) == getattr(defaults, k)}
+    return dataclasses.replace(config, profile=profile, **values)
 
 
 def _is_day(value: str) -> bool:
@@ -417,6 +447,7 @@ def _validate(config: LabConfig) -> None:
 __all__ = [
     "LOCAL_ACCOUNT_ID",
     "NAMING_SCHEMES",
+    "PROFILES",
     "TARGETS",
     "LabConfig",
     "ResourceNames",
@@ -424,4 +455,5 @@ __all__ = [
     "bucket_name_problem",
     "load_config",
     "rate_seconds",
+    "with_profile",
 ]

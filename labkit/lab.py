@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from rich.console import Console
 
 from labkit import traffic
 from labkit.backup import table as t
-from labkit.config import LabConfig
+from labkit.config import LabConfig, with_profile
 from labkit.errors import LabkitError
 from labkit.local import control
 from labkit.traffic.lab import LabTarget
@@ -88,10 +87,8 @@ def seal_active_files(config: LabConfig) -> None:
 
 
 def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")) -> Reconciliation:
-    # local pacing: scan every 10 s, and call an aurora-named file sealed 5 s after its last write
-    config = replace(
-        config, scan_interval_s=min(config.scan_interval_s, 10.0), seal_after_s=min(config.seal_after_s, 5.0)
-    )
+    # the workshop profile: scan every 10 s, call an aurora-named file sealed 5 s after its last write
+    config = with_profile(config, "workshop")
     started_at = time.monotonic()
     console.rule("1/5 local lab up (emulator, Aurora stand-in, pipeline)")
     state, started = control.up(config)

@@ -1,44 +1,42 @@
 """What every workbook step shares: the config for a target, progress bars, and recorded values.
 
 Notebook cells hold one call each; the target (``local`` or ``aws``) is decided here and below, never in
-a cell. The local lab is paced for a workshop: scans every 10 s and aurora-named files sealed 5 s after
-their last write (the same pacing ``make lab`` uses), so a notebook sees its backups within a minute.
+a cell. The local lab is paced for a workshop by default (``labkit.config.PROFILES["workshop"]``, the profile
+``make lab`` uses), so a notebook sees its backups within a minute; explicit settings beat the profile.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from labkit.config import LabConfig, load_config
+from labkit.config import LabConfig, load_config, with_profile
 
-LOCAL_SCAN_INTERVAL_S = 10.0
-LOCAL_SEAL_AFTER_S = 5.0
+WORKBOOK_PROFILE = "workshop"  # labkit.config.PROFILES: the local lab paced for a workshop
 DEFAULT_OUT_DIR = Path("out") / "notebooks"
 
 
 def workbook_config(target: str = "local", **overrides: Any) -> LabConfig:
-    """The lab config for ``target`` (argument > LABKIT_* variable > default), paced for the workbook."""
-    config = load_config(target=target, **overrides)
-    return paced(config)
+    """The lab config for ``target``: argument > LABKIT_* variable > the workshop profile > default.
+
+    The workshop profile is the default profile here (a ``profile`` argument or LABKIT_PROFILE picks another);
+    a scan interval or seal delay given explicitly or in the environment beats it.
+    """
+    if target == "local" and not overrides.get("profile") and not os.environ.get("LABKIT_PROFILE"):
+        overrides["profile"] = WORKBOOK_PROFILE
+    return load_config(target=target, **overrides)
 
 
 def paced(config: LabConfig) -> LabConfig:
-    """Local only: scan often and seal quickly, so the pipeline catches up in seconds, not an hour."""
-    if config.target != "local":
-        return config
-    return replace(
-        config,
-        scan_interval_s=min(config.scan_interval_s, LOCAL_SCAN_INTERVAL_S),
-        seal_after_s=min(config.seal_after_s, LOCAL_SEAL_AFTER_S),
-    )
+    """An already-built local config under the workshop profile (labkit.config.with_profile)."""
+    return with_profile(config, WORKBOOK_PROFILE)
 
 
 def progress(total: float | None, description: str, unit: str = "step") -> Any:
