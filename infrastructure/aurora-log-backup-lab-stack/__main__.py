@@ -71,7 +71,7 @@ storage = BackupStorage(
     StorageArgs(
         lab=lab,
         retention=settings.retention,
-        force_destroy_bucket=settings.force_destroy_bucket,
+        lab_teardown=settings.lab_teardown,
         event_topic_arn=alarms.topic.arn,
     ),
 )

@@ -137,7 +137,11 @@ class StackSettings:
     live_versions: dict[str, str | None]
     vpc_cidr: str = "10.60.0.0/16"
     retention: BackupRetention = field(default_factory=BackupRetention)
-    force_destroy_bucket: bool = True
+    # labTeardown: the one switch that lets `pulumi destroy` (labkit destroy --target aws) delete the archive.
+    # Off: the backup bucket, tracking table and backup key are protected and retained, the bucket is never
+    # force-destroyed. On (then `pulumi up`, which records it): unprotected, the bucket emptied on destroy
+    # (COMPLIANCE-locked objects only once their days are over).
+    lab_teardown: bool = False
     log_retention_days: int = 14
     aurora_engine_version: str | None = None  # None: the Region's default Aurora MySQL 3 version
     aurora_instance_class: str = "db.t4g.medium"
@@ -183,6 +187,11 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
         bucket=config.get("backupBucket"),  # optional override of <project>-backups-<account>-<region>
         audit_events=config.get("auditEvents"),
     )
+    if config.get("forceDestroyBucket") is not None:
+        raise ValueError(
+            "forceDestroyBucket is gone: the archive is protected unless labTeardown is true "
+            "(`pulumi config set labTeardown true`, `pulumi up`, then `labkit destroy --target aws`)"
+        )
     missing = [key for key in FUNCTION_KEYS if not config.get(f"{key}ImageTag")]
     if missing:
         raise ValueError(
@@ -197,7 +206,7 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
         live_versions={key: config.get(f"{key}LiveVersion") for key in FUNCTION_KEYS},
         vpc_cidr=config.get("vpcCidr") or "10.60.0.0/16",
         retention=read_retention(config),
-        force_destroy_bucket=config.get_bool("forceDestroyBucket", True),
+        lab_teardown=config.get_bool("labTeardown", False),
         log_retention_days=config.get_int("logRetentionDays", 14),
         aurora_engine_version=config.get("auroraEngineVersion"),
         aurora_instance_class=config.get("auroraInstanceClass") or "db.t4g.medium",

@@ -18,15 +18,34 @@ from labkit.config import LabConfig
 from labkit.policies import tls_only_policy
 
 MAX_SQS_RETENTION_S = 14 * 24 * 3600
+MAX_KMS_DELETION_WINDOW_DAYS = 30  # KMS accepts 7-30 days between ScheduleKeyDeletion and the deletion
 
 
-def kms_key(name: str, alias: str, description: str, opts: pulumi.ResourceOptions) -> aws.kms.Key:
-    """A customer-managed key with rotation on, and its alias."""
+def kms_key(
+    name: str,
+    alias: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+    deletion_window_in_days: int = 7,
+    key_opts: pulumi.ResourceOptions | None = None,
+) -> aws.kms.Key:
+    """A customer-managed key with rotation on, and its alias (``key_opts`` merged for the key alone)."""
     key = aws.kms.Key(
-        name, description=description, enable_key_rotation=True, deletion_window_in_days=7, opts=opts
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=deletion_window_in_days,
+        opts=pulumi.ResourceOptions.merge(opts, key_opts),
     )
     aws.kms.Alias(f"{name}-alias", name=alias, target_key_id=key.key_id, opts=opts)
     return key
+
+
+def archive_options(parent: pulumi.Resource, lab_teardown: bool) -> pulumi.ResourceOptions:
+    """What holds the backups (bucket, tracking table, backup key) is protected, so no config change can
+    replace or delete it (Pulumi refuses to replace or delete a protected resource), and retained in AWS if it
+    ever leaves the program. labTeardown, set deliberately before `labkit destroy --target aws`, lifts both."""
+    return pulumi.ResourceOptions(parent=parent, protect=not lab_teardown, retain_on_delete=not lab_teardown)
 
 
 def lock_down_bucket(
@@ -74,7 +93,8 @@ def lock_down_bucket(
 class StorageArgs:
     lab: LabConfig
     retention: BackupRetention
-    force_destroy_bucket: bool
+    # settings.StackSettings.lab_teardown: unprotect the archive, empty the bucket on destroy
+    lab_teardown: bool = False
     # the topic RDS's deletion events arrive on: the only sender allowed besides the scanner's role
     event_topic_arn: pulumi.Input[str] | None = None
 
@@ -84,21 +104,31 @@ class BackupStorage(pulumi.ComponentResource):
         super().__init__("labkit:lab:BackupStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         lab, names, retention = args.lab, args.lab.names, args.retention
+        archive = archive_options(self, args.lab_teardown)
 
+        # Without this key no backup can be read: protected like the bucket, and the longest deletion window
         self.key = kms_key(
             "backup-key",
             f"alias/{lab.project}-backups",
             f"{lab.project}: SSE-KMS for the audit log backups",
             child,
+            deletion_window_in_days=MAX_KMS_DELETION_WINDOW_DAYS,
+            key_opts=archive,
         )
 
+        # No object_lock_enabled here: the provider replaces a bucket when it changes, so turning Object Lock
+        # on later (objectLockDays 0 -> N, a retentionPreset) would replace the bucket under the same name.
+        # S3 enables Object Lock on an existing versioned bucket instead: "You can enable Object Lock for new
+        # or existing buckets" (Amazon S3 User Guide, "Configuring S3 Object Lock"; API:
+        # PutObjectLockConfiguration), which is what BucketObjectLockConfiguration below calls, after
+        # versioning. Once on, S3 cannot turn Object Lock off again (objectLockDays N -> 0 only drops the
+        # default retention).
         lock = retention.object_lock_days > 0
         self.bucket = aws.s3.Bucket(
             "backups",
             bucket=names.bucket,
-            object_lock_enabled=lock,
-            force_destroy=args.force_destroy_bucket and not lock,
-            opts=child,
+            force_destroy=args.lab_teardown,  # only an explicit teardown empties the archive on destroy
+            opts=archive,
         )
         lock_down_bucket("backups", self.bucket, self.key, self)
         versioning = aws.s3.BucketVersioning(
@@ -154,7 +184,9 @@ class BackupStorage(pulumi.ComponentResource):
             point_in_time_recovery={"enabled": True},
             server_side_encryption={"enabled": True},  # KMS (AWS managed key for DynamoDB)
             ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
-            opts=child,
+            # what was copied and what was lost: DynamoDB refuses DeleteTable too, not only Pulumi
+            deletion_protection_enabled=not args.lab_teardown,
+            opts=archive,
         )
 
         self.dlq = aws.sqs.Queue(

@@ -87,8 +87,9 @@ def destroy_cmd(
 ) -> None:
     """Tear the lab down. aws: pulumi destroy of the lab stack, then the ECR stack. local: the lab service down.
 
-    On aws the backup bucket and its objects go with the lab stack (forceDestroyBucket, on unless Object
-    Lock is): copy out what you must keep first.
+    On aws the archive (backup bucket, tracking table, backup KMS key) is protected and pulumi destroy stops
+    at it. To delete it with the lab, deliberately: `pulumi config set labTeardown true` in the lab stack,
+    `pulumi up`, then this command (copy out what you must keep first).
     """
     from labkit import ops
 

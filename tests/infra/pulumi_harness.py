@@ -7,7 +7,9 @@ The REFERENCE's traps, handled once here:
 - the ECR stack's StackReference is answered in ``new_resource`` with ``{"name": ..., "outputs": ...}``;
 - ``set_all_config`` happens before the program is imported (run);
 - an invoke the mocks do not know raises instead of silently answering ``{}``;
-- resources are keyed by (type, name), and a duplicate key fails the run.
+- resources are keyed by (type, name), and a duplicate key fails the run;
+- resource options the engine acts on (protect, retainOnDelete, replaceOnChanges, dependencies) never reach
+  ``Mocks.new_resource``: ``OptionRecordingMonitor`` records them from the RegisterResource request.
 Tests then assert on plain dicts, outside any callback, so a failing assert fails the test.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_root_resource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,8 +142,14 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, stack_outputs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        stack_outputs: dict[str, Any] | None = None,
+        invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    ) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.options: dict[tuple[str, str], dict[str, Any]] = {}
+        self.known_invokes = {**INVOKES, **(invokes or {})}
         self.state: dict[tuple[str, str], dict[str, Any]] = {}
         self.stack_references: list[str] = []
         self.stack_outputs = stack_outputs or {}
@@ -160,9 +169,29 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.invokes.append((args.token, dict(args.args)))
-        if args.token not in INVOKES:
-            raise NotImplementedError(f"unmocked invoke {args.token}: add it to tests/infra/conftest.py")
-        return INVOKES[args.token](args.args)
+        if args.token not in self.known_invokes:
+            raise NotImplementedError(
+                f"unmocked invoke {args.token}: add it to tests/infra/pulumi_harness.py"
+            )
+        return self.known_invokes[args.token](args.args)
+
+
+class OptionRecordingMonitor(MockMonitor):
+    """The mock monitor, also recording the options of each resource (keyed like the mocks' resources)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method it stands in for
+        self.recording.options[(request.type, request.name)] = {
+            "protect": bool(request.protect),
+            "retainOnDelete": bool(request.retainOnDelete),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "dependencies": list(request.dependencies),
+        }
+        return super().RegisterResource(request)
 
 
 @dataclass
@@ -172,6 +201,7 @@ class ProgramRun:
     outputs: dict[str, Any]
     stack_references: list[str]
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    options: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> dict[str, dict[str, Any]]:
         """name -> inputs of every resource of one type."""
@@ -187,22 +217,38 @@ class ProgramRun:
 
 
 def run_program(
-    stack_dir: Path, project: str, config: dict[str, str], stack_outputs: dict[str, Any] | None = None
+    stack_dir: Path,
+    project: str,
+    config: dict[str, str],
+    stack_outputs: dict[str, Any] | None = None,
+    invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
 ) -> ProgramRun:
-    """Run one stack's __main__.py under fresh mocks and return what it declared and exported."""
+    """Run one stack's __main__.py under fresh mocks and return what it declared and exported.
+    ``invokes`` replaces some of the mocked data sources (by token) for this run."""
     # LABKIT_* variables of the developer's shell must not leak into the program's load_config()
     leaked = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LABKIT_")}
     try:
-        return _run(stack_dir, project, config, stack_outputs)
+        return _run(stack_dir, project, config, stack_outputs, invokes)
     finally:
         os.environ.update(leaked)
 
 
 def _run(
-    stack_dir: Path, project: str, config: dict[str, str], stack_outputs: dict[str, Any] | None
+    stack_dir: Path,
+    project: str,
+    config: dict[str, str],
+    stack_outputs: dict[str, Any] | None,
+    invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
 ) -> ProgramRun:
-    mocks = RecordingMocks(stack_outputs)
-    pulumi.runtime.set_mocks(mocks, project=project, stack="dev", preview=False, organization="organization")
+    mocks = RecordingMocks(stack_outputs, invokes)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project,
+        stack="dev",
+        preview=False,
+        organization="organization",
+        monitor=OptionRecordingMonitor(mocks),
+    )
     pulumi.runtime.set_all_config(config)
     for module in LAB_MODULES + ECR_MODULES:  # a fresh import per run: the program reads config at import
         sys.modules.pop(module, None)
@@ -220,7 +266,9 @@ def _run(
         return pulumi.Output.from_input(dict(root.outputs)).apply(exported.update)
 
     program()
-    return ProgramRun(mocks.resources, mocks.state, exported, mocks.stack_references, mocks.invokes)
+    return ProgramRun(
+        mocks.resources, mocks.state, exported, mocks.stack_references, mocks.invokes, mocks.options
+    )
 
 
 def stack_config(**overrides: Any) -> Any:
