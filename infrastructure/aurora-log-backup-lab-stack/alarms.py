@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from events import key_statement, topic_publish_statement
+from events import RDS_EVENTS, topic_publish_statement
 from iam import Scope
 
 from labkit.alarms import Panel, alarm_rules, dashboard_panels
@@ -32,18 +32,33 @@ class AlarmsArgs:
 
 
 def this_stacks_alarms(scope: Scope, project: str) -> dict[str, dict[str, str]]:
-    """The confused-deputy guard on CloudWatch's grants: only for this stack's alarms (named <project>-*).
-    CloudWatch's requests carry aws:SourceAccount/aws:SourceArn to KMS as to SNS (unlike EventBridge's)."""
+    """The confused-deputy guard on CloudWatch's sns:Publish: only this stack's alarms (named <project>-*).
+    On the topic policy only: SNS's docs show these keys for sns:Publish, not for the KMS request."""
     return {
         "StringEquals": {"aws:SourceAccount": scope.account_id},
         "ArnLike": {"aws:SourceArn": scope.arn("cloudwatch", f"alarm:{project}-*")},
     }
 
 
+def topic_key_grant(sid: str, service: str) -> dict[str, Any]:
+    """What a service publishing to the encrypted topic needs from its key, as AWS's SNS guide shows it
+    ("Enable compatibility between event sources from AWS services and encrypted topics", Amazon SNS
+    Developer Guide): kms:GenerateDataKey* and kms:Decrypt, no condition. aws:SourceArn/aws:SourceAccount
+    are not documented on that KMS request; if it lacked them the alarms would fire and deliver nothing.
+    The guard on who publishes is the topic policy, and this key serves this topic only."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
 def key_policy(scope: Scope, project: str, rds_events: bool = False) -> str:
-    """The topic key's policy: the account administers it (as a default key policy does), and CloudWatch
-    may encrypt to the topic, which it must to publish an alarm to an encrypted topic at all (without
-    this grant the alarms deploy cleanly and deliver nothing). In a key policy ``Resource: "*"`` is this key."""
+    """The topic key's policy: the account administers it (as a default key policy does), and every service
+    that publishes to the topic (CloudWatch's alarms; RDS's events when subscribed) may encrypt to it, which
+    it must to publish to an encrypted topic at all. In a key policy ``Resource: "*"`` is this key."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -55,15 +70,8 @@ def key_policy(scope: Scope, project: str, rds_events: bool = False) -> str:
                     "Action": "kms:*",
                     "Resource": "*",
                 },
-                {
-                    "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
-                    "Effect": "Allow",
-                    "Principal": {"Service": CLOUDWATCH},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": this_stacks_alarms(scope, project),
-                },
-                *([key_statement()] if rds_events else []),
+                topic_key_grant("CloudWatchAlarmsPublishToTheEncryptedTopic", CLOUDWATCH),
+                *([topic_key_grant("RdsEventsPublishToTheEncryptedTopic", RDS_EVENTS)] if rds_events else []),
             ],
         }
     )

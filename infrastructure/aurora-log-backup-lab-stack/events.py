@@ -11,7 +11,7 @@ The detector's queue is subscribed to that topic:
   instance event that is not a deletion, so the categories can stay broad without harm.
 
 The grants that go with it live where the policies are: the topic key and topic policy (alarms.py: RDS may
-encrypt to and publish on the topic, for the lab's instances only) and the queue policy (storage.py: only
+encrypt to the topic's key, and publish on the topic for the lab's instances only) and the queue policy (storage.py: only
 this topic may send, ``aws:SourceArn`` equal to it).
 
 Also here, the other event that starts work: a daily EventBridge rule that invokes the scanner's ``live``
@@ -59,19 +59,6 @@ def topic_publish_statement(instance_arns: Sequence[str], account_id: str, topic
             "StringEquals": {"aws:SourceAccount": account_id},
             "ArnLike": {"aws:SourceArn": list(instance_arns)},
         },
-    }
-
-
-def key_statement() -> dict[str, Any]:
-    """RDS must encrypt to the topic's key to publish on an encrypted topic. Whether RDS sends
-    aws:SourceArn to KMS is not documented in the sources at hand, so no condition: the topic policy is
-    the guard on who publishes, and this key serves this topic only."""
-    return {
-        "Sid": "RdsEventsPublishToTheEncryptedTopic",
-        "Effect": "Allow",
-        "Principal": {"Service": RDS_EVENTS},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-        "Resource": "*",
     }
 
 

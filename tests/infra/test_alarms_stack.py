@@ -165,6 +165,7 @@ def test_every_alarm_notifies_the_kms_encrypted_topic(stack: ProgramRun) -> None
 
 
 def test_cloudwatch_may_use_the_topic_key_and_publish_only_for_this_stacks_alarms(stack: ProgramRun) -> None:
+    # the alarms guard sits on sns:Publish; the key grant is unconditioned (issue 18 item 3, next test)
     policy = json.loads(stack.one(KEY, "alarms-key")["policy"])
     (grant,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -175,12 +176,37 @@ def test_cloudwatch_may_use_the_topic_key_and_publish_only_for_this_stacks_alarm
     assert publish["Action"] == "sns:Publish"
     assert publish["Resource"] == stack.state[(TOPIC, "alarms")]["arn"]
     alarm_arns = [stack.state[(ALARM, key)]["arn"] for key in REQUIRED]
-    for statement in (grant, publish):
-        condition = statement["Condition"]
-        assert condition["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
-        pattern = condition["ArnLike"]["aws:SourceArn"]
-        assert [arn for arn in alarm_arns if not fnmatch.fnmatchcase(arn, pattern)] == []  # every alarm may
-        assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:other-app-x", pattern)
+    condition = publish["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    pattern = condition["ArnLike"]["aws:SourceArn"]
+    assert [arn for arn in alarm_arns if not fnmatch.fnmatchcase(arn, pattern)] == []  # every alarm may
+    assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:other-app-x", pattern)
+
+
+def test_every_service_that_publishes_to_the_topic_may_encrypt_to_its_key_as_the_sns_guide_shows(
+    stack: ProgramRun,
+) -> None:
+    # GIVEN every service principal the topic policy lets publish (CloudWatch's alarms, RDS's events)
+    topic_arn = stack.state[(TOPIC, "alarms")]["arn"]
+    topic_policy = json.loads(stack.one("aws:sns/topicPolicy:TopicPolicy", "alarms-publish")["policy"])
+    publishers = {
+        s["Principal"]["Service"]
+        for s in topic_policy["Statement"]
+        if s["Effect"] == "Allow" and "Service" in s.get("Principal", {})
+    }
+    assert publishers == {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com"}
+    key_policy = json.loads(stack.one(KEY, "alarms-key")["policy"])
+    for service in publishers:
+        (grant,) = [s for s in key_policy["Statement"] if s.get("Principal") == {"Service": service}]
+        # THEN each may GenerateDataKey*/Decrypt, with no condition the KMS request may not carry: AWS's
+        # guide ("Enable compatibility between event sources from AWS services and encrypted topics") shows
+        # none, and aws:SourceArn/aws:SourceAccount on it would make alarms fire and deliver nothing
+        assert grant["Effect"] == "Allow", service
+        assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= set(grant["Action"]), service
+        conditions = {key for block in grant.get("Condition", {}).values() for key in block}
+        assert conditions <= {"kms:EncryptionContext:aws:sns:topicArn"}, (service, conditions)
+        for block in grant.get("Condition", {}).values():
+            assert block.get("kms:EncryptionContext:aws:sns:topicArn", topic_arn) == topic_arn
 
 
 def test_parliament_finds_nothing_in_the_new_policies(stack: ProgramRun) -> None:
