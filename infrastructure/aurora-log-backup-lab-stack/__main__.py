@@ -140,6 +140,7 @@ cluster = aurora.AuroraCluster(
         client_security_group_id=test_host.security_group.id,
         instance_class=settings.aurora_instance_class,
         engine_version=settings.aurora_engine_version,
+        parameter_group_family=settings.aurora_parameter_group_family,
         ssm_prefix=settings.ssm_prefix,
     ),
 )

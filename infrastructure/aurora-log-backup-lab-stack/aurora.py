@@ -14,7 +14,6 @@ import pulumi_aws as aws
 
 from labkit.config import LabConfig
 
-PARAMETER_GROUP_FAMILY = "aurora-mysql8.0"  # Aurora MySQL 3.x
 MYSQL_PORT = 3306
 
 
@@ -25,7 +24,8 @@ class AuroraArgs:
     private_subnet_ids: list[pulumi.Input[str]]
     client_security_group_id: pulumi.Input[str]  # the test host
     instance_class: str
-    engine_version: str | None
+    engine_version: str  # pinned in settings (DEFAULT_AURORA_ENGINE_VERSION or auroraEngineVersion)
+    parameter_group_family: str  # settings.parameter_group_family(engine_version): they must agree
     ssm_prefix: str
 
 
@@ -75,7 +75,7 @@ class AuroraCluster(pulumi.ComponentResource):
         parameter_group = aws.rds.ClusterParameterGroup(
             "aurora-audit",
             name=f"{lab.project}-audit",
-            family=PARAMETER_GROUP_FAMILY,
+            family=args.parameter_group_family,
             description=f"{lab.project}: Advanced Auditing ({lab.audit_events})",
             parameters=audit_parameters(lab),
             opts=child,

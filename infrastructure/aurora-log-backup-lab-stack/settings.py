@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,38 @@ def pipeline_fields() -> list[str]:
 
 
 ARCHIVE_CLASSES = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+
+# Pinned, never the Region's default: that default may move to Aurora MySQL 8.4 ("Aurora MySQL version 8.4
+# is the latest major version"), whose cluster parameter group family differs. 3.10 is an Aurora MySQL 3 LTS
+# release ("This version is designated as a long-term support (LTS) release": Aurora MySQL release notes,
+# "Aurora MySQL database engine updates 2025-07-31 (version 3.10.0)"; 3.10.1 of 2025-09-30 is its latest
+# patch in "Database engine updates for Amazon Aurora MySQL version 3"; the current LTS lines are 3.10.* and
+# 3.04.*, Aurora User Guide "Aurora MySQL long-term support (LTS) releases").
+DEFAULT_AURORA_ENGINE_VERSION = "8.0.mysql_aurora.3.10.1"
+# Engine version forms (Aurora User Guide, "Checking or specifying Aurora MySQL engine versions"):
+# Aurora MySQL 3 is <mysql-major>.mysql_aurora.<3.minor.patch>, e.g. 8.0.mysql_aurora.3.02.0 (a beta
+# may add a fourth part, 3.05.0.1); Aurora MySQL 8.4 is <major>.<minor>, e.g. 8.4.7 ("Aurora MySQL version 8.4
+# compatible with MySQL 8.4"). The family name aurora-mysql8.4 follows aurora-mysql8.0's pattern; the docs at
+# hand do not spell it out: `aws rds describe-db-engine-versions --engine aurora-mysql --query
+# "DBEngineVersions[].DBParameterGroupFamily"` confirms it.
+_ENGINE_FAMILIES = (
+    (re.compile(r"8\.0\.mysql_aurora\.3\.\d{2}\.\d+(\.\d+)?"), "aurora-mysql8.0"),
+    (re.compile(r"8\.4\.\d+"), "aurora-mysql8.4"),
+)
+
+
+def parameter_group_family(engine_version: str) -> str:
+    """The cluster parameter group family an Aurora MySQL engine version needs (they must agree, or
+    CreateDBCluster fails)."""
+    for pattern, family in _ENGINE_FAMILIES:
+        if pattern.fullmatch(engine_version):
+            return family
+    raise ValueError(
+        f"auroraEngineVersion {engine_version!r}: not a form this stack knows. Use an Aurora MySQL 3 version, "
+        "8.0.mysql_aurora.3.MM.P (parameter group family aurora-mysql8.0; "
+        f"default {DEFAULT_AURORA_ENGINE_VERSION}), or an Aurora MySQL 8.4 one, 8.4.N (family aurora-mysql8.4); "
+        "`aws rds describe-db-engine-versions --engine aurora-mysql` lists the versions of your Region"
+    )
 
 
 @dataclass(frozen=True)
@@ -143,7 +176,7 @@ class StackSettings:
     # (COMPLIANCE-locked objects only once their days are over).
     lab_teardown: bool = False
     log_retention_days: int = 14
-    aurora_engine_version: str | None = None  # None: the Region's default Aurora MySQL 3 version
+    aurora_engine_version: str = DEFAULT_AURORA_ENGINE_VERSION
     aurora_instance_class: str = "db.t4g.medium"
     test_host_instance_type: str = "t3.small"
     test_host_key_name: str | None = None
@@ -156,11 +189,16 @@ class StackSettings:
         return self.lab.names
 
     @property
+    def aurora_parameter_group_family(self) -> str:
+        return parameter_group_family(self.aurora_engine_version)
+
+    @property
     def ssm_prefix(self) -> str:
         return f"/{self.lab.project}/aurora"
 
     def validate(self) -> None:
         self.retention.validate()
+        parameter_group_family(self.aurora_engine_version)
         network = ipaddress.ip_network(self.vpc_cidr)
         if network.prefixlen > 20:
             raise ValueError(f"vpcCidr {self.vpc_cidr}: needs at least a /20 for four /24 subnets")
@@ -208,7 +246,7 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
         retention=read_retention(config),
         lab_teardown=config.get_bool("labTeardown", False),
         log_retention_days=config.get_int("logRetentionDays", 14),
-        aurora_engine_version=config.get("auroraEngineVersion"),
+        aurora_engine_version=_configured(config, "auroraEngineVersion", DEFAULT_AURORA_ENGINE_VERSION),
         aurora_instance_class=config.get("auroraInstanceClass") or "db.t4g.medium",
         test_host_instance_type=config.get("testHostInstanceType") or "t3.small",
         test_host_key_name=config.get("testHostKeyName"),
@@ -218,6 +256,12 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
     )
     settings.validate()
     return settings
+
+
+def _configured(config: pulumi.Config, key: str, default: str) -> str:
+    """The key's value if it is set at all (an empty string too, so validation can refuse it)."""
+    value = config.get(key)
+    return default if value is None else value
 
 
 def lambda_environment(

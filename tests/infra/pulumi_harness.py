@@ -98,7 +98,7 @@ def fake_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[s
             "endpoint": f"{cid}.cluster-abc.{REGION}.rds.amazonaws.com",
             "readerEndpoint": f"{cid}.cluster-ro-abc.{REGION}.rds.amazonaws.com",
             "port": 3306,
-            "engineVersion": "8.0.mysql_aurora.3.05.2",
+            "engineVersion": inputs.get("engineVersion") or "8.0.mysql_aurora.3.05.2",  # None: the default
             "masterUserSecrets": [
                 {
                     "secretArn": _arn("secretsmanager", "secret:rds!cluster-1234-AbCdEf"),
