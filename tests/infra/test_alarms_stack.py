@@ -254,3 +254,21 @@ def test_dashboard_shows_the_local_panels_over_written_metrics_and_every_alarm(s
             )
     (alarms,) = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
     assert sorted(alarms) == sorted(stack.state[(ALARM, key)]["arn"] for key in REQUIRED)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "period"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600)],
+)
+def test_the_heartbeat_period_is_the_deployed_schedules_not_the_local_ticker(
+    monkeypatch: pytest.MonkeyPatch, schedule: str, period: int
+) -> None:
+    # GIVEN a scan schedule other than the local ticker's 60 s (issue 18 item 7)
+    monkeypatch.setenv("LABKIT_SCAN_SCHEDULE", schedule)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pulumi_harness, "fake_state", fake_state)
+        stack = pulumi_harness._run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs())
+    assert stack.one("aws:cloudwatch/eventRule:EventRule", "scan-schedule")["scheduleExpression"] == schedule
+    # THEN the heartbeat waits two of the scanner's real periods before paging, not two minutes
+    beat = stack.one(ALARM, "scanner-heartbeat")
+    assert (beat["period"], beat["evaluationPeriods"]) == (period, 2)
