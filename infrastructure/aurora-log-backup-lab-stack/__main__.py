@@ -14,7 +14,7 @@ from alarms import AlarmsArgs, PipelineAlarms
 from athena import ArchiveQuery, ArchiveQueryArgs
 from events import DailyManifests, EventsArgs, ManifestScheduleArgs, RdsDeletionEvents
 from iam import AuditorRole, PipelineRoles, RolesArgs, Scope
-from network import Network, NetworkArgs
+from network import Network, NetworkArgs, endpoint_zones
 from settings import FUNCTION_KEYS, read_settings
 from storage import BackupStorage, StorageArgs
 from test_host import TestHost, TestHostArgs
@@ -50,10 +50,10 @@ image_uris = {
 }
 
 # --- components -----------------------------------------------------------------------------------------
-azs = aws.get_availability_zones(state="available").names
+azs = endpoint_zones(region, aws.get_availability_zones(state="available").names)
 network = Network(
     "network",
-    NetworkArgs(project=lab.project, cidr=settings.vpc_cidr, availability_zones=azs[:2], region=region),
+    NetworkArgs(project=lab.project, cidr=settings.vpc_cidr, availability_zones=azs, region=region),
 )
 # the alarm topic first: RDS's deletion events arrive on it, and the detector's queue admits only it
 alarms = PipelineAlarms(

@@ -16,11 +16,36 @@ GATEWAY_SERVICES = ("s3", "dynamodb")
 INTERFACE_SERVICES = ("rds", "sqs")
 
 
+def endpoint_zones(region: str, available: list[str], count: int = 2) -> list[str]:
+    """The first ``count`` available zones (in the Region's order) where every interface endpoint service
+    is offered: an endpoint service is not offered in every zone, and each private subnet needs both
+    endpoints. Fewer such zones is an error naming each service's zones, not a silent pick."""
+    per_service = {
+        service: list(
+            aws.ec2.get_vpc_endpoint_service(
+                service_name=f"com.amazonaws.{region}.{service}", service_type="Interface"
+            ).availability_zones
+            or []
+        )
+        for service in INTERFACE_SERVICES
+    }
+    zones = [zone for zone in available if all(zone in offered for offered in per_service.values())]
+    if len(zones) < count:
+        where = "; ".join(
+            f"{service}: {', '.join(found) or 'none'}" for service, found in per_service.items()
+        )
+        raise ValueError(
+            f"{region}: fewer than {count} available zones ({', '.join(available)}) offer every interface "
+            f"endpoint the Lambdas need ({where}): deploy the lab in another Region"
+        )
+    return zones[:count]
+
+
 @dataclass(frozen=True)
 class NetworkArgs:
     project: str
     cidr: str
-    availability_zones: list[str]  # two
+    availability_zones: list[str]  # two, from endpoint_zones
     region: str
 
 

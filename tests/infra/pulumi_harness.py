@@ -132,6 +132,13 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"],
         "id": REGION,
     },
+    # every endpoint service in every zone; tests/infra/test_network_zones.py narrows it per run
+    "aws:ec2/getVpcEndpointService:getVpcEndpointService": lambda args: {
+        "serviceName": args["serviceName"],
+        "serviceType": args.get("serviceType", "Interface"),
+        "availabilityZones": AZS,
+        "id": args["serviceName"],
+    },
     "aws:ssm/getParameter:getParameter": lambda args: {
         "name": args["name"],
         "value": "ami-0123456789abcdef0",
