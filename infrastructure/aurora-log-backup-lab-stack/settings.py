@@ -31,6 +31,9 @@ def pipeline_fields() -> list[str]:
 
 
 ARCHIVE_CLASSES = ("GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+# Athena reads objects in these without a restore; it does not read GLACIER (Flexible Retrieval) or
+# DEEP_ARCHIVE objects, so parts moved there drop out of `labkit query --target aws` until restored.
+INSTANT_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR")
 
 # Pinned, never the Region's default: that default may move to Aurora MySQL 8.4 ("Aurora MySQL version 8.4
 # is the latest major version"), whose cluster parameter group family differs. 3.10 is an Aurora MySQL 3 LTS
@@ -78,6 +81,14 @@ class BackupRetention:
     object_lock_mode: str = "GOVERNANCE"
     archive_class: str = "GLACIER_IR"  # GLACIER_IR is still immediately available; the others need a restore
 
+    @property
+    def athena_readable_days(self) -> int | None:
+        """Days a part stays queryable by Athena without a restore: until the archive transition when the
+        archive class is GLACIER or DEEP_ARCHIVE, else for its whole life (None)."""
+        if self.glacier_ir_days and self.archive_class not in INSTANT_CLASSES:
+            return self.glacier_ir_days
+        return None
+
     def validate(self) -> None:
         if self.infrequent_access_days < 30:
             raise ValueError("backupInfrequentAccessDays: S3 needs at least 30 days before STANDARD_IA")
@@ -99,6 +110,10 @@ class BackupRetention:
 
 
 # What auditors ask, as Object Lock + lifecycle that agree. Days cover leap years (6 y = 6 x 365 + 2).
+# The presets archive to GLACIER or DEEP_ARCHIVE, which Athena does not read: older parts drop out of the
+# archive queries (pci-dss after 90 days, hipaa-6y and sox-7y after 365) until restored; `labkit verify
+# --manifests` says the same of them. Deploying with one logs that warning (see athena_readable_days). For
+# queries over the whole retention, set the keys yourself: the archive class stays GLACIER_IR.
 RETENTION_PRESETS: dict[str, BackupRetention] = {
     # PCI DSS v4.0.1 10.5.1: 12 months of audit logs, the latest 3 immediately available; older may be archived
     "pci-dss": BackupRetention(
@@ -136,7 +151,8 @@ _PRESET_KEYS = (
 def read_retention(config: pulumi.Config) -> BackupRetention:
     """``retentionPreset`` sets Object Lock and lifecycle together (objectLockMode stays a choice: GOVERNANCE
     by default, so a lab can still be torn down; COMPLIANCE when nobody, root included, may shorten it);
-    without a preset, each key on its own."""
+    without a preset, each key on its own. A preset's archive class is GLACIER or DEEP_ARCHIVE: Athena
+    stops reading a part at its archive transition (warned at deploy)."""
     mode = config.get("objectLockMode") or "GOVERNANCE"
     preset = config.get("retentionPreset")
     if preset is not None:
@@ -147,11 +163,18 @@ def read_retention(config: pulumi.Config) -> BackupRetention:
             raise ValueError(
                 f"retentionPreset {preset} sets {', '.join(clashing)}: remove those keys, or the preset"
             )
-        return dataclasses.replace(
+        retention = dataclasses.replace(
             RETENTION_PRESETS[preset],
             object_lock_mode=mode,
             noncurrent_expiration_days=config.get_int("backupNoncurrentExpirationDays", 30),
         )
+        if retention.athena_readable_days is not None:
+            pulumi.log.warn(
+                f"retentionPreset {preset}: parts move to {retention.archive_class} after "
+                f"{retention.athena_readable_days} days, which Athena does not read; queries see only the "
+                "newer parts until older ones are restored (keys set without a preset keep GLACIER_IR)"
+            )
+        return retention
     return BackupRetention(
         infrequent_access_days=config.get_int("backupInfrequentAccessDays", 30),
         glacier_ir_days=config.get_int("backupGlacierIrDays", 90),

@@ -71,3 +71,27 @@ def test_without_a_preset_the_archive_class_stays_glacier_instant_retrieval() ->
     lock, rule = lock_and_rule(stack)
     assert lock["days"] == 365 and rule["expiration"]["days"] == 365
     assert rule["transitions"][-1] == {"days": 90, "storageClass": "GLACIER_IR"}
+
+
+@pytest.mark.parametrize(
+    ("preset", "readable_days"),
+    [(None, None), ("pci-dss", 90), ("hipaa-6y", 365), ("sox-7y", 365)],
+)
+def test_where_a_preset_leaves_athena_behind_it_says_so_when_it_is_chosen(
+    caplog: pytest.LogCaptureFixture, lab_modules: None, preset: str | None, readable_days: int | None
+) -> None:
+    # GIVEN a preset whose archive class Athena cannot read without a restore (GLACIER, DEEP_ARCHIVE)
+    # (issue 18 item 7)
+    with caplog.at_level("WARNING"):
+        run(**({"retentionPreset": preset} if preset else {}))
+    import settings  # the program's own module, as this run imported it
+
+    retention = settings.RETENTION_PRESETS[preset] if preset else settings.BackupRetention()
+    # THEN the retention knows how long a part stays queryable, and deploying says so out loud
+    assert retention.athena_readable_days == readable_days
+    warned = [r.getMessage() for r in caplog.records if "Athena" in r.getMessage()]
+    if readable_days is None:
+        assert warned == []
+    else:
+        (message,) = warned
+        assert f"after {readable_days} days" in message and "restore" in message
