@@ -6,7 +6,6 @@ The rules (metric, namespace, dimensions, threshold, missing data) are defined o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -108,14 +107,6 @@ def topic_policy(scope: Scope, project: str, topic_arn: str, rds_instance_ids: t
     )
 
 
-def deployed_schedule(lab: LabConfig) -> LabConfig:
-    """The config the rules see on AWS: the scanner runs on the deployed schedule (scan_schedule, whose
-    period is scan_period_s), not the local ticker (scan_interval_s), so the heartbeat's period is that
-    schedule's. Equal by default; they differ when LABKIT_SCAN_SCHEDULE is set (a cron expression has no
-    fixed period: then scan_interval_s stays)."""
-    return dataclasses.replace(lab, scan_interval_s=lab.scan_period_s)
-
-
 def dashboard_body(panels: list[Panel], region: str, alarm_arns: list[str]) -> str:
     """CloudWatch dashboard JSON: one time series per panel, then the state of every alarm."""
     widgets: list[dict[str, Any]] = []
@@ -191,7 +182,7 @@ class PipelineAlarms(pulumi.ComponentResource):
             )
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
-        for rule in alarm_rules(deployed_schedule(lab), lag_threshold_s=args.lag_threshold_s):
+        for rule in alarm_rules(lab, lag_threshold_s=args.lag_threshold_s):
             self.alarms[rule.key] = aws.cloudwatch.MetricAlarm(
                 rule.key,
                 name=f"{lab.project}-{rule.key}",

@@ -119,8 +119,11 @@ class AlarmRule:
 
 
 def heartbeat_period_s(lab: LabConfig) -> int:
-    """One scan interval, rounded up to whole minutes (CloudWatch periods are multiples of 60 s)."""
-    return max(60, math.ceil(lab.scan_interval_s / 60) * 60)
+    """One scan period, rounded up to whole minutes (CloudWatch periods are multiples of 60 s).
+
+    The deployed schedule's period on AWS (scan_schedule), the local ticker's (scan_interval_s) on the lab.
+    """
+    return max(60, math.ceil(lab.scan_period_s / 60) * 60)
 
 
 def above(
