@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from labkit.local.runtime import _batch_outcome, scheduled_event, sqs_event
+from labkit.local.runtime import batch_outcome as _batch_outcome
+from labkit.local.runtime import scheduled_event, sqs_event
 
 RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/lab-scan-schedule"
 
