@@ -21,7 +21,7 @@ from labkit.config import LabConfig
 from labkit.local import control
 from labkit.local.service import master_password
 from labkit.local.state import LabState
-from tests.conftest import sha256
+from tests.support.emulated import sha256
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,7 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 MOTO_ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import EmulatedAccount
 from tests.functional.test_pipeline_core import Pipeline
+from tests.support.emulated import EmulatedAccount
 
 
 @pytest.fixture(name="pipeline")

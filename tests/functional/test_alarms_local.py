@@ -21,7 +21,7 @@ from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime, control_routes
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 
 @pytest.fixture

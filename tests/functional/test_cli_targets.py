@@ -28,7 +28,6 @@ from labkit.config import LabConfig
 from labkit.deploy import deploy_local, destroy_local
 from labkit.ops import PrerequisitesMissingError
 from labkit.workbook.setup import ImageBuildError
-from tests.conftest import EmulatedAccount
 from tests.functional.aws_doubles import (
     ECR_PROJECT,
     LAB_PROJECT,
@@ -39,6 +38,7 @@ from tests.functional.aws_doubles import (
     backed_up,
     local_twin,
 )
+from tests.support.emulated import EmulatedAccount
 
 pytest_plugins = ["tests.functional.aws_fixtures"]  # config, pulumi, tools, clock, lambda_echoes
 

@@ -33,8 +33,8 @@ from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.control import config_env
 from labkit.local.events import LambdaContext
-from tests.conftest import EmulatedAccount, audit_line
 from tests.functional import test_rds_deletion_events as rds_events_tests
+from tests.support.emulated import EmulatedAccount, audit_line
 
 YESTERDAY, TODAY = "2026-03-01", "2026-03-02"
 OLDER = "2026-02-27"  # outside the run's two days

@@ -18,7 +18,7 @@ from labkit import dashboard, workbook
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.config import LabConfig, load_config
-from tests.conftest import EmulatedAccount
+from tests.support.emulated import EmulatedAccount
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 OLD = TODAY - timedelta(days=12)

@@ -21,7 +21,7 @@ from labkit.dashboard import (
     load_audit_events,
     loss_risk_table,
 )
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 PROJECT = "dash"
 SQL = r"SELECT c FROM t WHERE note = \'a,b\' AND id=?"  # as server_audit writes it: quotes escaped

@@ -19,8 +19,8 @@ from labkit.backup.detector import detect
 from labkit.backup.errors import SourceChangedError
 from labkit.backup.layout import PartKey
 from labkit.backup.scanner import InstanceMessage, scan
-from tests.conftest import EmulatedAccount
 from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
+from tests.support.emulated import EmulatedAccount
 
 SCHEME_TAG = "labkit:naming-scheme"
 

@@ -25,8 +25,8 @@ from labkit.backup.layout import part_number
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 from labkit.local.emulator import xml_safe_text
 from labkit.local.logfiles import read_portion
-from tests.conftest import EmulatedAccount
 from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
+from tests.support.emulated import EmulatedAccount
 
 PARTIAL = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT 'PARTIAL"
 LATIN1 = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9',0\n"

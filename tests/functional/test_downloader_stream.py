@@ -23,8 +23,8 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
-from tests.conftest import EmulatedAccount
 from tests.functional.test_pipeline_core import append
+from tests.support.emulated import EmulatedAccount
 
 PARTIAL = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT PARTIAL \xe2\x82"  # a character half written
 LATIN1 = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9',0\n"

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions, list_log_files
 from labkit.local.logfiles import PORTION_CAP, TRUNCATION_TEXT
-from tests.conftest import EmulatedAccount, audit_line, sha256
+from tests.support.emulated import EmulatedAccount, audit_line, sha256
 
 
 def write_lines(path, count: int, start: int = 0) -> bytes:

@@ -7,7 +7,7 @@ import json
 import urllib.request
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions, list_log_files
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 
 def rds_calls(account: EmulatedAccount) -> dict[str, int]:

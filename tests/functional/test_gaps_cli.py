@@ -17,7 +17,7 @@ from labkit.cli import app
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.control import config_env
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 
 @pytest.fixture

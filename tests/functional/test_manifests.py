@@ -34,7 +34,7 @@ from labkit.verify import (
     UNLISTED,
     verify_manifests,
 )
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 PREFIX = "audit-logs"
 DAYS = ("2025-03-01", "2025-03-02", "2025-03-03")  # long closed, whatever the clock says

@@ -18,7 +18,7 @@ from labkit.backup.errors import BadInputError
 from labkit.backup.scanner import InstanceMessage, scan
 from labkit.backup.table import table_definition
 from labkit.verify import reconcile
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 BUCKET, TABLE, PREFIX = "lab-backups", "lab-log-files", "audit-logs"
 

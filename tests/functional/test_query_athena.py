@@ -17,7 +17,7 @@ import pytest
 from labkit.query.engine import AthenaEngine
 from labkit.query.errors import QueryError
 from labkit.query.queries import QUERIES
-from tests.conftest import EmulatedAccount
+from tests.support.emulated import EmulatedAccount
 
 
 def queue_results(url: str, rows: list[list[str]], columns: list[tuple[str, str]]) -> None:

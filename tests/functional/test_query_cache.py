@@ -28,7 +28,7 @@ from labkit.backup.s3parts import GzipPartWriter
 from labkit.query import engine as engine_module
 from labkit.query.engine import DuckDBEngine
 from labkit.query.errors import QueryError
-from tests.conftest import empty_bucket, emulated_s3
+from tests.support.emulated import empty_bucket, emulated_s3
 
 BUCKET, PREFIX = "cache-bucket", "audit-logs"
 DAYS = ("2026-12-01", "2026-12-02")

@@ -22,7 +22,7 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime, emulator_environment
-from tests.conftest import audit_line
+from tests.support.emulated import audit_line
 
 TIMEOUT_S = 60.0  # generous: the assertion is "without a scan", never "within N seconds"
 SCHEME_TAG = "labkit:naming-scheme"

@@ -27,7 +27,7 @@ from labkit.backup.rdslogs import (
     iter_portions,
 )
 from labkit.config import load_config
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 
 def _file(account: EmulatedAccount, lines: int = 3000) -> bytes:

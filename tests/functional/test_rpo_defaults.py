@@ -9,7 +9,7 @@ from pathlib import Path
 from labkit.config import load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
-from tests.conftest import EmulatedAccount
+from tests.support.emulated import EmulatedAccount
 
 
 def test_the_local_lab_scans_every_minute_by_default(account: EmulatedAccount, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime, emulator_environment
-from tests.conftest import EmulatedAccount, audit_line
+from tests.support.emulated import EmulatedAccount, audit_line
 
 TIMEOUT_S = 60.0  # generous bound of every wait
 MARGIN_S = 2.0

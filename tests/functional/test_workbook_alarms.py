@@ -20,8 +20,8 @@ from labkit.config import LabConfig, load_config
 from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime
 from labkit.workbook import alarm_panel
-from tests.conftest import EmulatedAccount, audit_line
 from tests.functional import test_alarms_local as local
+from tests.support.emulated import EmulatedAccount, audit_line
 
 config = local.config  # a deployed lab in the emulator, its own project name
 runtime = local.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime

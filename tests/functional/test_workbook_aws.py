@@ -49,7 +49,6 @@ from labkit.workbook import (
 )
 from labkit.workbook.pipeline import ScannerInvokeError, TrafficCommandError
 from labkit.workbook.setup import ImageBuildError
-from tests.conftest import EmulatedAccount, audit_line
 from tests.functional.aws_doubles import (
     ECR_PROJECT,
     LAB_PROJECT,
@@ -59,6 +58,7 @@ from tests.functional.aws_doubles import (
     FakeClock,
     backed_up,
 )
+from tests.support.emulated import EmulatedAccount, audit_line
 
 pytest_plugins = ["tests.functional.aws_fixtures"]  # its fixtures: config, pulumi, tools, clock, deployed ...
 

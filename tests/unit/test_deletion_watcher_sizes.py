@@ -10,7 +10,7 @@ import pytest
 from labkit.backup.rdsevents import deleted_file_in
 from labkit.local.deletion_events import DeletionWatcher
 from labkit.local.logfiles import AuditDirectory
-from tests.conftest import audit_line
+from tests.support.emulated import audit_line
 
 
 def watcher(directory: Path, scheme: str, sent: list[str]) -> DeletionWatcher:
