@@ -18,8 +18,8 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import AT_RISK, OK, HistoryPolicy
 from labkit.local.databases import AuditSettings, MariaDBServer
 from labkit.local.ports import free_port
-from tests.functional.test_pipeline_core import Pipeline
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import Pipeline
 
 SCAN_PERIOD_S = 60.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.test_pipeline_core import Pipeline
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import Pipeline
 
 
 @pytest.fixture(name="pipeline")

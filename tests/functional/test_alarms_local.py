@@ -5,45 +5,21 @@ lab fires nothing; a scanner that never ran fires the heartbeat."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from labkit.backup import table as t
-from labkit.backup.detector import detect
-from labkit.backup.scanner import InstanceMessage
 from labkit.cli import app
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
 from labkit.local.control import config_env
-from labkit.local.runtime import LambdaRuntime, control_routes
+from labkit.local.runtime import LambdaRuntime
+from tests.support import alarms_lab
 from tests.support.emulated import EmulatedAccount, audit_line
 
-
-@pytest.fixture
-def config(account: EmulatedAccount, tmp_path: Path) -> LabConfig:
-    lab = load_config(
-        endpoint_url=account.url,
-        state_dir=tmp_path / "state",
-        project=f"lab-{uuid.uuid4().hex[:8]}",  # moto's backends are per process: keep tests apart
-        scan_interval_s=3600.0,  # the runtime's own ticker never fires during a test
-    )
-    deploy_local(lab)
-    return lab
-
-
-@pytest.fixture
-def runtime(account: EmulatedAccount, config: LabConfig) -> Iterator[LambdaRuntime]:
-    """The local Lambda runtime with do-nothing handlers, its counters served as the lab service serves them."""
-    rt = LambdaRuntime(config, lambda e, c: None, lambda e, c: None, lambda e, c: None, poll_interval_s=0.05)
-    account.server.app.routes.update(control_routes(rt))
-    rt.start()
-    yield rt
-    rt.stop()
+config = alarms_lab.config  # a deployed lab in the emulator, its own project name
+runtime = alarms_lab.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime
+detected = alarms_lab.detected
 
 
 def alarms(config: LabConfig) -> tuple[int, dict[str, str]]:
@@ -52,19 +28,6 @@ def alarms(config: LabConfig) -> tuple[int, dict[str, str]]:
     assert result.exit_code in (0, 1), result.output
     answer = json.loads(result.stdout)
     return result.exit_code, {a["alarm"]: a["state"] for a in answer["alarms"]}
-
-
-def detected(account: EmulatedAccount, config: LabConfig, instance_id: str) -> Any:
-    """One detector scan of the instance against the lab's table (what the detector Lambda does)."""
-    table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
-    return detect(
-        account.rds,
-        table,
-        InstanceMessage(instance_id, f"{instance_id}-cluster", "aurora-mysql", "aurora"),
-        seal_after_s=0.0,
-        ttl_days=30,
-        credentials=account.session.get_credentials(),
-    )
 
 
 def firing(states: dict[str, str]) -> set[str]:

@@ -13,9 +13,8 @@ import time
 from collections import Counter
 
 from labkit.backup import table as t
-from tests.functional.test_downloader_bytes import s3_bytes
-from tests.functional.test_pipeline_core import Pipeline
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import Pipeline, s3_bytes
 
 ROTATIONS = 25  # files created: ROTATIONS + 1, none deleted, so every byte must arrive exactly once
 

@@ -33,12 +33,12 @@ from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.control import config_env
 from labkit.local.events import LambdaContext
-from tests.functional import test_rds_deletion_events as rds_events_tests
+from tests.support import lab_service
 from tests.support.emulated import EmulatedAccount, audit_line
 
 YESTERDAY, TODAY = "2026-03-01", "2026-03-02"
 OLDER = "2026-02-27"  # outside the run's two days
-handler_env = rds_events_tests.handler_env  # the lab service's environment, fresh handler clients
+handler_env = lab_service.handler_env  # the lab service's environment, fresh handler clients
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def test_the_local_runtime_writes_the_manifests_at_the_first_scan_of_a_new_day(
     runtime.start()
     try:
         # THEN the ticker's next scan is followed by the manifest run, with the rule's input
-        rds_events_tests.wait_for("two manifests", lambda: len(lab.manifests()) == 2)
+        lab_service.wait_for("two manifests", lambda: len(lab.manifests()) == 2)
     finally:
         runtime.stop()
     assert [e.get("detail-type") for e in events[:1]] == ["Scheduled Event"]

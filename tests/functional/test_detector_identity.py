@@ -7,8 +7,6 @@ bytes under each identity in S3, the files reported LOST and how many bytes they
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import os
 import time
 from pathlib import Path
@@ -16,11 +14,9 @@ from typing import Any
 
 from labkit.backup import table as t
 from labkit.backup.detector import detect
-from labkit.backup.errors import SourceChangedError
-from labkit.backup.layout import PartKey
 from labkit.backup.scanner import InstanceMessage, scan
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import Pipeline, append, copy_sealed, stored
 
 SCHEME_TAG = "labkit:naming-scheme"
 
@@ -41,27 +37,6 @@ def tick() -> None:
 
 def items(pipeline: Pipeline, instance: str = "db-1") -> list[dict[str, Any]]:
     return sorted(t.instance_items(pipeline.table, instance), key=lambda i: i["first_seen"])
-
-
-def stored(pipeline: Pipeline, item: dict[str, Any]) -> bytes:
-    """Every byte S3 holds under an item's identity, parts in order."""
-    prefix = PartKey(PREFIX, item["cluster_id"], item["pk"], item["date"], item["sk"]).file_prefix
-    keys = sorted(
-        o["Key"] for o in pipeline.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-    )
-    return b"".join(
-        gzip.decompress(pipeline.s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys
-    )
-
-
-def copy_sealed(pipeline: Pipeline, instance: str = "db-1") -> None:
-    """What the stream would trigger: one copy per item with bytes to copy (rds-mysql copies sealed files)."""
-    for item in t.instance_items(pipeline.table, instance):
-        if item["copied_bytes"] < item["size"] and "vanished_at" not in item and item.get("sealed"):
-            pipeline.seq += 1
-            # rotated since the scan: the stream retries, the next scan says where it went
-            with contextlib.suppress(SourceChangedError):
-                pipeline.downloader().copy(item["pk"], item["sk"], str(pipeline.seq))
 
 
 def test_more_rotations_than_files_kept_never_give_a_file_another_files_bytes(

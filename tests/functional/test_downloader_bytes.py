@@ -4,14 +4,12 @@ in S3 with the bytes of the source file."""
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,49 +21,12 @@ from labkit.backup.errors import SourceChangedError
 from labkit.backup.identity import head_sha
 from labkit.backup.layout import part_number
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
-from labkit.local.emulator import xml_safe_text
-from labkit.local.logfiles import read_portion
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
 from tests.support.emulated import EmulatedAccount
+from tests.support.pages import PIECES, CappedPages
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append, copy_until_done, only_item, s3_bytes
 
 PARTIAL = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT 'PARTIAL"
 LATIN1 = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9',0\n"
-
-
-@pytest.fixture
-def pipeline(account: EmulatedAccount) -> Pipeline:
-    return Pipeline(account)
-
-
-def s3_bytes(pipeline: Pipeline, instance_id: str) -> dict[str, bytes]:
-    """Per file identity: its parts in S3, in part order, unzipped and joined."""
-    parts: dict[str, list[tuple[int, bytes]]] = {}
-    pages = pipeline.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
-    for obj in (o for page in pages for o in page.get("Contents", [])):
-        if f"/instance={instance_id}/" not in obj["Key"]:
-            continue
-        body = gzip.decompress(pipeline.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
-        file_id = unquote(obj["Key"].rsplit("/", 1)[1].rsplit(".part-", 1)[0])
-        parts.setdefault(file_id, []).append((part_number(obj["Key"]), body))
-    return {k: b"".join(body for _, body in sorted(v)) for k, v in parts.items()}
-
-
-def copy_until_done(pipeline: Pipeline, instance_id: str, downloader: Downloader | None = None) -> list[Any]:
-    """One record per item at a time, while a copy moves bytes (what the stream would deliver)."""
-    outcomes = []
-    for item in t.instance_items(pipeline.table, instance_id):
-        for _ in range(200):
-            pipeline.seq += 1
-            outcome = (downloader or pipeline.downloader()).copy(item["pk"], item["sk"], str(pipeline.seq))
-            outcomes.append(outcome)
-            if outcome.action != "copied":
-                break
-    return outcomes
-
-
-def only_item(pipeline: Pipeline, instance_id: str = "db-1") -> dict[str, Any]:
-    [item] = t.instance_items(pipeline.table, instance_id)
-    return item
 
 
 # -- sequence 3: a page rebuilt from the complete download ---------------------------------------------------
@@ -124,34 +85,6 @@ def test_a_rebuilt_page_without_newline_copies_no_byte_twice(
     assert s3_bytes(pipeline, "db-1")[item["sk"]] == active.read_bytes()
 
 
-class CappedPages:
-    """The RDS client with DownloadDBLogFilePortion of the files in ``paths`` answered by the emulator's own
-    page rules, but with a cap chosen per call (the emulator's is fixed at 1 MB): random page boundaries."""
-
-    def __init__(self, rds: Any, caps: Iterator[int]) -> None:
-        self._rds, self._caps = rds, caps
-        self.paths: dict[str, Path] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rds, name)
-
-    def download_db_log_file_portion(self, **kwargs: Any) -> Any:
-        path = self.paths.get(kwargs["LogFileName"])
-        if path is None:
-            return self._rds.download_db_log_file_portion(**kwargs)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            portion = read_portion(fd, kwargs["Marker"], kwargs.get("NumberOfLines"), cap=next(self._caps))
-        finally:
-            os.close(fd)
-        return {
-            "LogFileData": xml_safe_text(portion.data)[0],
-            "Marker": portion.marker,
-            "AdditionalDataPending": portion.pending,
-        }
-
-
-PIECES = [b"a", b"SELECT 1", b",", b"'", b"\xe9", b"\xff", b"\x00", "\u20ac".encode(), b"\xe2\x82", b"\r"]
 line = st.lists(st.sampled_from(PIECES), max_size=12).map(lambda p: b"".join(p) + b"\n")
 _instances = itertools.count()
 

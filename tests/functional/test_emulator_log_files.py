@@ -4,7 +4,6 @@ tests/e2e repeats the byte-for-byte checks on files MariaDB really writes."""
 
 from __future__ import annotations
 
-import json
 import os
 import urllib.request
 
@@ -14,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions, list_log_files
 from labkit.local.logfiles import PORTION_CAP, TRUNCATION_TEXT
-from tests.support.emulated import EmulatedAccount, audit_line, sha256
+from tests.support.emulated import EmulatedAccount, audit_line, set_faults, sha256
 
 
 def write_lines(path, count: int, start: int = 0) -> bytes:
@@ -241,14 +240,6 @@ def test_throttling_knob_and_botocore_retries(account: EmulatedAccount) -> None:
     # AND the knob is off again when set to 0; other services are never throttled
     assert set_faults(account.url, throttle_rate=0.0)["throttle_rate"] == 0.0
     no_retry.describe_db_log_files(DBInstanceIdentifier="db-1")
-
-
-def set_faults(url: str, **faults: float) -> dict[str, float]:
-    request = urllib.request.Request(
-        f"{url}/labkit-api/faults", data=json.dumps(faults).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
 
 
 def test_other_services_pass_through_to_moto(account: EmulatedAccount) -> None:

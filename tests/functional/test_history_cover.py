@@ -20,8 +20,8 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import AT_RISK, HistoryPolicy
 from labkit.backup.sizing import OK as SIZING_OK
 from labkit.config import load_config
-from tests.functional.test_pipeline_core import Pipeline
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import Pipeline
 
 NOW = 2_000_000_000.0  # a fixed "now" for the files' mtimes and the detector: nothing reads the clock
 # the local lab's policy with a small rotate size: 4,096 bytes x 2 files kept, one scan every 10 s

@@ -35,8 +35,8 @@ from labkit.backup.downloader import Downloader
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.scanner import InstanceMessage
 from labkit.verify import LOST
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline
 
 _instances = itertools.count()
 _WAIT_S = 120.0  # bounds a hang (a deadlock in the gate), never a speed

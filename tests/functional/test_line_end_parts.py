@@ -22,10 +22,10 @@ from labkit.backup.layout import PartKey, part_number
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
 from labkit.config import load_config
-from tests.functional.test_downloader_bytes import PIECES, CappedPages, copy_until_done, only_item
-from tests.functional.test_downloader_stream import StreamLab
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
 from tests.support.emulated import EmulatedAccount
+from tests.support.pages import PIECES, CappedPages
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append, copy_until_done, only_item
+from tests.support.stream_lab import StreamLab
 
 HALF = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT 'HAL"  # a line MariaDB is still writing
 REST = b"F',0\n"

@@ -331,7 +331,7 @@ def test_the_downloaders_own_parts_are_manifested_and_the_reconciliation_ignores
 ) -> None:
     """The real pipeline (detector + downloader) writes the parts; a growing file's second part arrives after
     its day's manifest and gets a revision. The source reconciliation stays clean beside the manifests."""
-    from tests.functional.test_pipeline_core import BUCKET, Pipeline, append
+    from tests.support.pipeline import BUCKET, Pipeline, append
 
     pipeline = Pipeline(account)
     pipeline.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})

@@ -11,8 +11,8 @@ from labkit.backup import table as t
 from labkit.backup.detector import detect
 from labkit.backup.rdsevents import DeletedFile
 from labkit.backup.scanner import InstanceMessage
-from tests.functional.test_pipeline_core import Pipeline, append
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import Pipeline, append
 
 ACTIVE = "server_audit.log"  # what MariaDB writes; the emulator lists it under an Aurora-style name
 

@@ -18,8 +18,8 @@ from labkit.backup import table as t
 from labkit.backup.errors import PartMismatchError
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter, PartExistsError, existing_part
-from tests.functional.test_pipeline_core import BUCKET, Pipeline, append
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import BUCKET, Pipeline, append
 
 MB = 1024 * 1024
 

@@ -5,94 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from labkit.backup import table as t
-from labkit.backup.detector import detect, parse_message
+from labkit.backup.detector import parse_message
 from labkit.backup.downloader import Downloader
 from labkit.backup.errors import BadInputError
-from labkit.backup.scanner import InstanceMessage, scan
-from labkit.backup.table import table_definition
-from labkit.verify import reconcile
+from labkit.backup.scanner import scan
 from tests.support.emulated import EmulatedAccount, audit_line
-
-BUCKET, TABLE, PREFIX = "lab-backups", "lab-log-files", "audit-logs"
-
-
-class Pipeline:
-    """The three cores wired to one emulated account; the stream is read by hand, record by record."""
-
-    def __init__(self, account: EmulatedAccount) -> None:
-        self.account = account
-        self.s3 = account.client("s3")
-        self.s3.create_bucket(Bucket=BUCKET)
-        ddb = account.client("dynamodb")
-        ddb.create_table(**table_definition(TABLE))
-        self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(TABLE)
-        self.sqs = account.client("sqs")
-        self.queue = self.sqs.create_queue(QueueName="lab-instances")["QueueUrl"]
-        self.seq = 0
-
-    def detect(self, instance_id: str, scheme: str = "aurora", seal_after_s: float = 0.0) -> Any:
-        message = InstanceMessage(instance_id, f"{instance_id}-cluster", "aurora-mysql", scheme)
-        return detect(
-            self.account.rds,
-            self.table,
-            message,
-            seal_after_s=seal_after_s,
-            ttl_days=30,
-            credentials=self.account.session.get_credentials(),
-        )
-
-    def downloader(self, **kwargs: Any) -> Downloader:
-        """The lab's downloader; ``kwargs`` replace any of its settings (an RDS client that pages oddly...)."""
-        settings: dict[str, Any] = {"rds": self.account.rds, "lease_ms": 60_000, **kwargs}
-        return Downloader(
-            s3=self.s3,
-            table=self.table,
-            credentials=self.account.session.get_credentials(),
-            bucket=BUCKET,
-            prefix=PREFIX,
-            **settings,
-        )
-
-    def copy_all(self, instance_id: str, **kwargs: Any) -> list[Any]:
-        """What the stream would trigger: one downloader call per item, until nothing is left to copy."""
-        outcomes = []
-        for _ in range(50):
-            todo = [
-                i
-                for i in t.instance_items(self.table, instance_id)
-                if i["copied_bytes"] < i["size"] and "vanished_at" not in i
-            ]
-            if not todo:
-                break
-            for item in todo:
-                self.seq += 1
-                outcomes.append(self.downloader(**kwargs).copy(item["pk"], item["sk"], str(self.seq)))
-        for item in t.instance_items(self.table, instance_id):  # settle sealed files (state BACKED_UP)
-            self.seq += 1
-            self.downloader().copy(item["pk"], item["sk"], str(self.seq))
-        return outcomes
-
-    def reconcile(self) -> Any:
-        return reconcile(
-            self.table, self.s3, self.account.rds, self.account.session.get_credentials(), BUCKET, PREFIX
-        )
-
-
-@pytest.fixture
-def pipeline(account: EmulatedAccount) -> Pipeline:
-    return Pipeline(account)
-
-
-def append(path: Path, first: int, count: int, sql: str = "SELECT ?") -> None:
-    with open(path, "ab") as handle:
-        handle.write(b"".join(audit_line(i, sql) for i in range(first, first + count)))
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append
 
 
 def test_scanner_sends_one_message_per_available_instance_and_honours_opt_out(
@@ -242,7 +166,7 @@ def test_a_crash_after_the_s3_write_then_redelivery_gives_no_duplicate(
 def test_throttling_is_absorbed_by_retries(pipeline: Pipeline, account: EmulatedAccount) -> None:
     from botocore.config import Config
 
-    from tests.functional.test_emulator_log_files import set_faults
+    from tests.support.emulated import set_faults
 
     directory = account.add_instance("db-1")
     append(directory / "server_audit.log", 0, 40_000)

@@ -20,8 +20,8 @@ from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.query.engine import DuckDBEngine
 from tests.functional.query_oracle import compare_saved_queries, expected_events
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline
 
 TODAY = datetime.now(UTC).date()
 BIG = "INSERT INTO orders VALUES " + ", ".join(f"({i}, 'it''s, \\'{i}\\'')" for i in range(60_000))

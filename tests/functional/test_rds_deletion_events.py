@@ -6,9 +6,7 @@ Lambda runtime; everything goes over HTTP to moto's server."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +19,14 @@ from labkit.backup.detector import detect, instance_for_event, parse_message
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
-from labkit.local.runtime import LambdaRuntime, emulator_environment
+from labkit.local.runtime import LambdaRuntime
+from tests.support import lab_service
 from tests.support.emulated import audit_line
+from tests.support.lab_service import wait_for
 
-TIMEOUT_S = 60.0  # generous: the assertion is "without a scan", never "within N seconds"
+handler_env = lab_service.handler_env  # the lab service's environment, fresh handler clients
+
 SCHEME_TAG = "labkit:naming-scheme"
-
-
-def wait_for(what: str, condition: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {TIMEOUT_S}s: {what}")
 
 
 @pytest.fixture
@@ -48,24 +39,6 @@ def config(account, tmp_path: Path) -> LabConfig:  # type: ignore[no-untyped-def
     )
     deploy_local(config)
     return config
-
-
-@pytest.fixture
-def handler_env(config: LabConfig, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The environment the lab service gives the handlers, and fresh handler clients for this lab."""
-    from labkit.handlers import clients
-
-    for key, value in {
-        **emulator_environment(config, config.endpoint_url),
-        "LABKIT_PROJECT": config.project,
-    }.items():
-        monkeypatch.setenv(key, value)
-    caches = (clients.config, clients.session, clients.client, clients.table)
-    for cached in caches:
-        cached.cache_clear()
-    yield
-    for cached in caches:
-        cached.cache_clear()
 
 
 def items(account, config: LabConfig, instance_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]

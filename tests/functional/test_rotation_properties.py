@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 
 from labkit.backup import table as t
 from labkit.backup.identity import head_of
-from tests.functional.test_detector_identity import copy_sealed, stored
-from tests.functional.test_pipeline_core import Pipeline
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import Pipeline, copy_sealed, stored
 
 _GEN = re.compile(rb"/\*g(\d+)\*/")
 _instances = itertools.count()

@@ -23,9 +23,9 @@ from labkit.backup.detector import detect
 from labkit.backup.rdsevents import deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.local.deletion_events import DeletionWatcher
-from tests.functional.test_detector_identity import copy_sealed, stored
 from tests.functional.test_rotation_properties import _GEN, Server, _pipeline, sha_of_head
 from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import copy_sealed, stored
 
 _instances = itertools.count()
 

@@ -24,8 +24,8 @@ from labkit.backup.rdslogs import list_log_files
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.backup.table import table_definition
 from labkit.verify import Reconciliation, reconcile
-from tests.functional.test_pipeline_core import BUCKET, PREFIX, Pipeline, append
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append
 
 OLD = 1_700_000_000  # an mtime long past: the file is quiet, not "just written"
 

@@ -1,6 +1,6 @@
 """The 50 notebook's alarm panel (labkit.workbook.alarm_panel) on both targets, against the emulator over HTTP.
 
-Local: the lab's table, queues and Lambda runtime (the fixtures of test_alarms_local: a runtime with
+Local: the lab's table, queues and Lambda runtime (the fixtures of tests/support/alarms_lab.py: a runtime with
 do-nothing handlers, its counters served as the lab service serves them), read through the workbook's own
 config (LABKIT_* variables, as a notebook started by `make` gets them). AWS: moto's CloudWatch holding
 alarms named as the stack names them, their state set as CloudWatch would set it (nothing evaluates
@@ -20,11 +20,11 @@ from labkit.config import LabConfig, load_config
 from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime
 from labkit.workbook import alarm_panel
-from tests.functional import test_alarms_local as local
+from tests.support import alarms_lab
 from tests.support.emulated import EmulatedAccount, audit_line
 
-config = local.config  # a deployed lab in the emulator, its own project name
-runtime = local.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime
+config = alarms_lab.config  # a deployed lab in the emulator, its own project name
+runtime = alarms_lab.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime
 
 
 @pytest.fixture
@@ -46,13 +46,13 @@ def test_an_evicted_file_shows_files_lost_firing_in_red(
     # GIVEN a detected file, never copied, and a scanner that runs
     directory = account.add_instance("db-1")
     (directory / "server_audit.log").write_bytes(b"".join(audit_line(i) for i in range(100)))
-    local.detected(account, config, "db-1")
+    alarms_lab.detected(account, config, "db-1")
     runtime.tick()
     before = alarm_panel("local")
     assert before.values["firing"] == 0 and "no alarm firing" in before._repr_html_()
     # WHEN retention deletes it before it was copied and the next scan sees it gone
     (directory / "server_audit.log").unlink()
-    assert len(local.detected(account, config, "db-1").lost) == 1
+    assert len(alarms_lab.detected(account, config, "db-1").lost) == 1
     panel = alarm_panel("local")
     # THEN the panel shows FilesLost firing as a red row and a red tile, and the gap the file opened (it
     # was still being written: files after it may have come and gone unseen)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +76,11 @@ def empty_bucket(s3: object, bucket: str) -> None:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):  # type: ignore[attr-defined]
         for obj in page.get("Contents", []):
             s3.delete_object(Bucket=bucket, Key=obj["Key"])  # type: ignore[attr-defined]
+
+
+def set_faults(url: str, **faults: float) -> dict[str, float]:
+    request = urllib.request.Request(
+        f"{url}/labkit-api/faults", data=json.dumps(faults).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
