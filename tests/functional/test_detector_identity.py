@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from labkit.backup import table as t
@@ -17,18 +16,9 @@ from labkit.backup.detector import detect
 from labkit.backup.scanner import InstanceMessage, scan
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import Pipeline, append, copy_sealed, stored
+from tests.support.rotation import rotate_files
 
 SCHEME_TAG = "labkit:naming-scheme"
-
-
-def rotate(directory: Path, keep: int) -> None:
-    """MariaDB server_audit's rotation: .keep is dropped, .n -> .n+1, the active file -> .1, a new one."""
-    (directory / f"server_audit.log.{keep}").unlink(missing_ok=True)
-    for n in range(keep - 1, 0, -1):
-        if (directory / f"server_audit.log.{n}").exists():
-            os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
-    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
-    (directory / "server_audit.log").touch()
 
 
 def tick() -> None:
@@ -48,7 +38,7 @@ def test_more_rotations_than_files_kept_never_give_a_file_another_files_bytes(
     for first in (0, 10_000):
         append(active, first, 1000)
         tick()
-        rotate(directory, 2)
+        rotate_files(directory, 2)
     append(active, 20_000, 300)
     pipeline.detect("db-1", scheme="rds-mysql")
     copy_sealed(pipeline)
@@ -60,7 +50,7 @@ def test_more_rotations_than_files_kept_never_give_a_file_another_files_bytes(
         if first is not None:
             append(active, first, 1000)
         tick()
-        rotate(directory, 2)
+        rotate_files(directory, 2)
     append(active, 50_000, 100)
     outcome = pipeline.detect("db-1", scheme="rds-mysql")
     copy_sealed(pipeline)
@@ -85,12 +75,12 @@ def test_a_clock_stepped_back_keeps_every_identity(pipeline: Pipeline, account: 
     append(active, 0, 500)
     pipeline.detect("db-1", scheme="rds-mysql")
     tick()
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 1000, 500)
     pipeline.detect("db-1", scheme="rds-mysql")
     copy_sealed(pipeline)
     tick()
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 2000, 200)
     pipeline.detect("db-1", scheme="rds-mysql")
     before = {i["sk"]: i["log_file_name"] for i in items(pipeline)}
@@ -116,7 +106,7 @@ def test_an_active_file_that_shrinks_does_not_drop_the_sealed_files(
     active = directory / "server_audit.log"
     append(active, 0, 300)
     tick()
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 1000, 300)
     pipeline.detect("db-1", scheme="rds-mysql")
     copy_sealed(pipeline)
@@ -175,7 +165,7 @@ def test_two_overlapping_detectors_converge_on_one_item_per_file(
     assert len(items(pipeline)) == 1
     tick()
     append(active, 200, 50)
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 300, 10)
     outcome = pipeline.detect("db-1", scheme="rds-mysql")
     copy_sealed(pipeline)
@@ -236,7 +226,7 @@ def test_a_rotation_while_the_scan_reads_heads_makes_it_scan_again(
     active = directory / "server_audit.log"
     append(active, 0, 100)
     tick()
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 1000, 100)
     pipeline.detect("db-1", scheme="rds-mysql")
     tracked = {i["sk"]: i["log_file_name"] for i in items(pipeline)}
@@ -247,7 +237,7 @@ def test_a_rotation_while_the_scan_reads_heads_makes_it_scan_again(
         if not rotated:  # MariaDB rotates between the listing and the head read: names mean other files
             rotated.append(name)
             tick()
-            rotate(directory, 5)
+            rotate_files(directory, 5)
             append(active, 2000, 100)
         return real(rds, instance, name, credentials)
 
@@ -322,7 +312,7 @@ def test_a_file_the_portion_api_refuses_is_identified_by_its_complete_download(
     # WHEN every scan must read heads through the complete download
     first = detect(refusing, pipeline.table, message, seal_after_s=0, ttl_days=30, credentials=credentials)
     tick()
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 100, 10)
     second = detect(refusing, pipeline.table, message, seal_after_s=0, ttl_days=30, credentials=credentials)
     # THEN the file keeps its identity across the rename, and the portion API (when it answers) agrees
@@ -340,9 +330,9 @@ def test_two_sealed_files_with_the_same_size_and_last_written_are_each_copied_as
     directory = account.add_instance("db-1", scheme="rds-mysql")
     active = directory / "server_audit.log"
     append(active, 10_000, 100)
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 20_000, 100)
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 30_000, 10)
     for name in ("server_audit.log.1", "server_audit.log.2"):
         os.utime(directory / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
@@ -392,7 +382,7 @@ def test_a_file_called_vanished_by_a_listing_that_missed_it_is_tracked_again(
     directory = account.add_instance("db-1", scheme="rds-mysql")
     active = directory / "server_audit.log"
     append(active, 0, 100)
-    rotate(directory, 5)
+    rotate_files(directory, 5)
     append(active, 1000, 10)
     pipeline.detect("db-1", scheme="rds-mysql")
     message = InstanceMessage("db-1", "c", "aurora-mysql", "rds-mysql")

@@ -13,6 +13,7 @@ from labkit.backup.rdsevents import DeletedFile
 from labkit.backup.scanner import InstanceMessage
 from tests.support.emulated import EmulatedAccount, audit_line
 from tests.support.pipeline import Pipeline, append
+from tests.support.rotation import rotate_files
 
 ACTIVE = "server_audit.log"  # what MariaDB writes; the emulator lists it under an Aurora-style name
 
@@ -160,14 +161,10 @@ class Rotating:
         self.line += lines
 
     def rotate(self) -> None:
-        oldest = self.path(self.keep)
-        if oldest.exists():
-            self.deleted.append((f"audit/{oldest.name}", oldest.stat().st_size, t.now_ms()))
-            oldest.unlink()
-        for pos in range(self.keep - 1, -1, -1):
-            if self.path(pos).exists():
-                self.path(pos).rename(self.path(pos + 1))
-        self.path(0).touch()
+        rotate_files(self.directory, self.keep, before_delete=self._record)
+
+    def _record(self, oldest: Path) -> None:
+        self.deleted.append((f"audit/{oldest.name}", oldest.stat().st_size, t.now_ms()))
 
 
 def test_a_rotation_burst_beyond_the_kept_files_records_a_gap_and_events_name_the_unseen(

@@ -23,6 +23,7 @@ from labkit.local.runtime import LambdaRuntime
 from tests.support import lab_service
 from tests.support.emulated import audit_line
 from tests.support.lab_service import wait_for
+from tests.support.rotation import rotate_files
 
 handler_env = lab_service.handler_env  # the lab service's environment, fresh handler clients
 
@@ -175,16 +176,6 @@ def test_without_a_queue_the_watch_only_logs(account, tmp_path: Path) -> None:  
     assert watcher.check() == 0
 
 
-def rotate(directory: Path, keep: int, line: int) -> None:
-    """What MariaDB's server_audit does at a rotation: drop the oldest, shift the rest, start a new file."""
-    (directory / f"server_audit.log.{keep}").unlink(missing_ok=True)
-    for n in range(keep - 1, 0, -1):
-        if (directory / f"server_audit.log.{n}").exists():
-            os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
-    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
-    (directory / "server_audit.log").write_bytes(audit_line(line))
-
-
 @pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
 def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme: str) -> None:  # type: ignore[no-untyped-def]
     from labkit.backup.detector import parse_message as parse
@@ -206,11 +197,11 @@ def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme
     )
     watcher.check()
     # WHEN files rotate without anything being deleted  THEN no event
-    rotate(directory, keep=2, line=1)
-    rotate(directory, keep=2, line=2)
+    rotate_files(directory, keep=2, first=audit_line(1))
+    rotate_files(directory, keep=2, first=audit_line(2))
     assert watcher.check() == 0 and sent == []
     # WHEN a rotation deletes the oldest  THEN exactly one deletion event for that instance, which parses
-    rotate(directory, keep=2, line=3)
+    rotate_files(directory, keep=2, first=audit_line(3))
     assert watcher.check() == 1
     known = InstanceMessage("db-3", "", "aurora-mysql", scheme)
     assert [parse(body, {"db-3": known}.get) for body in sent] == [known]

@@ -8,21 +8,17 @@ LastWritten. Each file's lines name their file ("generation"), so S3's bytes say
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import re
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit.backup import table as t
-from labkit.backup.identity import head_of
-from tests.support.emulated import EmulatedAccount, audit_line
-from tests.support.pipeline import Pipeline, copy_sealed, stored
+from tests.support.emulated import EmulatedAccount
+from tests.support.pipeline import copy_sealed, stored
+from tests.support.rotation import GEN, Server, sha_of_head, shared_pipeline
 
-_GEN = re.compile(rb"/\*g(\d+)\*/")
 _instances = itertools.count()
 
 operations = st.lists(
@@ -38,48 +34,6 @@ operations = st.lists(
 )
 
 
-class Server:
-    """MariaDB's server_audit file handling, on real files the emulator lists: one generation per file."""
-
-    def __init__(self, directory: Path, keep: int) -> None:
-        self.directory, self.keep = directory, keep
-        self.gens: list[int] = [0]  # generation at position 0 (active), 1, 2, ...
-        self.content: dict[int, bytes] = {0: b""}
-        self.next_gen, self.line = 1, 0
-        (directory / "server_audit.log").touch()
-
-    def path(self, pos: int) -> Path:
-        return self.directory / ("server_audit.log" if pos == 0 else f"server_audit.log.{pos}")
-
-    def append(self, lines: int) -> None:
-        gen = self.gens[0]
-        data = b"".join(audit_line(self.line + i, f"SELECT ? /*g{gen}*/") for i in range(lines))
-        self.line += lines
-        with open(self.path(0), "ab") as handle:
-            handle.write(data)
-        self.content[gen] += data
-
-    def rotate(self) -> None:
-        if len(self.gens) > self.keep:
-            self.path(self.keep).unlink()
-            self.gens.pop()
-        for pos in range(len(self.gens) - 1, -1, -1):
-            self.path(pos).rename(self.path(pos + 1))
-        self.gens.insert(0, self.next_gen)
-        self.content[self.next_gen] = b""
-        self.next_gen += 1
-        self.path(0).touch()
-
-    def clock_back(self, seconds: int) -> None:
-        st_ = self.path(0).stat()
-        os.utime(self.path(0), ns=(st_.st_atime_ns, st_.st_mtime_ns - seconds * 1_000_000_000))
-
-
-def sha_of_head(data: bytes) -> str | None:
-    head = head_of(data)
-    return None if head is None else hashlib.sha256(head).hexdigest()
-
-
 @settings(
     max_examples=int(os.environ.get("LABKIT_PROPERTY_EXAMPLES", "30")),  # more for a deep run
     deadline=None,
@@ -89,7 +43,7 @@ def sha_of_head(data: bytes) -> str | None:
 def test_rotation_histories_never_misattribute_duplicate_or_silently_lose(
     account: EmulatedAccount, keep: int, ops: list[tuple[str, int]]
 ) -> None:
-    pipeline = _pipeline(account)
+    pipeline = shared_pipeline(account)
     instance = f"db-{next(_instances)}"
     server = Server(account.add_instance(instance, scheme="rds-mysql"), keep)
     observed: dict[int, int] = {}  # generation -> bytes a scan saw it hold (with a complete first line)
@@ -120,7 +74,7 @@ def test_rotation_histories_never_misattribute_duplicate_or_silently_lose(
         data = stored(pipeline, item)
         if not data:
             continue
-        gens = {int(g) for g in _GEN.findall(data)}
+        gens = {int(g) for g in GEN.findall(data)}
         assert len(gens) == 1, f"{item['sk']} holds bytes of files {gens}"
         [gen] = gens
         assert data == server.content[gen][: len(data)], f"{item['sk']}: not file g{gen}'s bytes"
@@ -141,15 +95,3 @@ def test_rotation_histories_never_misattribute_duplicate_or_silently_lose(
             assert item["size"] >= seen, f"g{gen}: {seen} bytes seen, only {item['size']} accounted"
             if item["copied_bytes"] < item["size"]:
                 assert item["state"] == t.LOST and item["lost_bytes"] == item["size"] - item["copied_bytes"]
-
-
-_pipelines: dict[int, Pipeline] = {}
-
-
-def _pipeline(account: EmulatedAccount) -> Pipeline:
-    """One table and bucket per test run (examples use distinct instances)."""
-    key = id(account)
-    if key not in _pipelines:
-        _pipelines.clear()
-        _pipelines[key] = Pipeline(account)
-    return _pipelines[key]

@@ -23,9 +23,9 @@ from labkit.backup.detector import detect
 from labkit.backup.rdsevents import deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.local.deletion_events import DeletionWatcher
-from tests.functional.test_rotation_properties import _GEN, Server, _pipeline, sha_of_head
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import copy_sealed, stored
+from tests.support.rotation import GEN, Server, sha_of_head, shared_pipeline
 
 _instances = itertools.count()
 
@@ -97,7 +97,7 @@ class TimedServer(Server):
 def test_every_byte_is_in_s3_or_lost_or_inside_a_gap(
     account: EmulatedAccount, keep: int, ops: list[tuple[str, int]], fates: list[bool]
 ) -> None:
-    pipeline = _pipeline(account)
+    pipeline = shared_pipeline(account)
     instance = f"db-{next(_instances)}"
     server = TimedServer(account.add_instance(instance, scheme="rds-mysql"), keep)
     message = InstanceMessage(instance, f"{instance}-cluster", "aurora-mysql", "rds-mysql")
@@ -145,7 +145,7 @@ def test_every_byte_is_in_s3_or_lost_or_inside_a_gap(
     in_s3: dict[int, int] = Counter()
     for item in items:
         data = stored(pipeline, item)
-        for gen in {int(g) for g in _GEN.findall(data)}:
+        for gen in {int(g) for g in GEN.findall(data)}:
             assert data == server.content[gen][: len(data)], f"{item['sk']}: not only file g{gen}'s bytes"
             assert not in_s3[gen], f"g{gen}'s bytes are in S3 under two identities"
             in_s3[gen] = len(data)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from labkit.local.logfiles import AuditDirectory, LogFile
+from tests.support.rotation import rotate_files
 
 # two first lines of 64+ bytes that differ after byte 64 only: "two READ events of one statement"
 FIRST_LINES = (
@@ -117,12 +118,9 @@ class Server:
         self.content[gen] += data
 
     def rotate(self, reuse: int) -> None:
+        rotate_files(self.directory, self.keep, before_delete=self.inodes.deleting)
         if len(self.gens) > self.keep:
-            self.inodes.deleting(self.path(self.keep))
-            self.path(self.keep).unlink()
             self.gens.pop()
-        for pos in range(len(self.gens) - 1, -1, -1):
-            self.path(pos).rename(self.path(pos + 1))
         self._create(reuse)
 
 

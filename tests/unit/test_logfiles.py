@@ -6,18 +6,7 @@ import os
 from pathlib import Path
 
 from labkit.local.logfiles import AuditDirectory, make_marker, parse_marker, read_portion
-
-
-def rotate(directory: Path, keep: int) -> None:
-    """What server_audit does at rotation: .N-1 -> .N ... log -> .1, the oldest beyond `keep` deleted."""
-    oldest = directory / f"server_audit.log.{keep}"
-    oldest.unlink(missing_ok=True)
-    rotated = sorted((int(p.suffix[1:]) for p in directory.glob("server_audit.log.*")), reverse=True)
-    for n in rotated:
-        if n < keep:
-            os.rename(directory / f"server_audit.log.{n}", directory / f"server_audit.log.{n + 1}")
-    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
-    (directory / "server_audit.log").write_bytes(b"")
+from tests.support.rotation import rotate_files
 
 
 def test_aurora_names_follow_the_file_across_renames_and_vanish_at_retention(tmp_path: Path) -> None:
@@ -25,23 +14,23 @@ def test_aurora_names_follow_the_file_across_renames_and_vanish_at_retention(tmp
     (tmp_path / "server_audit.log").write_bytes(b"first file\n")
     [first] = audit.files()
     assert first.name == "audit/audit.log.0.2026-11-26-15-50.0"
-    rotate(tmp_path, keep=2)
+    rotate_files(tmp_path, keep=2)
     (tmp_path / "server_audit.log").write_bytes(b"second file\n")
     names = {f.name: f.path.name for f in audit.files()}
     assert names == {
         first.name: "server_audit.log.1",
         "audit/audit.log.0.2026-11-26-15-50.1": "server_audit.log",
     }
-    rotate(tmp_path, keep=2)
-    rotate(tmp_path, keep=2)  # the first file is deleted now
+    rotate_files(tmp_path, keep=2)
+    rotate_files(tmp_path, keep=2)  # the first file is deleted now
     assert first.name not in {f.name for f in audit.files()}
 
 
 def test_rds_mysql_names_are_the_files_on_disk(tmp_path: Path) -> None:
     audit = AuditDirectory(tmp_path, "rds-mysql")
     (tmp_path / "server_audit.log").write_bytes(b"a\n")
-    rotate(tmp_path, keep=3)
-    rotate(tmp_path, keep=3)
+    rotate_files(tmp_path, keep=3)
+    rotate_files(tmp_path, keep=3)
     assert [f.name for f in audit.files()] == [
         "audit/server_audit.log.2",
         "audit/server_audit.log.1",
@@ -88,7 +77,7 @@ def test_listings_taken_while_mariadb_rotates_never_rename_or_hide_a_file(tmp_pa
         n = 0
         while not stop.is_set() and n < 150:
             n += 1
-            rotate(tmp_path, keep=10_000)
+            rotate_files(tmp_path, keep=10_000)
             (tmp_path / "server_audit.log").write_bytes(f"20261126 15:00:00,line {n}\n".encode())
             time.sleep(0.002)  # still hundreds of rotations a second: far more than MariaDB does
 
@@ -133,7 +122,7 @@ def test_concurrent_listings_of_a_growing_rotating_directory_give_each_file_one_
                 for line in range(20):
                     with open(tmp_path / "server_audit.log", "ab") as handle:
                         handle.write(f"20261126 15:00:01,generation {n - 1} line {line}\n".encode())
-                rotate(tmp_path, keep=2)
+                rotate_files(tmp_path, keep=2)
                 (tmp_path / "server_audit.log").write_bytes(f"20261126 15:00:00,generation {n}\n".encode())
                 generations += 1
         finally:
@@ -165,13 +154,13 @@ def test_a_deleted_file_is_let_go_at_the_next_listing_and_close_lets_go_of_all(t
     # GIVEN two named files
     audit = AuditDirectory(tmp_path, "aurora")
     (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,a\n")
-    rotate(tmp_path, keep=1)
+    rotate_files(tmp_path, keep=1)
     (tmp_path / "server_audit.log").write_bytes(b"20261126 15:00:00,b\n")
     assert len(audit.files()) == 2
     old = (tmp_path / "server_audit.log.1").stat()
     assert _held_by_us(old), "a named file's inode is held, so it cannot be reused while the name lives"
     # WHEN MariaDB deletes the older one, THEN the next listing lets go of it (its space is freed)
-    rotate(tmp_path, keep=1)
+    rotate_files(tmp_path, keep=1)
     assert _held_by_us(old)
     assert len(audit.files()) == 2
     assert not _held_by_us(old)
