@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from labkit.query.schema import COLUMN_NAMES, LINE_PATTERN
-from tests.unit.test_query_schema import SAMPLES, server_escape
+from tests.support.audit_samples import SAMPLES, server_escape
 
 pytestmark = pytest.mark.slow  # compiles and runs Java
 
