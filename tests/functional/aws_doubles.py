@@ -6,7 +6,7 @@ default credential chain reading AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=testing
 
 - ``pulumi.automation``: it only drives the Pulumi CLI, which cannot be installed on this machine (no
   binary, no provider plugins, no AWS). ``FakeAutomation`` records the calls with the same surface as in
-  tests/infra/test_stacks_wrapper.py; ``FakeAutomation.on`` lets a test play what a stack operation
+  tests/infra/fake_automation.py; ``FakeAutomation.on`` lets a test play what a stack operation
   would have created in the account.
 - ``docker``, ``pulumi`` and ``aws`` as make calls them: shell stubs on PATH (``STUB``) that log their
   arguments (no Docker daemon, no Pulumi CLI, no registry to push to).

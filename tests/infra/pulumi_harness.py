@@ -299,3 +299,9 @@ def lab_config(**extra: str) -> dict[str, str]:
     config["aws:region"] = REGION
     config.update({f"{LAB_PROJECT}:{k}": v for k, v in extra.items()})
     return config
+
+
+def alias_arns(run: ProgramRun) -> dict[str, str]:
+    names = stack_config().names
+    functions = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
+    return {key: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}:live" for key, fn in functions.items()}

@@ -9,25 +9,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import pulumi_harness
 import pytest
+from alarms_program import ALARM, KEY, TOPIC, run
+from policy_lint import blocking_findings, with_implicit_resource
 from pulumi_harness import (
     ACCOUNT,
-    LAB_DIR,
-    LAB_PROJECT,
     REGION,
     ProgramRun,
-    ecr_outputs,
-    lab_config,
-    run_program,
 )
-from test_iam_policies import blocking_findings, with_implicit_resource
 
 from labkit.backup import metrics as m
 
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
-KEY = "aws:kms/key:Key"
 REQUIRED = {
     "files-lost",
     "gaps",  # issue 15: windows in which files may have come and gone unseen
@@ -40,23 +32,6 @@ REQUIRED = {
     "stream-iterator-age",
     *(f"{f}-{what}" for f in ("scanner", "detector", "downloader") for what in ("errors", "throttles")),
 }
-real_fake_state = pulumi_harness.fake_state
-
-
-def fake_state(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The harness's, plus ARNs shaped as AWS makes them for the types this module adds."""
-    if typ == TOPIC:
-        arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{inputs['name']}"
-        return arn, {"arn": arn}
-    if typ == ALARM:
-        return inputs["name"], {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{inputs['name']}"}
-    return real_fake_state(typ, name, inputs)
-
-
-def run(**config: str) -> ProgramRun:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pulumi_harness, "fake_state", fake_state)
-        return run_program(LAB_DIR, LAB_PROJECT, lab_config(**config), ecr_outputs())
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,12 @@ docker, pulumi and aws, so the order and the arguments of the real calls are che
 
 from __future__ import annotations
 
-import os
-import stat
-import subprocess
 from pathlib import Path
 
 import pytest
-from pulumi_harness import REPO
+from images_make import REGISTRY, fake_tools, make
 
-IMAGES_MK = "infrastructure/images.mk"
 FUNCTIONS = ("scanner", "detector", "downloader")
-REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-
-
-def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", "-f", IMAGES_MK, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(env or {})},
-    )
 
 
 def test_dry_run_shows_build_tag_push_and_config_set_in_order() -> None:
@@ -65,34 +49,13 @@ def test_dry_run_shows_build_tag_push_and_config_set_in_order() -> None:
     assert all(u < t for u, t in zip(urls[1:], tags[1:], strict=True))
 
 
-def _fake_tools(tmp_path: Path, *, docker_daemon: bool = True, credentials: bool = True) -> dict[str, str]:
-    """docker, pulumi and aws stand-ins that append their argv to calls.log."""
-    log = tmp_path / "calls.log"
-    answers = {
-        "docker": "" if docker_daemon else '[ "$1" = info ] && exit 1',
-        "pulumi": (
-            '[ "$1 $2" = "stack output" ] && { eval "last=\\${$#}"; '
-            f'echo "{REGISTRY}/aurora-log-backup-lab-${{last%RepositoryUrl}}"; }}'
-        ),
-        "aws": ('[ "$1" = sts ] && exit 255' if not credentials else "")
-        + '\n[ "$1 $2" = "ecr get-login-password" ] && echo token',
-    }
-    tools = {}
-    for name, body in answers.items():
-        path = tmp_path / name
-        path.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{body}\nexit 0\n')
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
-        tools[f"IMG_{name.upper()}"] = str(path)
-    return tools
-
-
 def _calls(tmp_path: Path) -> list[str]:
     log = tmp_path / "calls.log"
     return [line for line in log.read_text().splitlines() if " info" not in line and "sts " not in line]
 
 
 def test_release_with_fake_tools_builds_pushes_and_pins_the_version(tmp_path: Path) -> None:
-    tools = _fake_tools(tmp_path)
+    tools = fake_tools(tmp_path)
     result = make("build-and-push-versioned", "VERSION=v2.0.1", *(f"{k}={v}" for k, v in tools.items()))
     assert result.returncode == 0, result.stdout + result.stderr
     calls = _calls(tmp_path)
@@ -118,7 +81,7 @@ def test_release_with_fake_tools_builds_pushes_and_pins_the_version(tmp_path: Pa
 def test_release_refuses_a_missing_or_malformed_version_before_building(
     tmp_path: Path, version: str, message: str
 ) -> None:
-    tools = _fake_tools(tmp_path)
+    tools = fake_tools(tmp_path)
     result = make("build-and-push-versioned", f"VERSION={version}", *(f"{k}={v}" for k, v in tools.items()))
     assert result.returncode != 0
     assert message in result.stderr
@@ -132,7 +95,7 @@ def test_missing_docker_is_named_with_its_install_step() -> None:
 
 
 def test_a_stopped_docker_daemon_is_reported(tmp_path: Path) -> None:
-    tools = _fake_tools(tmp_path, docker_daemon=False)
+    tools = fake_tools(tmp_path, docker_daemon=False)
     result = make("build", f"IMG_DOCKER={tools['IMG_DOCKER']}")
     assert result.returncode != 0
     assert "daemon is not reachable" in result.stderr
@@ -146,7 +109,7 @@ def test_missing_pulumi_is_named_with_its_install_step() -> None:
 
 
 def test_missing_aws_credentials_are_reported(tmp_path: Path) -> None:
-    tools = _fake_tools(tmp_path, credentials=False)
+    tools = fake_tools(tmp_path, credentials=False)
     result = make("push-images", *(f"{k}={v}" for k, v in tools.items()))
     assert result.returncode != 0
     assert "no usable AWS credentials" in result.stderr
@@ -160,7 +123,7 @@ def test_clean_images_without_docker_succeeds_so_make_clean_works_everywhere() -
 
 
 def test_clean_images_removes_only_the_labkit_images(tmp_path: Path) -> None:
-    tools = _fake_tools(tmp_path)
+    tools = fake_tools(tmp_path)
     docker = Path(tools["IMG_DOCKER"])
     docker.write_text(docker.read_text().replace("exit 0", '[ "$1" = images ] && echo abc123\nexit 0'))
     result = make("clean-images", f"IMG_DOCKER={docker}")

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_images_makefile import _fake_tools, make
+from images_make import fake_tools, make
 
 PASSPHRASE_VARS = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
@@ -23,7 +23,7 @@ def no_pulumi_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pulumi_stand_in(tmp_path: Path, whoami_backend: str = "") -> dict[str, str]:
-    tools = _fake_tools(tmp_path)
+    tools = fake_tools(tmp_path)
     pulumi = Path(tools["IMG_PULUMI"])
     log = tmp_path / "calls.log"
     pulumi.write_text(

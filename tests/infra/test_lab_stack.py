@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from pulumi_harness import (
-    ACCOUNT,
     IMAGE_TAGS,
     LAB_DIR,
     LAB_PROJECT,
     REGION,
     ProgramRun,
+    alias_arns,
     ecr_outputs,
     lab_config,
     run_program,
@@ -28,12 +28,6 @@ WORLD = ("0.0.0.0/0", "::/0")
 
 def subnet_ids(run: ProgramRun, prefix: str) -> set[str]:
     return {run.id_of(SUBNET, name) for name in run.of_type(SUBNET) if name.startswith(prefix)}
-
-
-def alias_arns(run: ProgramRun) -> dict[str, str]:
-    names = stack_config().names
-    functions = {"scanner": names.scanner, "detector": names.detector, "downloader": names.downloader}
-    return {key: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}:live" for key, fn in functions.items()}
 
 
 # --- S3 ---------------------------------------------------------------------------------------------

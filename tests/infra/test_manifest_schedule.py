@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from pulumi_harness import ProgramRun, stack_config
-from test_lab_stack import alias_arns
+from pulumi_harness import ProgramRun, alias_arns, stack_config
 
 from labkit.backup.daily_manifests import is_manifest_event
 

@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 import pytest
+from alarms_program import KEY, TOPIC, run
+from policy_lint import blocking_findings, with_implicit_resource
 from pulumi_harness import ACCOUNT, REGION, ProgramRun
-from test_alarms_stack import KEY, TOPIC, run
-from test_iam_policies import blocking_findings, with_implicit_resource
 
 from labkit.backup import rdsevents
 from labkit.config import load_config
