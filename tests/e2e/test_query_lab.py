@@ -1,7 +1,7 @@
 """Every saved query on the real lab's backup: lines MariaDB's server_audit wrote (scenarios, plus statements
 with commas, quotes, backslashes, a newline, latin-1 bytes that are no UTF-8 and one over 1 MB), copied by
 the lab's pipeline into the emulator's S3, read back by DuckDB, and compared with the independent reading
-of the decompressed parts (tests/functional/query_oracle.py). Nothing is faked."""
+of the decompressed parts (tests/support/query_oracle.py). Nothing is faked."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from labkit.lab import catch_up, seal_active_files
 from labkit.local.state import LabState
 from labkit.query import connect
 from labkit.traffic.lab import LabTarget
-from tests.functional.query_oracle import compare_saved_queries
+from tests.support.query_oracle import compare_saved_queries
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,9 @@ import pytest
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.query.engine import DuckDBEngine
-from tests.functional.query_oracle import compare_saved_queries, expected_events
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import BUCKET, PREFIX, Pipeline
+from tests.support.query_oracle import compare_saved_queries, expected_events
 
 TODAY = datetime.now(UTC).date()
 BIG = "INSERT INTO orders VALUES " + ", ".join(f"({i}, 'it''s, \\'{i}\\'')" for i in range(60_000))
