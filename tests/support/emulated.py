@@ -1,6 +1,6 @@
 """The emulated AWS account the functional and e2e tests share: an in-process emulator with DB instances
-backed by directories of audit files, one-bucket S3 over HTTP, and lines in server_audit's format. Fixtures
-built on these live in tests/conftest.py; tests import the helpers from here."""
+backed by directories of audit files, one-bucket S3 over HTTP, its fault injection, and lines in server_audit's
+format. Fixtures built on these live in tests/conftest.py; tests import the helpers from here."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ def empty_bucket(s3: object, bucket: str) -> None:
 
 
 def set_faults(url: str, **faults: float) -> dict[str, float]:
+    """Set the emulator's fault rates (``throttle_rate`` ...) through its control API; returns its answer."""
     request = urllib.request.Request(
         f"{url}/labkit-api/faults", data=json.dumps(faults).encode(), method="POST"
     )
