@@ -19,11 +19,12 @@ import pytest
 from labkit import aws, traffic
 from labkit.backup import table as t
 from labkit.backup.retry import retry_failed
-from labkit.config import LabConfig, load_config
+from labkit.config import LabConfig
 from labkit.lab import catch_up, runtime_call, seal_active_files
 from labkit.local import control
 from labkit.local.state import LabState
 from labkit.verify import reconcile_target
+from tests.support.local_lab import lab_settings
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 600  # bounds a hang only: a busy machine just takes longer
@@ -31,17 +32,7 @@ DEADLINE_S = 600  # bounds a hang only: a busy machine just takes longer
 
 @pytest.fixture(scope="module")
 def failing_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabState, LabConfig]]:
-    config = load_config(
-        env={},
-        state_dir=tmp_path_factory.mktemp("failing-lab"),
-        emulator_port=0,
-        db_port=0,
-        naming_scheme="aurora",
-        reader_naming_scheme="rds-mysql",
-        audit_rotate_size=1024 * 1024,
-        audit_rotations=200,
-        seal_after_s=1.0,
-    )
+    config = lab_settings(tmp_path_factory.mktemp("failing-lab"), seal_after_s=1.0)
     state, _ = control.up(config)
     try:
         yield state, config

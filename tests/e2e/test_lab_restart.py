@@ -20,37 +20,24 @@ import pytest
 
 from labkit import aws, traffic
 from labkit.backup import table as t
-from labkit.config import LabConfig, load_config
+from labkit.config import LabConfig
 from labkit.lab import catch_up, runtime_call, seal_active_files
 from labkit.local import control
 from labkit.local.snapshot import snapshot_file
 from labkit.local.state import LabState, pid_alive, read_state
+from tests.support.local_lab import down_leaving_nothing, lab_settings
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def restart_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabConfig]:
-    config = load_config(
-        env={},
-        state_dir=tmp_path_factory.mktemp("restart"),  # short: mariadbd's socket path must fit 107 bytes
-        emulator_port=0,
-        db_port=0,
-        naming_scheme="aurora",
-        reader_naming_scheme="rds-mysql",
-        audit_rotate_size=1024 * 1024,
-        audit_rotations=200,
-        seal_after_s=2.0,
+    config = lab_settings(
+        tmp_path_factory.mktemp("restart"),
         snapshot_interval_s=0,  # snapshots only when asked and at down: the test decides how old one is
     )
-    started: list[int] = []
     yield config
-    state = read_state(config)
-    control.down(config)
-    if state:
-        started = [state.pid, *(i.pid for i in state.instances)]
-    left = [p for p in started if pid_alive(p) and not control._is_zombie(p)]
-    assert not left, f"processes left running: {left}"
+    down_leaving_nothing(config, read_state(config))  # the processes of the lab's last start
 
 
 def parts(config: LabConfig) -> dict[str, list[tuple[str, str]]]:
