@@ -6,7 +6,6 @@ The runtime is stepped by hand (``poll_stream``), so nothing here depends on tim
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ from botocore.exceptions import ClientError
 from labkit.backup import downloader as module
 from labkit.backup import table as t
 from labkit.backup.downloader import Downloader
-from labkit.config import load_config
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import append
-from tests.support.stream_lab import StreamLab
+from tests.support.stream_lab import StreamLab, stream_lab
 
 PARTIAL = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT PARTIAL \xe2\x82"  # a character half written
 LATIN1 = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9',0\n"
@@ -28,14 +26,7 @@ LATIN1 = b"20261126 15:29:21,vm,u,h,1,2,QUERY,db,'SELECT \xe9',0\n"
 
 @pytest.fixture
 def lab(account: EmulatedAccount, tmp_path: Path) -> StreamLab:
-    config = load_config(
-        endpoint_url=account.url,
-        state_dir=tmp_path,
-        project=f"lab-{uuid.uuid4().hex[:8]}",
-        stream_batch_size=10,
-        stream_max_retries=3,
-    )
-    return StreamLab(account, config)
+    return stream_lab(account, tmp_path, stream_batch_size=10, stream_max_retries=3)
 
 
 def always_failing(monkeypatch: pytest.MonkeyPatch, bad: set[str]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ from labkit.backup import table as t
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.backup.streamfilter import CONTINUE_WRITER, DOWNLOADER_WRITER
-from labkit.config import load_config
 from tests.support.emulated import EmulatedAccount
 from tests.support.pages import PIECES, CappedPages
 from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append, copy_until_done, only_item
-from tests.support.stream_lab import StreamLab
+from tests.support.stream_lab import StreamLab, stream_lab
 
 HALF = b"20261126 15:29:22,vm,u,h,1,3,QUERY,db,'SELECT 'HAL"  # a line MariaDB is still writing
 REST = b"F',0\n"
@@ -179,13 +177,7 @@ def test_a_copy_that_read_the_file_unsealed_hands_on_the_line_it_held_back_once_
 
 @pytest.fixture
 def lab(account: EmulatedAccount, tmp_path: Path) -> StreamLab:
-    config = load_config(
-        endpoint_url=account.url,
-        state_dir=tmp_path,
-        project=f"lab-{uuid.uuid4().hex[:8]}",
-        stream_max_retries=3,
-    )
-    return StreamLab(account, config)
+    return stream_lab(account, tmp_path, stream_max_retries=3)
 
 
 def test_new_bytes_without_a_newline_wake_nothing_until_the_file_grows_or_is_sealed(

@@ -3,7 +3,9 @@ by hand (``poll_stream``) so nothing depends on timing."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -12,7 +14,7 @@ from labkit.backup import table as t
 from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
-from labkit.config import LabConfig
+from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
 from tests.support.emulated import EmulatedAccount
@@ -87,3 +89,12 @@ class StreamLab:
 
     def items(self, instance_id: str) -> list[dict[str, Any]]:
         return t.instance_items(self.table, instance_id)
+
+
+def stream_lab(account: EmulatedAccount, state_dir: Path, **settings: Any) -> StreamLab:
+    """A StreamLab deployed under a project name of its own (moto's backends live as long as the process);
+    ``settings`` are LabConfig fields (stream batch size, retries ...)."""
+    config = load_config(
+        endpoint_url=account.url, state_dir=state_dir, project=f"lab-{uuid.uuid4().hex[:8]}", **settings
+    )
+    return StreamLab(account, config)
