@@ -14,10 +14,10 @@ from labkit.cli import app
 from labkit.config import LabConfig, load_config
 from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime
-from tests.support import alarms_lab
+from tests.support import alarms_lab, lab_service
 from tests.support.emulated import EmulatedAccount, audit_line
 
-config = alarms_lab.config  # a deployed lab in the emulator, its own project name
+config = lab_service.config  # a deployed lab in the emulator, its own project name
 runtime = alarms_lab.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime
 detected = alarms_lab.detected
 

@@ -10,7 +10,6 @@ runtime's day boundary, likewise."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +28,7 @@ from labkit.backup.layout import PartKey
 from labkit.backup.manifest import list_manifests, read_manifest
 from labkit.backup.s3parts import GzipPartWriter
 from labkit.cli import app
-from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.config import LabConfig
 from labkit.local.control import config_env
 from labkit.local.events import LambdaContext
 from tests.support import lab_service
@@ -38,19 +36,8 @@ from tests.support.emulated import EmulatedAccount, audit_line
 
 YESTERDAY, TODAY = "2026-03-01", "2026-03-02"
 OLDER = "2026-02-27"  # outside the run's two days
+config = lab_service.config  # a deployed lab in the emulator, its own project name
 handler_env = lab_service.handler_env  # the lab service's environment, fresh handler clients
-
-
-@pytest.fixture
-def config(account: EmulatedAccount, tmp_path: Path) -> LabConfig:
-    lab = load_config(
-        endpoint_url=account.url,
-        state_dir=tmp_path / "state",
-        project=f"lab-{uuid.uuid4().hex[:8]}",  # moto's backends are per process: keep tests apart
-        scan_interval_s=3600.0,
-    )
-    deploy_local(lab)
-    return lab
 
 
 @pytest.fixture

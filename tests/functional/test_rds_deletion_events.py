@@ -18,28 +18,16 @@ from labkit.backup import table as t
 from labkit.backup.detector import detect, instance_for_event, parse_message
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
 from tests.support import lab_service
 from tests.support.emulated import audit_line
 from tests.support.lab_service import wait_for
 from tests.support.rotation import rotate_files
 
+config = lab_service.config  # a deployed lab in the emulator, its own project name
 handler_env = lab_service.handler_env  # the lab service's environment, fresh handler clients
 
 SCHEME_TAG = "labkit:naming-scheme"
-
-
-@pytest.fixture
-def config(account, tmp_path: Path) -> LabConfig:  # type: ignore[no-untyped-def]
-    config = load_config(
-        endpoint_url=account.url,
-        state_dir=tmp_path / "state",
-        project=f"lab-{uuid.uuid4().hex[:8]}",
-        scan_interval_s=3600.0,  # no scheduled scan during a test
-    )
-    deploy_local(config)
-    return config
 
 
 def items(account, config: LabConfig, instance_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]

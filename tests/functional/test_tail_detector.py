@@ -8,6 +8,7 @@ the tests wait for conditions with generous bounds and assert order and bytes, n
 
 from __future__ import annotations
 
+import functools
 import gzip
 import threading
 import time
@@ -25,20 +26,14 @@ from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime, emulator_environment
+from tests.support import lab_service
 from tests.support.emulated import EmulatedAccount, audit_line
 
 TIMEOUT_S = 60.0  # generous bound of every wait
 MARGIN_S = 2.0
 
 
-def wait_for(what: str, condition: Callable[[], Any], timeout_s: float = TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
+wait_for = functools.partial(lab_service.wait_for, poll_s=0.05)
 
 
 def lab_config(account: EmulatedAccount, tmp_path: Path, **settings: Any) -> LabConfig:

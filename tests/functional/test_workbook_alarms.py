@@ -20,10 +20,10 @@ from labkit.config import LabConfig, load_config
 from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime
 from labkit.workbook import alarm_panel
-from tests.support import alarms_lab
+from tests.support import alarms_lab, lab_service
 from tests.support.emulated import EmulatedAccount, audit_line
 
-config = alarms_lab.config  # a deployed lab in the emulator, its own project name
+config = lab_service.config  # a deployed lab in the emulator, its own project name
 runtime = alarms_lab.runtime  # the local Lambda runtime, its counters on /labkit-api/runtime
 
 
