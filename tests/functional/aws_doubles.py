@@ -6,7 +6,7 @@ default credential chain reading AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=testing
 
 - ``pulumi.automation``: it only drives the Pulumi CLI, which cannot be installed on this machine (no
   binary, no provider plugins, no AWS). ``FakeAutomation`` records the calls with the same surface as in
-  tests/infra/fake_automation.py; ``FakeAutomation.on`` lets a test play what a stack operation
+  tests/support/fake_automation.py; ``FakeAutomation.on`` lets a test play what a stack operation
   would have created in the account.
 - ``docker``, ``pulumi`` and ``aws`` as make calls them: shell stubs on PATH (``STUB``) that log their
   arguments (no Docker daemon, no Pulumi CLI, no registry to push to).
@@ -19,7 +19,6 @@ The fixtures that install them are in tests/functional/aws_fixtures.py (a module
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,6 +27,7 @@ from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from tests.support.emulated import EmulatedAccount, audit_line
+from tests.support.fake_automation import FakeCommandError, FakeConfigValue
 
 MOTO_ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -39,16 +39,6 @@ def _nothing() -> None:
 
 
 # --- the Pulumi Automation API stand-in ----------------------------------------------------------------
-class FakeCommandError(Exception):
-    pass
-
-
-@dataclass
-class FakeConfigValue:
-    value: str
-    secret: bool = False
-
-
 class FakeStack:
     def __init__(self, automation: FakeAutomation, project: str) -> None:
         self.automation, self.project = automation, project

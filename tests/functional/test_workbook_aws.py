@@ -6,7 +6,7 @@ default credential chain reading AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=testing
 
 - ``pulumi.automation``: it only drives the Pulumi CLI, which cannot be installed on this machine (no
   binary, no provider plugins, no AWS). ``labkit.stacks.load_automation`` returns a recording stand-in with
-  the same surface as in tests/infra/fake_automation.py.
+  the same surface as in tests/support/fake_automation.py.
 - ``docker``, ``pulumi`` and ``aws`` as make calls them: shell stubs on PATH that log their arguments
   (no Docker daemon, no Pulumi CLI, no registry to push to).
 - the EC2 test host running the script: moto records the SSM command but runs nothing, so the test plays

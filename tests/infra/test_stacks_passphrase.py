@@ -2,7 +2,7 @@
 
 The Automation API runs the CLI without a terminal, so it cannot prompt: labkit must stop before the first
 Pulumi command and say which variable to set, and leave alone every setup that needs no passphrase.
-pulumi.automation is the recording stand-in of fake_automation.py; the backend is chosen through
+pulumi.automation is the recording stand-in of tests/support/fake_automation.py; the backend is chosen through
 PULUMI_BACKEND_URL or the CLI's own credentials.json under PULUMI_HOME, as the CLI does.
 """
 
@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 
 import pytest
-from fake_automation import FakeAutomation
 
 from labkit.config import LabConfig
 from labkit.errors import LabkitError, StackError
 from labkit.stacks import PASSPHRASE_VARIABLES, LabStacks, PassphraseRequiredError, backend_url
+from tests.support.fake_automation import FakeAutomation
 
 PULUMI_VARS = ("PULUMI_BACKEND_URL", "PULUMI_HOME", *PASSPHRASE_VARIABLES)
 

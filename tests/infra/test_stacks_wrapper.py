@@ -12,11 +12,11 @@ import sys
 from typing import Any
 
 import pytest
-from fake_automation import FakeAutomation, FakeCommandError
 
 from labkit.config import LabConfig
 from labkit.errors import LabkitError, StackError
 from labkit.stacks import ECR, LAB, LabStacks, PulumiNotFoundError
+from tests.support.fake_automation import FakeAutomation, FakeCommandError
 
 
 @pytest.fixture

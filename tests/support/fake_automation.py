@@ -1,5 +1,6 @@
 """A stand-in for ``pulumi.automation`` (its CLI cannot run here: no binary, no provider plugins, no AWS) that
-records the calls LabStacks makes; shared by the stacks wrapper and passphrase tests."""
+records the calls LabStacks makes; shared by the stacks wrapper and passphrase tests, and its error and config
+value by the aws-target doubles (tests/functional/aws_doubles.py)."""
 
 from __future__ import annotations
 
