@@ -9,13 +9,18 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pulumi_harness
 import pytest
-from alarms_program import ALARM, KEY, TOPIC, run
+from alarms_program import ALARM, KEY, TOPIC, fake_state, run
 from policy_lint import blocking_findings, with_implicit_resource
 from pulumi_harness import (
     ACCOUNT,
+    LAB_DIR,
+    LAB_PROJECT,
     REGION,
     ProgramRun,
+    ecr_outputs,
+    lab_config,
 )
 
 from labkit.backup import metrics as m
