@@ -246,7 +246,14 @@ def write_manifests(s3: Any, bucket: str, prefix: str, instance: str, day: str) 
     }
     body = encode(document)
     try:  # If-None-Match: a manifest key is written once; a concurrent writer loses instead of overwriting
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*")
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            IfNoneMatch="*",
+            ChecksumAlgorithm="CRC32",  # Object Lock default retention refuses a PUT without a checksum
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise ManifestConflictError(

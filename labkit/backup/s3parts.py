@@ -5,6 +5,14 @@ buffer is sent with PutObject and its metadata; a larger one goes through a mult
 its metadata by an S3-side copy onto itself (no bytes pass through the function twice). Encryption is the
 bucket's default (SSE-KMS with the stack's key): naming "aws:kms" here would pick the AWS-managed key instead.
 
+Every write carries a CRC32 checksum (``CHECKSUM``), named on each call so that no client setting can drop it
+(``request_checksum_calculation="when_required"``): "The Content-MD5 or x-amz-sdk-checksum-algorithm header is
+required for any request to upload an object with a retention period configured using Amazon S3 Object Lock"
+(S3 API reference, PutObject ``ChecksumAlgorithm``; a bucket default retention counts). From boto3 1.36 UploadPart
+sends CRC32 anyway, and real S3 has refused a CompleteMultipartUpload that names no per-part checksums for
+parts that had them (botocore#3216, aioboto3#363): the upload is created with the same algorithm and
+completed with each part's checksum.
+
 A part is never overwritten: it is created with ``If-None-Match: *``. When its key exists already, an earlier
 attempt at the same part (one that died before its commit, or whose request reached S3 late) wrote it, and
 :class:`PartExistsError` says so: the copier adopts that part (:func:`existing_part`) instead of replacing it,
@@ -13,6 +21,7 @@ so a late write can never put fewer bytes under a key than the table says it hol
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import zlib
 from dataclasses import dataclass
@@ -23,6 +32,7 @@ from botocore.exceptions import ClientError
 from labkit.backup.manifest import digest_part
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts (minimum 5 MB but the last)
+CHECKSUM = "CRC32"  # on every PutObject and UploadPart; the multipart upload is created with it too
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,11 @@ class PartExistsError(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(f"{key} exists already")
         self.key = key
+
+
+def _crc32(data: bytes) -> str:
+    """A CRC32 checksum as S3 writes it: the 4 big-endian bytes, base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def _refused(exc: ClientError) -> bool:
@@ -64,6 +79,7 @@ def existing_part(s3: Any, bucket: str, key: str) -> WrittenPart:
         Metadata={**meta, "source-sha256": part.sha256, "source-end": str(part.source_end)},
         MetadataDirective="REPLACE",
         ContentType="application/gzip",
+        ChecksumAlgorithm=CHECKSUM,
     )
     return part
 
@@ -118,6 +134,7 @@ class GzipPartWriter:
                     Metadata=meta,
                     ContentType="application/gzip",
                     IfNoneMatch="*",
+                    ChecksumAlgorithm=CHECKSUM,
                 )
             else:
                 self._flush_part()
@@ -142,6 +159,7 @@ class GzipPartWriter:
                 Metadata=meta,
                 MetadataDirective="REPLACE",
                 ContentType="application/gzip",
+                ChecksumAlgorithm=CHECKSUM,  # the whole object's CRC32, not the parts' composite one
             )
         self._buffer = bytearray()
         return part
@@ -158,15 +176,21 @@ class GzipPartWriter:
                 Key=self.key,
                 ContentType="application/gzip",
                 Metadata={"source-start": str(self.source_start)},  # lets a later attempt adopt it
+                ChecksumAlgorithm=CHECKSUM,
             )["UploadId"]
         number = len(self._parts) + 1
+        body = bytes(self._buffer)
         answer = self.s3.upload_part(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=bytes(self._buffer),
+            Body=body,
+            ChecksumAlgorithm=CHECKSUM,
         )
-        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        # the checksum S3 computed for the part (what CompleteMultipartUpload must repeat); ours when an
+        # emulator does not echo it (moto does; the two agree, or S3 would have refused the part: BadDigest)
+        checksum = answer.get("ChecksumCRC32") or _crc32(body)
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum})
         self._compressed += len(self._buffer)
         self._buffer = bytearray()
