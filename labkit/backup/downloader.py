@@ -145,6 +145,8 @@ class Downloader:
     max_failures: int = 4  # failed copies of one file before it shows as FAILED (stream retries + 1)
     ttl_days: int = 30  # how long a LOST item is kept (TTL), like the detector's vanished items
     on_failed: Callable[[dict[str, Any]], None] = lambda item: None  # a file just became FAILED (metric)
+    # the complete download was refused and the file is paged instead (item, error code; a metric)
+    on_fallback: Callable[[dict[str, Any], str], None] = lambda item, code: None
 
     # -- entry point -------------------------------------------------------------------------------------
     def handle_record(self, record: dict[str, Any]) -> CopyOutcome:
@@ -197,17 +199,9 @@ class Downloader:
         stats = {"calls": 0, "fetched": 0}
         try:
             if item.get("sealed") and start == 0:
-                try:
-                    marker, marker_at = self._copy_complete(item, name, part, stats)
-                except ClientError as exc:  # refused before any byte arrived: page it instead
-                    if exc.response["Error"]["Code"] in GONE_CODES or part.position > start:
-                        raise
-                    log.warning(
-                        "%s %s: DownloadCompleteDBLogFile failed (%s); paging instead", item["pk"], name, exc
-                    )
-                    marker, marker_at = self._copy_pages(item, name, part, stats)
+                marker, marker_at = self._complete_or_pages(item, name, part, stats)
             elif start > 0 and not item["marker"]:
-                marker, marker_at = self._copy_complete(item, name, part, stats, skip=start)
+                marker, marker_at = self._complete_or_pages(item, name, part, stats, skip=start)
             else:
                 marker, marker_at = self._copy_pages(item, name, part, stats)
             if item["scheme"] == "rds-mysql":
@@ -287,6 +281,25 @@ class Downloader:
             if part.full or (part.writer.source_bytes and self._out_of_time(part)):
                 break
         return kept
+
+    def _complete_or_pages(
+        self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int], skip: int = 0
+    ) -> tuple[str, int]:
+        """The complete download, or paging from the start (past ``skip``) when it is refused before any byte
+        of this part arrived. Nobody could confirm that the REST path is served through the RDS interface
+        endpoint, and an IAM policy may lack rds:DownloadCompleteDBLogFile: any refusal but "file gone" (403,
+        a 404 that is no DBLogFileNotFoundFault, 5xx, no connection) pages instead, and is counted."""
+        try:
+            return self._copy_complete(item, name, part, stats, skip=skip)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in GONE_CODES or part.position > part.start:  # gone: the lost path; mid-part: retried
+                raise
+            log.warning(
+                "%s %s: DownloadCompleteDBLogFile refused (%s); paging instead", item["pk"], name, exc
+            )
+            self.on_fallback(item, code)
+            return self._copy_pages(item, name, part, stats)
 
     def _copy_complete(
         self, item: dict[str, Any], name: str, part: _Part, stats: dict[str, int], skip: int = 0

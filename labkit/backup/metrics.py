@@ -40,6 +40,7 @@ GAPS_RECORDED = "GapsRecorded"
 BYTES_COPIED = "BytesCopied"
 BACKUP_LAG = "BackupLag"
 FILES_FAILED = "FilesFailed"  # a file reached FAILED (copy failed max_failures times in a row)
+COMPLETE_DOWNLOAD_FALLBACKS = "CompleteDownloadFallbacks"  # DownloadCompleteDBLogFile refused: paged instead
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ METRICS: dict[str, MetricSpec] = {
             BACKUP_LAG, "Milliseconds", ("downloader",), "last write of a file -> its bytes all in S3"
         ),
         MetricSpec(FILES_FAILED, "Count", ("downloader",), "files whose copy failed max_failures times"),
+        MetricSpec(
+            COMPLETE_DOWNLOAD_FALLBACKS,
+            "Count",
+            ("downloader",),
+            "complete downloads refused (not file gone) and paged instead: the REST path is not served",
+        ),
     )
 }
 

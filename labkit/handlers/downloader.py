@@ -35,11 +35,16 @@ def _downloader() -> Downloader:
         max_failures=config.stream_max_retries + 1,
         ttl_days=config.tracking_ttl_days,
         on_failed=_count_failed,
+        on_fallback=_count_fallback,
     )
 
 
 def _count_failed(item: dict[str, Any]) -> None:
     metrics.add_metric(name=m.FILES_FAILED, unit=MetricUnit.Count, value=1)
+
+
+def _count_fallback(item: dict[str, Any], code: str) -> None:
+    metrics.add_metric(name=m.COMPLETE_DOWNLOAD_FALLBACKS, unit=MetricUnit.Count, value=1)
 
 
 def record_handler(record: DynamoDBRecord) -> None:

@@ -313,3 +313,93 @@ def test_an_rds_mysql_file_whose_first_line_differs_is_not_copied(
     after = t.get_item(pipeline.table, sealed["pk"], sealed["sk"])
     assert after is not None and after["copied_bytes"] == 0 and "lease_owner" not in after
     assert s3_bytes(pipeline, "db-1") == {}
+
+
+# -- issue 18 item 6: the complete download refused where a file resumes with no stored marker ---------------
+def _answer(status: str, body: bytes) -> Any:
+    def download_complete(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(status, [("Content-Type", "text/html")])
+        return [body]
+
+    return download_complete
+
+
+REFUSALS = {  # what a route to RDS that does not serve the REST path may answer (only the refusal is faked)
+    "403-access-denied": _answer(
+        "403 Forbidden",
+        b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+    ),
+    "404-not-a-file-gone": _answer("404 Not Found", b"<html>Not Found</html>"),
+    "503-unavailable": _answer("503 Service Unavailable", b"<html>Service Unavailable</html>"),
+    "connection-refused": None,
+}
+
+
+def sealed_aurora_file_half_copied(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> tuple[Path, dict[str, Any]]:
+    """A sealed file whose first complete download ran out of time: bytes committed, no marker stored."""
+    directory = account.add_instance("db-1")
+    append(directory / "server_audit.log", 0, 40_000)
+    os.rename(directory / "server_audit.log", directory / "server_audit.log.1")
+    os.utime(directory / "server_audit.log.1", (1_700_000_000, 1_700_000_000))
+    append(directory / "server_audit.log", 40_000, 10)
+    pipeline.detect("db-1")
+    sealed = next(i for i in t.instance_items(pipeline.table, "db-1") if i["sealed"])
+    pipeline.downloader(remaining_ms=Clock(0)).copy(sealed["pk"], sealed["sk"], "seq-0")
+    item = t.get_item(pipeline.table, sealed["pk"], sealed["sk"])
+    assert item is not None and 0 < item["copied_bytes"] < item["size"] and item["marker"] == ""
+    return directory / "server_audit.log.1", item
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+def test_a_refused_complete_download_from_an_offset_falls_back_to_paging_and_is_counted(
+    pipeline: Pipeline, account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    import urllib3
+
+    from labkit.backup import metrics as m
+    from labkit.backup import rdslogs
+    from labkit.handlers import downloader as handler
+
+    # GIVEN a file resumed from an offset with no stored marker (its next copy is a complete download)
+    path, item = sealed_aurora_file_half_copied(pipeline, account)
+    # AND a route that refuses the REST complete download (faked: the emulator's answer, or the connection);
+    # DownloadDBLogFilePortion is the emulator's own
+    answer = REFUSALS[refusal]
+    if answer is None:
+
+        def refused(*_: Any, **__: Any) -> Any:
+            raise urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+
+        monkeypatch.setattr(rdslogs._POOL, "request", refused)
+    else:
+        monkeypatch.setattr(account.server.app, "_download_complete", answer)
+    handler.metrics.clear_metrics()
+    # WHEN it is copied, with the handler's own metric for each fallback
+    downloader = pipeline.downloader(on_fallback=handler._count_fallback)
+    outcomes = copy_until_done(pipeline, "db-1", downloader)
+    # THEN it was paged instead, S3 holds the file exactly, and the fallback was counted
+    after = t.get_item(pipeline.table, item["pk"], item["sk"])
+    assert after is not None and after["state"] == t.BACKED_UP, outcomes
+    assert s3_bytes(pipeline, "db-1")[item["sk"]] == path.read_bytes()
+    emf = handler.metrics.serialize_metric_set()
+    handler.metrics.clear_metrics()
+    counted = emf.get(m.COMPLETE_DOWNLOAD_FALLBACKS, 0)  # EMF: one value, or a list of them
+    assert (sum(counted) if isinstance(counted, list) else counted) >= 1
+
+
+def test_a_file_gone_during_a_complete_download_from_an_offset_is_lost_not_paged(
+    pipeline: Pipeline, account: EmulatedAccount
+) -> None:
+    # GIVEN a file resumed from an offset with no stored marker, then deleted by RDS (retention)
+    path, item = sealed_aurora_file_half_copied(pipeline, account)
+    path.unlink()
+    fallbacks: list[Any] = []
+    # WHEN it is copied THEN the complete download's "file gone" is the lost path, with no fallback
+    outcome = pipeline.downloader(on_fallback=lambda *a: fallbacks.append(a)).copy(
+        item["pk"], item["sk"], "s9"
+    )
+    assert outcome.action == "lost" and fallbacks == []
+    after = t.get_item(pipeline.table, item["pk"], item["sk"])
+    assert after is not None and after["state"] == t.LOST
