@@ -6,8 +6,14 @@ local emulator publishes the very same envelope when an audit file disappears, s
 
 RDS-EVENT-0610 (a log file deleted at the end of its retention) and RDS-EVENT-0611 (deleted because of
 storage pressure) are documented in the Aurora guide "Planning storage for Aurora database log files";
-RDS-EVENT-0003 is "The DB instance has been deleted". The categories they are subscribed by are in
-``EVENT_CATEGORIES`` (the two log events' category is unconfirmed: see there).
+RDS-EVENT-0003 is "The DB instance has been deleted" (category "deletion").
+
+The subscription has no category filter: AWS's "Amazon RDS event categories and event messages for Aurora"
+(USER_Events.Messages) files each instance event under a category, but nobody could confirm which one holds
+0610/0611, and a wrong category would deliver nothing, silently (omitting EventCategories subscribes to all).
+So every event of the lab's instances reaches the topic, and the event id is kept where it works whatever
+RDS's message looks like: in the detector (``RdsEvent.reconciles``), not in an SNS filter policy, since the
+"Event ID" is a documentation URL ending in ``#RDS-EVENT-0610`` whose form no document promises.
 """
 
 from __future__ import annotations
@@ -30,11 +36,6 @@ RECONCILING_EVENTS = {
     INSTANCE_DELETED: "DB instance deleted",
 }
 SOURCE_TYPE = "db-instance"  # what RDS's event JSON says in "Event Source" for an instance's events
-# Categories of the subscription. "deletion" holds RDS-EVENT-0003 (documented). The category of 0610/0611
-# is not in the sources at hand; "notification" is where RDS files instance events that are neither
-# availability, failure nor maintenance (unconfirmed — check USER_Events.Messages before relying on it;
-# the detector ignores every other event id, so a broader list costs only invocations).
-EVENT_CATEGORIES = ("deletion", "notification")
 EVENT_ID_DOCS = "http://docs.amazonwebservices.com/AmazonRDS/latest/UserGuide/USER_Events.html"
 
 

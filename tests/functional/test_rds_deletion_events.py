@@ -230,3 +230,71 @@ def test_a_file_listed_by_a_client_and_deleted_between_two_looks_still_raises_it
     brief.unlink()
     # THEN the next look still raises its deletion event
     assert watcher.check() == 1 and len(sent) == 1
+
+
+class _Context:
+    """What the detector handler reads of a Lambda context."""
+
+    function_name = "lab-log-detector"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:lab-log-detector"
+    memory_limit_in_mb = 512
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _sqs_event(body: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lab-detector",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_id", "scans"),
+    [
+        ("RDS-EVENT-0610", 1),  # log file deleted (retention)
+        ("RDS-EVENT-0611", 1),  # log file deleted (storage)
+        ("RDS-EVENT-0003", 1),  # the DB instance deleted
+        ("RDS-EVENT-0006", 0),  # the DB instance restarted
+        ("RDS-EVENT-0004", 0),  # the DB instance shut down
+    ],
+)
+def test_with_every_category_subscribed_only_the_deletion_events_reach_a_scan(  # type: ignore[no-untyped-def]
+    account, config: LabConfig, handler_env: None, monkeypatch: pytest.MonkeyPatch, event_id: str, scans: int
+) -> None:
+    from labkit.handlers import detector as handler
+
+    # GIVEN an instance of the lab, and the subscription delivering every category of its events (issue 18
+    # item 2), SNS-wrapped as the alarm topic delivers them to the detector's queue
+    directory = account.add_instance("db-1")
+    (directory / "server_audit.log").write_bytes(b"".join(audit_line(i) for i in range(5)))
+    event = rdsevents.rds_event("db-1", event_id, "an event", "us-east-1", "123456789012")
+    body = rdsevents.sns_envelope(event, "arn:aws:sns:us-east-1:123456789012:lab-alarms")
+    scanned: list[InstanceMessage] = []
+    real_scan = handler.scan
+
+    def scan(message: InstanceMessage, deleted: Any = None) -> Any:
+        scanned.append(message)
+        return real_scan(message, deleted)
+
+    monkeypatch.setattr(handler, "scan", scan)
+    # WHEN the real detector handler gets it
+    answer = handler.lambda_handler(_sqs_event(body), _Context())
+    # THEN a deletion event runs the instance's scan (its file is tracked), any other is dropped, not failed
+    assert answer == {"batchItemFailures": []}
+    assert [m.instance_id for m in scanned] == ["db-1"] * scans
+    assert len(items(account, config, "db-1")) == scans

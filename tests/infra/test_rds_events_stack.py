@@ -36,7 +36,9 @@ def test_the_event_subscription_covers_the_labs_instances_and_the_deletion_event
     lab = load_config(env={}, target="aws", region=REGION, account_id=ACCOUNT)
     assert subscription["sourceType"] == "db-instance"
     assert sorted(subscription["sourceIds"]) == sorted([lab.writer_id, lab.reader_id])
-    assert sorted(subscription["eventCategories"]) == ["deletion", "notification"]
+    # no category filter (issue 18 item 2): RDS-EVENT-0610/0611's category is unconfirmed, so every
+    # category of these instances is subscribed and the detector keeps the deletion event ids
+    assert not subscription.get("eventCategories")
     assert subscription["enabled"] is True
     assert subscription["snsTopic"] == stack.state[(TOPIC, "alarms")]["arn"]
     # the events the detector reconciles on are the ones the docs name
