@@ -252,7 +252,7 @@ def _sqs_event(body: str) -> dict[str, Any]:
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": "r",
                 "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
