@@ -8,6 +8,10 @@ are estimates, listed line by line so a reader can see and change every assumpti
 at audit volumes: DynamoDB storage, KMS (the bucket key), the functions' own CloudWatch logs, data transfer
 (none leaves the Region).
 
+With the lab stack's ``auditLogsToCloudWatch`` on (Security Hub RDS.34), the cluster also publishes every audit
+byte to CloudWatch Logs: ``monthly_cost(..., audit_logs_to_cloudwatch=True)`` adds that export's ingestion and
+its storage for the stack's ``logRetentionDays`` to this pipeline's bill.
+
 ``scan_modes`` sets the scan modes side by side per instance and month: a 5-minute schedule, the 1-minute
 default, and the 1-minute schedule with the detector tailing (``LabConfig.detector_tailing``): Lambda
 invocations, RDS API calls (free, but every RDS client of the account shares 12 requests/s) and what they
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from labkit.config import LabConfig
@@ -31,6 +36,17 @@ DAYS_PER_MONTH = 730 / 24  # AWS bills a month as 730 hours
 S3_PART_SIZE = 8 * 1024 * 1024  # labkit.backup.s3parts.PART_SIZE: above it a part is a multipart upload
 DEFAULT_COMPRESSION_RATIO = 20.0  # gzip-6 on real audit logs (REFERENCE.md), used when nothing was measured
 PIPELINE, CLOUDWATCH = "S3 pipeline (this lab)", "CloudWatch Logs"
+EXPORT_INGESTION = "CloudWatch export ingestion (auditLogsToCloudWatch)"
+EXPORT_STORAGE = "CloudWatch export storage (auditLogsToCloudWatch)"
+LOG_RETENTION_DAYS = 14  # the lab stack's logRetentionDays default: the audit log group keeps this long
+
+# CloudWatch Logs, Standard log class, us-east-1: $0.50 per GB ingested (uncompressed) and $0.03 per GB-month
+# stored (compressed); the export is priced as Standard-class ingestion of custom logs. Source: the
+# Amazon CloudWatch pricing page, aws.amazon.com/cloudwatch/pricing (Paid tier, Logs), as quoted for us-east-1
+# in 2026 by cloudburn.io/blog/amazon-cloudwatch-pricing and c3x.dev/blog/cloudwatch-logs-cost-optimization;
+# the Aurora User Guide: publishing audit logs "can incur data ingestion and archived storage charges".
+CLOUDWATCH_INGEST_PER_GB = 0.50
+CLOUDWATCH_STORAGE_GB_MONTH = 0.03
 
 
 @dataclass(frozen=True)
@@ -44,8 +60,8 @@ class Prices:
     dynamodb_write_per_million: float = 0.625  # on-demand write request units
     dynamodb_read_per_million: float = 0.125  # on-demand read request units
     sqs_per_million: float = 0.40  # standard queue requests
-    cloudwatch_ingest_per_gb: float = 0.50  # Standard log class
-    cloudwatch_storage_gb_month: float = 0.03
+    cloudwatch_ingest_per_gb: float = CLOUDWATCH_INGEST_PER_GB  # Standard log class
+    cloudwatch_storage_gb_month: float = CLOUDWATCH_STORAGE_GB_MONTH
 
 
 @dataclass(frozen=True)
@@ -73,11 +89,15 @@ def monthly_cost(
     *,
     shape: PipelineShape = PipelineShape(),
     cloudwatch_stored_ratio: float | None = None,
+    audit_logs_to_cloudwatch: bool = False,
+    log_retention_days: int = LOG_RETENTION_DAYS,
 ) -> pd.DataFrame:
     """One row per billed item and option; storage is the steady state once ``retention_days`` are kept.
 
     ``cloudwatch_stored_ratio``: CloudWatch bills archived logs after its own compression, whose ratio AWS
-    does not publish; None assumes the same ratio as the gzip parts (favourable to CloudWatch)."""
+    does not publish; None assumes the same ratio as the gzip parts (favourable to CloudWatch).
+    ``audit_logs_to_cloudwatch``: the lab stack's setting of that name; on, the pipeline's bill also holds the
+    export to CloudWatch Logs (every audit byte ingested, ``log_retention_days`` of it stored)."""
     days = DAYS_PER_MONTH
     raw_month = audit_bytes_per_day * days
     ratio = max(compression_ratio, 1.0)
@@ -142,6 +162,17 @@ def monthly_cost(
             prices.cloudwatch_storage_gb_month,
         ),
     ]
+    if audit_logs_to_cloudwatch:
+        rows[-2:-2] = [  # beside the pipeline's own lines: the stack pays both
+            (PIPELINE, EXPORT_INGESTION, raw_month / GIB, "GB", prices.cloudwatch_ingest_per_gb),
+            (
+                PIPELINE,
+                EXPORT_STORAGE,
+                audit_bytes_per_day * log_retention_days / stored_cw / GIB,
+                "GB-month",
+                prices.cloudwatch_storage_gb_month,
+            ),
+        ]
     frame = pd.DataFrame(rows, columns=["option", "item", "quantity", "unit", "unit_price_usd"])
     frame["monthly_usd"] = frame["quantity"] * frame["unit_price_usd"]
     return frame
@@ -160,7 +191,9 @@ def cost_chart(frame: pd.DataFrame) -> Figure:
     for n, item in enumerate(dict.fromkeys(frame["item"])):
         rows = frame[frame["item"] == item].set_index("option")["monthly_usd"]
         values = [float(rows.get(o, 0.0)) for o in options]
-        ax.barh(options, values, left=left, label=item, color=f"C{n % 10}")
+        # the default cycle's ten colours, then tab20b's: the export's two lines make eleven items
+        color = f"C{n}" if n < 10 else colormaps["tab20b"]((n - 10) % 20)
+        ax.barh(options, values, left=left, label=item, color=color)
         left = [a + b for a, b in zip(left, values, strict=True)]
     for y, total in enumerate(left):
         ax.annotate(

@@ -12,9 +12,14 @@ from labkit.backup import table as t
 from labkit.backup.layout import PartKey
 from labkit.dashboard.cost import (
     CLOUDWATCH,
+    CLOUDWATCH_INGEST_PER_GB,
+    CLOUDWATCH_STORAGE_GB_MONTH,
     DAYS_PER_MONTH,
     DEFAULT_COMPRESSION_RATIO,
+    EXPORT_INGESTION,
+    EXPORT_STORAGE,
     GIB,
+    LOG_RETENTION_DAYS,
     PIPELINE,
     PipelineShape,
     Prices,
@@ -128,3 +133,47 @@ def test_cost_chart_has_one_stacked_bar_per_option() -> None:
     totals = [t.get_text() for t in ax.texts]
     assert totals == [f"${v:,.2f}/month" for v in cost_totals(frame)]
     assert ingest[1].get_facecolor() != to_rgba("white")
+
+
+# --- the optional CloudWatch export (lab stack auditLogsToCloudWatch, Security Hub RDS.34; issue 18 item 8) ---
+
+
+def test_the_cloudwatch_export_is_not_billed_unless_the_stack_setting_is_on() -> None:
+    frame = monthly_cost(GB_PER_DAY, 20.0, 100)
+    assert not frame["item"].isin([EXPORT_INGESTION, EXPORT_STORAGE]).any()
+
+
+def test_the_cloudwatch_export_adds_ingestion_and_its_retention_to_the_pipelines_bill() -> None:
+    # GIVEN 1 GiB of audit log a day, gzip at 10x (CloudWatch's own compression assumed alike), the export on
+    # with the stack's 14 days of log retention
+    off = monthly_cost(GIB, 10.0, 100)
+    on = monthly_cost(GIB, 10.0, 100, audit_logs_to_cloudwatch=True, log_retention_days=14)
+    # THEN every raw byte is ingested once: 730/24 = 30.4167 GB a month at $0.50 = $15.21
+    ingest = line(on, PIPELINE, EXPORT_INGESTION)
+    assert ingest["quantity"] == pytest.approx(30.416667)
+    assert ingest["monthly_usd"] == pytest.approx(15.208333)
+    # AND 14 days are kept, compressed: 14 GB / 10 = 1.4 GB-month at $0.03 = $0.042
+    storage = line(on, PIPELINE, EXPORT_STORAGE)
+    assert storage["quantity"] == pytest.approx(1.4)
+    assert storage["monthly_usd"] == pytest.approx(0.042)
+    # AND the pipeline's total grows by exactly those two lines; the CloudWatch-only option is unchanged
+    assert cost_totals(on)[PIPELINE] == pytest.approx(cost_totals(off)[PIPELINE] + 15.208333 + 0.042)
+    assert cost_totals(on)[CLOUDWATCH] == pytest.approx(cost_totals(off)[CLOUDWATCH])
+
+
+def test_the_export_is_priced_from_the_documented_constants_and_the_prices_parameter() -> None:
+    prices = Prices()
+    assert prices.cloudwatch_ingest_per_gb == CLOUDWATCH_INGEST_PER_GB == 0.50  # us-east-1, Standard class
+    assert prices.cloudwatch_storage_gb_month == CLOUDWATCH_STORAGE_GB_MONTH == 0.03
+    assert LOG_RETENTION_DAYS == 14  # the stack's logRetentionDays default (tests/infra agree on it)
+    cheaper = Prices(cloudwatch_ingest_per_gb=0.25)
+    frame = monthly_cost(GIB, 10.0, 100, cheaper, audit_logs_to_cloudwatch=True)
+    assert line(frame, PIPELINE, EXPORT_INGESTION)["monthly_usd"] == pytest.approx(30.416667 * 0.25)
+
+
+def test_the_chart_gives_the_exports_lines_their_own_colours() -> None:
+    frame = monthly_cost(GB_PER_DAY, 20.0, 100, audit_logs_to_cloudwatch=True)
+    ax = cost_chart(frame).axes[0]
+    colours = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
+    assert {EXPORT_INGESTION, EXPORT_STORAGE} <= set(colours)
+    assert len(set(colours.values())) == len(colours)  # eleven items, eleven colours
