@@ -142,6 +142,8 @@ cluster = aurora.AuroraCluster(
         engine_version=settings.aurora_engine_version,
         parameter_group_family=settings.aurora_parameter_group_family,
         ssm_prefix=settings.ssm_prefix,
+        audit_logs_to_cloudwatch=settings.audit_logs_to_cloudwatch,
+        log_retention_days=settings.log_retention_days,
     ),
 )
 test_host.grant_lab_access(scope, settings.ssm_prefix, cluster.master_secret_arn)
@@ -188,6 +190,8 @@ pulumi.export("clusterPort", cluster.cluster.port)
 pulumi.export("writerInstanceId", cluster.writer.identifier)
 pulumi.export("readerInstanceId", cluster.reader.identifier)
 pulumi.export("masterSecretArn", cluster.master_secret_arn)
+# auditLogsToCloudWatch: the log group RDS publishes the audit log to (None: no export)
+pulumi.export("auditLogGroup", cluster.audit_log_group.name if cluster.audit_log_group else None)
 pulumi.export("masterUsername", lab.master_username)
 pulumi.export("databaseName", lab.database)
 pulumi.export("ssmPrefix", settings.ssm_prefix)

@@ -2,7 +2,8 @@
 
 The master password is created and rotated by RDS in Secrets Manager (manage_master_user_password): it never
 appears in code, config or state. Endpoints and the secret's ARN are published as SSM parameters for the
-test host's scripts.
+test host's scripts. With ``auditLogsToCloudWatch`` the cluster also publishes its audit log to CloudWatch Logs
+(what Security Hub RDS.34 checks), into a log group the stack creates first, with the stack's log retention.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ class AuroraArgs:
     engine_version: str  # pinned in settings (DEFAULT_AURORA_ENGINE_VERSION or auroraEngineVersion)
     parameter_group_family: str  # settings.parameter_group_family(engine_version): they must agree
     ssm_prefix: str
+    audit_logs_to_cloudwatch: bool = False  # settings.audit_logs_to_cloudwatch (auditLogsToCloudWatch)
+    log_retention_days: int = 14  # settings.log_retention_days, for the audit log group
+
+
+def audit_log_group_name(cluster_id: str) -> str:
+    """Where RDS publishes a cluster's audit log: /aws/rds/cluster/<cluster>/<log type> (Aurora User Guide,
+    "Publishing Amazon Aurora MySQL logs to Amazon CloudWatch Logs")."""
+    return f"/aws/rds/cluster/{cluster_id}/audit"
 
 
 def audit_parameters(lab: LabConfig) -> list[dict[str, str]]:
@@ -80,6 +89,21 @@ class AuroraCluster(pulumi.ComponentResource):
             parameters=audit_parameters(lab),
             opts=child,
         )
+        # RDS creates the log group itself on the first export, with no retention (kept forever) and outside
+        # the stack, but writes into one that already has the name (AWS Support's answer quoted in
+        # terraform-provider-aws#5348; #5695): so the stack creates it first and the cluster waits for it.
+        # RDS publishes with its service-linked role (AWSServiceRoleForRDS): no role to grant here. Not
+        # KMS-encrypted, as the Lambdas' log groups are not (CloudWatch Logs encrypts at rest itself).
+        self.audit_log_group: aws.cloudwatch.LogGroup | None = None
+        cluster_opts = child
+        if args.audit_logs_to_cloudwatch:
+            self.audit_log_group = aws.cloudwatch.LogGroup(
+                "aurora-audit-logs",
+                name=audit_log_group_name(lab.cluster_id),
+                retention_in_days=args.log_retention_days,
+                opts=child,
+            )
+            cluster_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.audit_log_group])
         self.cluster = aws.rds.Cluster(
             "aurora",
             cluster_identifier=lab.cluster_id,
@@ -96,7 +120,9 @@ class AuroraCluster(pulumi.ComponentResource):
             skip_final_snapshot=True,  # a lab: `pulumi destroy` must not leave a snapshot behind
             deletion_protection=False,
             apply_immediately=True,
-            opts=child,
+            # the console's "Log exports"; an empty list turns a previous export off (the log group stays)
+            enabled_cloudwatch_logs_exports=["audit"] if args.audit_logs_to_cloudwatch else [],
+            opts=cluster_opts,
         )
         instances = {}
         previous: list[pulumi.Resource] = []

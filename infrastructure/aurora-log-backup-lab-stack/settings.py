@@ -198,7 +198,12 @@ class StackSettings:
     # force-destroyed. On (then `pulumi up`, which records it): unprotected, the bucket emptied on destroy
     # (COMPLIANCE-locked objects only once their days are over).
     lab_teardown: bool = False
-    log_retention_days: int = 14
+    log_retention_days: int = 14  # every CloudWatch log group the stack creates
+    # auditLogsToCloudWatch: also publish the cluster's audit log to CloudWatch Logs (RDS export "audit"),
+    # which Security Hub control RDS.34 and the Config rule rds-aurora-mysql-audit-logging-enabled check for.
+    # Off by default: the backups in S3 are the record, the export costs CloudWatch ingestion (README,
+    # "Security Hub RDS.34"; notebook 80 prices it).
+    audit_logs_to_cloudwatch: bool = False
     aurora_engine_version: str = DEFAULT_AURORA_ENGINE_VERSION
     aurora_instance_class: str = "db.t4g.medium"
     test_host_instance_type: str = "t3.small"
@@ -269,6 +274,7 @@ def read_settings(config: pulumi.Config, region: str, account_id: str) -> StackS
         retention=read_retention(config),
         lab_teardown=config.get_bool("labTeardown", False),
         log_retention_days=config.get_int("logRetentionDays", 14),
+        audit_logs_to_cloudwatch=config.get_bool("auditLogsToCloudWatch", False),
         aurora_engine_version=_configured(config, "auroraEngineVersion", DEFAULT_AURORA_ENGINE_VERSION),
         aurora_instance_class=config.get("auroraInstanceClass") or "db.t4g.medium",
         test_host_instance_type=config.get("testHostInstanceType") or "t3.small",
