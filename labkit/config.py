@@ -4,6 +4,9 @@ Precedence for every field: explicit argument > ``LABKIT_<FIELD>`` environment v
 value (``profile``, local target only) > default.
 Resource names and pipeline settings here are the single source for both the local deploy and the
 Pulumi stack, so the two cannot drift apart.
+
+Why one module past 400 lines: the fields, their parsing from LABKIT_* variables, the profiles and the
+validation are one contract; split, a second module would have to know the fields and the target too.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from labkit.backup import metrics as m
 from labkit.backup import tail
-from labkit.backup.detector import DetectOutcome, detect, instance_for_event, parse_message
+from labkit.backup.detector import DetectOutcome, detect
+from labkit.backup.messages import instance_for_event, parse_message
 from labkit.backup.rdsevents import DeletedFile, deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import HistoryPolicy

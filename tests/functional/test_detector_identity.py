@@ -188,7 +188,7 @@ def test_a_deleted_instance_is_still_scanned_and_its_uncopied_bytes_are_lost(
     # THEN the scanner still queues it (it has live tracked files) and the detector calls them LOST
     assert sent.sent == ["db-1"]
     [message] = pipeline.sqs.receive_message(QueueUrl=pipeline.queue)["Messages"]
-    from labkit.backup.detector import parse_message
+    from labkit.backup.messages import parse_message
 
     outcome = detect(account.rds, pipeline.table, parse_message(message["Body"]), seal_after_s=0, ttl_days=30)
     assert outcome.instance_gone and len(outcome.lost) == 1

@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from labkit.backup import table as t
-from labkit.backup.detector import parse_message
 from labkit.backup.downloader import Downloader
 from labkit.backup.errors import BadInputError
+from labkit.backup.messages import parse_message
 from labkit.backup.scanner import scan
 from tests.support.emulated import EmulatedAccount, audit_line
 from tests.support.pipeline import BUCKET, PREFIX, Pipeline, append

@@ -15,7 +15,8 @@ import pytest
 from labkit.alarms import ALARM, OK, alarm_rules, evaluate, read_local
 from labkit.backup import rdsevents
 from labkit.backup import table as t
-from labkit.backup.detector import detect, instance_for_event, parse_message
+from labkit.backup.detector import detect
+from labkit.backup.messages import instance_for_event, parse_message
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
 from labkit.local.runtime import LambdaRuntime
@@ -166,7 +167,7 @@ def test_without_a_queue_the_watch_only_logs(account, tmp_path: Path) -> None:  
 
 @pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
 def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme: str) -> None:  # type: ignore[no-untyped-def]
-    from labkit.backup.detector import parse_message as parse
+    from labkit.backup.messages import parse_message as parse
     from labkit.local.deletion_events import DeletionWatcher
     from labkit.local.emulator import instance_exists
 

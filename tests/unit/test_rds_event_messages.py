@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.backup import rdsevents
-from labkit.backup.detector import parse_message
 from labkit.backup.errors import BadInputError
+from labkit.backup.messages import parse_message
 from labkit.backup.scanner import InstanceMessage
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:lab-alarms"
