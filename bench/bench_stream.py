@@ -24,7 +24,7 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.local.emulator import EmulatorServer
 from labkit.local.runtime import LambdaRuntime
 

@@ -19,7 +19,7 @@ import pytest
 
 from labkit import aws
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.workbook import workbook_config
 from tests.functional.aws_doubles import STUB, STUB_BODIES, FakeAutomation, FakeClock, local_twin
 from tests.support.emulated import EmulatedAccount

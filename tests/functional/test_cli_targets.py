@@ -4,7 +4,7 @@ Real: the commands (typer's CliRunner on labkit.cli.app), every AWS call (moto's
 default credential chain), ``make -f infrastructure/images.mk``, the pipeline cores that detect and copy,
 the reconciliation. Faked, as in test_workbook_aws.py (tests/functional/aws_doubles.py says why): Pulumi
 automation (its ``up`` of the lab stack is played by creating what the stack creates: the application
-resources with labkit.deploy, the CloudWatch alarms named as the stack names them), the docker/pulumi/aws
+resources with labkit.local.deploy, the CloudWatch alarms named as the stack names them), the docker/pulumi/aws
 programs make calls, the scanner Lambda's run (moto cannot run image functions: its answer is queued with
 moto's lambda-simple API and the test copies the file as the pipeline would) and the polling clock.
 """
@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from labkit.alarms import AlarmsNotDeployedError, alarm_rules
 from labkit.cli import app
 from labkit.config import LabConfig
-from labkit.deploy import deploy_local, destroy_local
+from labkit.local.deploy import deploy_local, destroy_local
 from labkit.ops import PrerequisitesMissingError
 from labkit.workbook.setup import ImageBuildError
 from tests.functional.aws_doubles import (

@@ -10,8 +10,8 @@ import pytest
 
 from labkit.backup.streamfilter import DOWNLOADER_FILTER_CRITERIA
 from labkit.config import LabConfig, load_config
-from labkit.deploy import DeployedResources, deploy_local, destroy_local
 from labkit.errors import DeployError
+from labkit.local.deploy import DeployedResources, deploy_local, destroy_local
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from labkit.backup.detector import detect
 from labkit.backup.scanner import InstanceMessage
 from labkit.cli import app
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
 from labkit.local.control import config_env
+from labkit.local.deploy import deploy_local
 from tests.support.emulated import EmulatedAccount, audit_line
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from labkit.backup.streamfilter import DOWNLOADER_FILTER_CRITERIA
 from labkit.config import LabConfig, load_config
-from labkit.deploy import DeployedResources, deploy_local
+from labkit.local.deploy import DeployedResources, deploy_local
 from labkit.local.runtime import LambdaRuntime
 
 DRAIN_S = 30.0

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from labkit.config import load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
 from tests.support.emulated import EmulatedAccount
 

@@ -24,7 +24,7 @@ from labkit.backup import table as t
 from labkit.backup.layout import part_number
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime, emulator_environment
 from tests.support import lab_service
 from tests.support.emulated import EmulatedAccount, audit_line

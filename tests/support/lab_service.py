@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.local.runtime import emulator_environment
 from tests.support.emulated import EmulatedAccount
 

@@ -15,7 +15,7 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig, load_config
-from labkit.deploy import deploy_local
+from labkit.local.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
 from tests.support.emulated import EmulatedAccount
 

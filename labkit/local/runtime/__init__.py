@@ -13,7 +13,7 @@ moto cannot invoke container-image functions, and its event source mappings brea
 * a DynamoDB Streams poller feeds the downloader batches of ``stream_batch_size`` per shard, in order, with
   the partial batch response keyed by ``SequenceNumber``, BisectBatchOnFunctionError, ``stream_max_retries``
   and an on-failure record sent to the ``stream_failures`` queue once retries are exhausted. Records that
-  do not match the mapping's FilterCriteria (:func:`labkit.deploy.downloader_stream_mapping`, the stack's
+  do not match the mapping's FilterCriteria (:func:`labkit.local.deploy.downloader_stream_mapping`, the stack's
   criteria) are dropped before batching, as Lambda drops them: they never invoke the function.
 
 Local speed-up: on AWS a failed SQS message comes back after the queue's visibility timeout (6 x the

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.config import LabConfig
-from labkit.deploy import downloader_stream_mapping, function_names, function_sizes
 from labkit.errors import LabNotRunningError
+from labkit.local.deploy import downloader_stream_mapping, function_names, function_sizes
 from labkit.local.manifest_tick import DailyManifestTick
 from labkit.local.runtime.invoke import Function, FunctionStats, Handler, json_log, log
 from labkit.local.runtime.schedule import ScheduleSource

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from labkit.config import LabConfig
-from labkit.deploy import deploy_local
 from labkit.errors import LabkitError
+from labkit.local.deploy import deploy_local
 from labkit.local.runtime.invoke import Handler, json_log, log
 from labkit.local.runtime.lambda_runtime import LambdaRuntime
 
