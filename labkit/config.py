@@ -291,7 +291,7 @@ def backup_bucket_name(project: str, account: str, region: str, purpose: str = "
     if room < _DIGEST + 2:
         raise ConfigError(f"region {region!r} is too long for a bucket name: set LABKIT_BUCKET")
     head = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", project.lower())).strip("-")
-    if head.startswith(_RESERVED_PREFIXES):
+    if (head + "-").startswith(_RESERVED_PREFIXES):  # whatever follows the head starts with "-"
         head = f"lab-{head}"  # S3 reserves these prefixes
     if head != project or len(head) > room:
         digest = hashlib.sha256(project.encode()).hexdigest()[:_DIGEST]

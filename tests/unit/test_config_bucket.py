@@ -152,3 +152,10 @@ def test_a_project_named_like_a_reserved_prefix_still_gets_a_valid_bucket(projec
     name = backup_bucket_name(project, "123456789012", "eu-west-1")
     assert s3_accepts(name), name
     assert name != backup_bucket_name(project + "x", "123456789012", "eu-west-1")
+
+
+@pytest.mark.parametrize("project", ["AmZn.s3.DEmo", "sthree", "STHREE", "amzn-s3-demo"])
+def test_a_project_that_cleans_up_to_a_reserved_prefix_still_gets_a_valid_name(project: str) -> None:
+    # Hypothesis found 'AmZn.s3.DEmo': cleaned to "amzn-s3-demo", then "-<hash>" made it S3's reserved prefix
+    name = backup_bucket_name(project, "123456789012", "us-east-1")
+    assert s3_accepts(name) and name.startswith("lab-"), name
