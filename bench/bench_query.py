@@ -348,8 +348,7 @@ def duckdb_answers(config: LabConfig, days: int) -> dict[str, Any]:
     """The pruned question on a fresh in-memory engine (what one search costs without the cache); then an
     engine with the cache, empty (cold): every partition loaded and the three questions asked; then another
     engine on the same cache, as a dashboard refresh with nothing new (warm)."""
-    from labkit.query import connect
-    from labkit.query.engine import DuckDBEngine
+    from labkit.query import DuckDBEngine, connect
 
     first, last = (LAST_DAY - timedelta(days=days - 1)).isoformat(), LAST_DAY.isoformat()
     since = (LAST_DAY - timedelta(days=PRUNED_DAYS - 1)).isoformat()

@@ -20,7 +20,7 @@ from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figur
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig
-    from labkit.query.engine import Engine
+    from labkit.query import Engine
 
 FAILED_LOGIN_COLUMNS = ["username", "client_host", "retcode", "attempts", "first_seen", "last_seen"]
 _FREQS = ((18_000, "1min"), (180_000, "10min"), (2_000_000, "1h"), (float("inf"), "1D"))

@@ -13,7 +13,13 @@ API (names are stable; the notebook, the dashboards, the bench and the Athena st
 - :mod:`labkit.query.queries`: ``QUERIES`` (name -> ``SavedQuery``: ``render(dialect, **params)``,
   ``render_named()`` for Athena named queries with ``?`` parameters). Every query prunes by date and instance.
 - :mod:`labkit.query.dialects`: the ``events`` columns every query reads, where DuckDB and Athena differ.
-- :mod:`labkit.query.engine`: ``connect``, ``Engine.sql``, ``Engine.run``.
+- :mod:`labkit.query.engine`: what both backends share: ``Engine`` (``sql``, ``run``), ``connect``,
+  ``cache_path``.
+- :mod:`labkit.query.duckdb_engine`: ``DuckDBEngine`` (local: DuckDB over the emulator's bucket, the cache).
+- :mod:`labkit.query.athena_engine`: ``AthenaEngine`` (aws: Athena in the lab's workgroup).
+
+``Engine``, ``DuckDBEngine``, ``AthenaEngine`` and ``cache_path`` are exported here too, imported on first
+use: importing this package needs neither pandas nor DuckDB (the CLI imports it without the notebook extras).
 
 Saved query parameters: ``instance`` (an id or a list; None: all locally, the lab's writer and reader on
 Athena, whose instance partition is injected), ``since``/``until`` (dates, UTC; default the last 7 days),
@@ -31,9 +37,36 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from labkit.config import LabConfig
-    from labkit.query.engine import Engine
+    from labkit.query.athena_engine import AthenaEngine
+    from labkit.query.duckdb_engine import DuckDBEngine
+    from labkit.query.engine import Engine, cache_path
 
-__all__ = ["QUERIES", "SavedQuery", "connect", "search"]
+__all__ = [
+    "QUERIES",
+    "AthenaEngine",
+    "DuckDBEngine",
+    "Engine",
+    "SavedQuery",
+    "cache_path",
+    "connect",
+    "search",
+]
+
+# loaded when first asked for (PEP 562): the backends import pandas, and the package stays as light as before
+_LAZY = {
+    "Engine": "labkit.query.engine",
+    "cache_path": "labkit.query.engine",
+    "DuckDBEngine": "labkit.query.duckdb_engine",
+    "AthenaEngine": "labkit.query.athena_engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def connect(config: LabConfig) -> Engine:

@@ -16,7 +16,7 @@ from labkit.workbook.common import workbook_config
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig
-    from labkit.query.engine import Engine
+    from labkit.query import Engine
 
 
 @dataclass(frozen=True)

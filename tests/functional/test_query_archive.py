@@ -18,7 +18,7 @@ import pytest
 
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
-from labkit.query.engine import DuckDBEngine
+from labkit.query import DuckDBEngine
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import BUCKET, PREFIX, Pipeline
 from tests.support.query_oracle import compare_saved_queries, expected_events

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
+from labkit.query import DuckDBEngine
 from labkit.query.archive import Partition, list_files, list_partitions, read_texts
-from labkit.query.engine import DuckDBEngine
 from tests.support.emulated import empty_bucket, emulated_s3
 
 BUCKET, PREFIX = "reader-bucket", "audit-logs"

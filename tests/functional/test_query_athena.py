@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from labkit.query.engine import AthenaEngine
+from labkit.query import AthenaEngine
 from labkit.query.errors import QueryError
 from labkit.query.queries import QUERIES
 from tests.support.emulated import EmulatedAccount

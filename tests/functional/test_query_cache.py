@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from labkit.backup.layout import PartKey
 from labkit.backup.s3parts import GzipPartWriter
-from labkit.query import engine as engine_module
-from labkit.query.engine import DuckDBEngine
+from labkit.query import DuckDBEngine
+from labkit.query import duckdb_engine as engine_module
 from labkit.query.errors import QueryError
 from tests.support.emulated import empty_bucket, emulated_s3
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.dashboard.audit_lines import categorize
-from labkit.query.engine import Engine
+from labkit.query import Engine
 
 # --- the independent reading ---------------------------------------------------------------------------
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from labkit.query import DuckDBEngine
 from labkit.query.archive import Partition, PartText
-from labkit.query.engine import DuckDBEngine
 
 PARTITION = Partition("c", "i", "2026-12-01", "p/cluster=c/instance=i/date=2026-12-01/")
 

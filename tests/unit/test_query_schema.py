@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from labkit.backup.layout import PartKey
 from labkit.dashboard.audit_lines import categorize, parse_line
+from labkit.query import DuckDBEngine
 from labkit.query.archive import Partition
 from labkit.query.dialects import events_select
-from labkit.query.engine import DuckDBEngine
 from labkit.query.schema import COLUMNS, LINE_PATTERN, PARTITION_COLUMNS, TABLE_NAME
 from tests.support.audit_samples import SAMPLES, server_escape
 
