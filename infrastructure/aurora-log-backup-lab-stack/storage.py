@@ -15,7 +15,7 @@ from settings import BackupRetention
 
 from labkit.backup.table import LIVE_INDEX, LIVE_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from labkit.config import LabConfig
-from labkit.policies import tls_only_policy
+from labkit.resources import tls_only_policy
 
 MAX_SQS_RETENTION_S = 14 * 24 * 3600
 MAX_KMS_DELETION_WINDOW_DAYS = 30  # KMS accepts 7-30 days between ScheduleKeyDeletion and the deletion

@@ -29,7 +29,7 @@ from labkit.backup.streamfilter import downloader_filter_criteria
 from labkit.backup.table import TTL_ATTRIBUTE, table_definition
 from labkit.config import LabConfig
 from labkit.errors import DeployError
-from labkit.policies import tls_only_policy
+from labkit.resources import tls_only_policy
 
 IMAGE_TAG = "local"  # the tag the local deploy records in each ECR repository
 DEFAULT_MEMORY_MB = 128  # Lambda's default, used where the stack sets no memory size
