@@ -17,8 +17,8 @@ import uuid
 
 from labkit import aws
 from labkit.config import load_config
-from labkit.lab import runtime_call
 from labkit.local import control
+from labkit.ops.lab import runtime_call
 from labkit.traffic.lab import LabTarget
 
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from labkit import aws, traffic
 from labkit.config import load_config
-from labkit.lab import runtime_call
 from labkit.local import control
+from labkit.ops.lab import runtime_call
 from labkit.traffic.lab import LabTarget
 
 RDS_BUDGET_PER_S = 12.0  # RDS API, sustained, per account and Region (REFERENCE.md)

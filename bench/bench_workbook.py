@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labkit.config import load_config
 from labkit.local import control
-from labkit.notebooks import run_workbook
+from labkit.workbook.run import run_workbook
 
 
 def main() -> None:

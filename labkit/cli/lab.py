@@ -22,7 +22,7 @@ def lab_main(
     from pathlib import Path
 
     require("matplotlib")  # the backup-state chart
-    from labkit.lab import run_lab
+    from labkit.ops.lab import run_lab
 
     report = run_lab(current_config(), duration_s=duration, out_dir=Path(out))
     if not report.clean:
@@ -52,7 +52,7 @@ def notebooks_run(
 
     require("papermill")
     require("pandas")  # labkit.workbook, which sets the lab up for the notebooks
-    from labkit.notebooks import NotebookFailedError, run_workbook
+    from labkit.workbook.run import NotebookFailedError, run_workbook
 
     parameters = {} if duration is None else {"DURATION_S": duration}
     try:

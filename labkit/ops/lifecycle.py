@@ -1,7 +1,7 @@
 """What ``labkit deploy|destroy|status|alarms`` do on either target, so the CLI stays a thin printer.
 
 The aws target runs the deploy steps (:mod:`labkit.ops.steps`: the ECR stack, ``infrastructure/images.mk``,
-the lab stack, clean-up) through labkit.stacks; the local target runs the lab service
+the lab stack, clean-up) through labkit.ops.stacks; the local target runs the lab service
 (labkit.local.control), whose start deploys the application resources into the emulator. Every aws command
 checks its tools and credentials first (:func:`~labkit.ops.prerequisites.require_aws`), so a missing piece
 stops it before anything changed, not halfway through a deploy.
@@ -33,8 +33,8 @@ def _quiet(_: str) -> None:
 
 
 def _require_passphrases(stack_name: str) -> None:
-    """Both stacks' passphrase check (labkit.stacks), before the first pulumi command rather than at the lab's."""
-    from labkit.stacks import UP_ORDER, require_passphrase
+    """Both stacks' passphrase check (labkit.ops.stacks), before the first pulumi command rather than at the lab's."""
+    from labkit.ops.stacks import UP_ORDER, require_passphrase
 
     for spec in UP_ORDER:
         require_passphrase(os.environ, spec.work_dir, stack_name, f"{spec.project}/{stack_name}")
@@ -144,7 +144,7 @@ def status(config: LabConfig, *, stack_name: str = DEFAULT_STACK) -> dict[str, A
 
 def _stack_outputs(config: LabConfig, stack_name: str, notes: list[str]) -> dict[str, Any] | None:
     from labkit.errors import StackError
-    from labkit.stacks import LabStacks
+    from labkit.ops.stacks import LabStacks
 
     if shutil.which("pulumi") is None:
         notes.append(

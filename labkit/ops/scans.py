@@ -56,7 +56,7 @@ def scan(
     config: LabConfig, *, wait: bool = False, timeout_s: float = 180.0, on_round: OnRound | None = None
 ) -> ScanResult:
     """Run the DB Scanner now; with ``wait``, until every byte the table knows of is in S3 (or timeout)."""
-    from labkit.lab import catch_up, pending_bytes, runtime_call
+    from labkit.ops.lab import catch_up, pending_bytes, runtime_call
 
     def snapshot() -> dict[str, Any]:
         return progress_row(config, 0, 0.0)
@@ -119,7 +119,7 @@ def _invoke_scanner(config: LabConfig) -> tuple[list[str], list[str]]:
 
 def _wait_aws(config: LabConfig, timeout_s: float, on_round: OnRound | None) -> int:
     """Poll the tracking table until nothing is pending, after at least SCAN_SETTLE_S (detection is async)."""
-    from labkit.lab import PipelineNotCaughtUpError, pending_bytes
+    from labkit.ops.lab import PipelineNotCaughtUpError, pending_bytes
 
     started = time.monotonic()
     rounds = 0

@@ -1,6 +1,6 @@
 """The deploy steps on either target, as rows: the ECR stack, the images, the lab stack, what runs, clean-up.
 
-On ``aws`` these drive Pulumi (:mod:`labkit.stacks`) and ``infrastructure/images.mk``; on ``local`` the
+On ``aws`` these drive Pulumi (:mod:`labkit.ops.stacks`) and ``infrastructure/images.mk``; on ``local`` the
 same steps bring the local lab up and read back what the emulator holds, so a workshop without an AWS
 account sees the resources the stacks would create. No pandas here: the CLI prints these rows, and
 :mod:`labkit.workbook` shows them as tables. Long steps report to a progress bar the caller passes in.
@@ -333,7 +333,7 @@ def function_names(config: LabConfig) -> dict[str, str]:
 @contextmanager
 def _stacks(config: LabConfig, stack_name: str, what: str, bars: Bars) -> Iterator[Any]:
     """The stacks wrapper, with Pulumi's output counted on a progress bar that is closed afterwards."""
-    from labkit.stacks import LabStacks
+    from labkit.ops.stacks import LabStacks
 
     with bars(None, f"pulumi: {what}", "line") as bar:
 

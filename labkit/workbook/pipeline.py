@@ -122,7 +122,7 @@ def _traffic_on_test_host(
     scenarios: str,
     rate: int,
 ) -> pd.DataFrame:
-    from labkit.stacks import LabStacks
+    from labkit.ops.stacks import LabStacks
 
     script = host_script(workload, intensity, duration_s, scenarios, rate)  # refused before any call
     host = LabStacks(stack_name, config, on_output=None).outputs(["lab"])["lab"]["testHostId"]
@@ -171,7 +171,7 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
     scan finds nothing new. AWS: the scanner's ``live`` alias is invoked and the table is polled (at least
     ``settle_s`` seconds, the time detection takes to start).
     """
-    from labkit.lab import PipelineNotCaughtUpError, pending_bytes
+    from labkit.ops.lab import PipelineNotCaughtUpError, pending_bytes
 
     config = workbook_config(target)
     started = time.monotonic()
@@ -179,8 +179,8 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
     rounds = 0
     with progress(1, "bytes backed up", unit="B") as bar:
         if config.target == "local":
-            from labkit.lab import runtime_call, seal_active_files
             from labkit.local.state import read_running_state
+            from labkit.ops.lab import runtime_call, seal_active_files
 
             endpoint = read_running_state(config).endpoint
             bar.set_postfix_str("rotating the active audit files")

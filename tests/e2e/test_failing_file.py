@@ -20,9 +20,9 @@ from labkit import aws, traffic
 from labkit.backup import table as t
 from labkit.backup.retry import retry_failed
 from labkit.config import LabConfig
-from labkit.lab import catch_up, runtime_call, seal_active_files
 from labkit.local import control
 from labkit.local.state import LabState
+from labkit.ops.lab import catch_up, runtime_call, seal_active_files
 from labkit.verify import reconcile_target
 from tests.support.local_lab import lab_settings
 

@@ -21,10 +21,10 @@ import pytest
 from labkit import aws, traffic
 from labkit.backup import table as t
 from labkit.config import LabConfig
-from labkit.lab import catch_up, runtime_call, seal_active_files
 from labkit.local import control
 from labkit.local.snapshot import snapshot_file
 from labkit.local.state import LabState, pid_alive, read_state
+from labkit.ops.lab import catch_up, runtime_call, seal_active_files
 from tests.support.local_lab import down_leaving_nothing, lab_settings
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ import pytest
 from labkit import aws, traffic
 from labkit.backup import table as t
 from labkit.config import LabConfig
-from labkit.lab import catch_up, seal_active_files
 from labkit.local.state import LabState
+from labkit.ops.lab import catch_up, seal_active_files
 from labkit.verify import reconcile_target
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ import pytest
 
 from labkit import aws, traffic
 from labkit.config import LabConfig
-from labkit.lab import catch_up, seal_active_files
 from labkit.local.state import LabState
+from labkit.ops.lab import catch_up, seal_active_files
 from labkit.query import connect
 from labkit.traffic.lab import LabTarget
 from tests.support.query_oracle import compare_saved_queries

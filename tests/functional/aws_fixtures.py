@@ -53,7 +53,7 @@ def config(account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: 
 @pytest.fixture
 def pulumi(monkeypatch: pytest.MonkeyPatch) -> FakeAutomation:
     fake = FakeAutomation()
-    monkeypatch.setattr("labkit.stacks.load_automation", lambda: fake)
+    monkeypatch.setattr("labkit.ops.stacks.load_automation", lambda: fake)
     return fake
 
 

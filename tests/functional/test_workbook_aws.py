@@ -5,7 +5,7 @@ default credential chain reading AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=testing
 ``make -f infrastructure/images.mk`` runs for real. Faked, because it cannot run here:
 
 - ``pulumi.automation``: it only drives the Pulumi CLI, which cannot be installed on this machine (no
-  binary, no provider plugins, no AWS). ``labkit.stacks.load_automation`` returns a recording stand-in with
+  binary, no provider plugins, no AWS). ``labkit.ops.stacks.load_automation`` returns a recording stand-in with
   the same surface as in tests/support/fake_automation.py.
 - ``docker``, ``pulumi`` and ``aws`` as make calls them: shell stubs on PATH that log their arguments
   (no Docker daemon, no Pulumi CLI, no registry to push to).
@@ -29,7 +29,7 @@ from labkit.backup.detector import detect
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig
 from labkit.errors import StackError
-from labkit.lab import PipelineNotCaughtUpError
+from labkit.ops.lab import PipelineNotCaughtUpError
 from labkit.workbook import (
     backup_parts,
     build_and_push_images,

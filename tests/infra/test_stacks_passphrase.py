@@ -16,7 +16,7 @@ import pytest
 
 from labkit.config import LabConfig
 from labkit.errors import LabkitError, StackError
-from labkit.stacks import PASSPHRASE_VARIABLES, LabStacks, PassphraseRequiredError, backend_url
+from labkit.ops.stacks import PASSPHRASE_VARIABLES, LabStacks, PassphraseRequiredError, backend_url
 from tests.support.fake_automation import FakeAutomation
 
 PULUMI_VARS = ("PULUMI_BACKEND_URL", "PULUMI_HOME", *PASSPHRASE_VARIABLES)
@@ -105,7 +105,7 @@ def test_the_pulumi_cloud_backend_needs_no_passphrase(
 def test_a_stack_with_a_kms_secrets_provider_needs_no_passphrase(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from labkit import stacks
+    from labkit.ops import stacks
 
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://my-state-bucket")
     for spec in (stacks.ECR, stacks.LAB):

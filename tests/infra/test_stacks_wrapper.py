@@ -1,4 +1,4 @@
-"""labkit.stacks over a faked pulumi.automation.
+"""labkit.ops.stacks over a faked pulumi.automation.
 
 Pulumi's CLI cannot run here (no binary, no provider plugins, no AWS), and the Automation API only
 drives that CLI, so the automation module is replaced by a recording stand-in with the same surface
@@ -15,7 +15,7 @@ import pytest
 
 from labkit.config import LabConfig
 from labkit.errors import LabkitError, StackError
-from labkit.stacks import ECR, LAB, LabStacks, PulumiNotFoundError
+from labkit.ops.stacks import ECR, LAB, LabStacks, PulumiNotFoundError
 from tests.support.fake_automation import FakeAutomation, FakeCommandError
 
 
@@ -32,7 +32,7 @@ def stacks(fake: FakeAutomation, lines: list[str] | None = None, **config: Any) 
 def test_missing_cli_names_the_install_step_before_touching_automation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("labkit.stacks.shutil.which", lambda name: None)
+    monkeypatch.setattr("labkit.ops.stacks.shutil.which", lambda name: None)
     monkeypatch.setitem(sys.modules, "pulumi.automation", None)  # importing it now would raise ImportError
     with pytest.raises(PulumiNotFoundError) as caught:
         LabStacks("dev", LabConfig(target="aws"), on_output=None).up()

@@ -9,7 +9,7 @@ import pytest
 from hygiene import cell_problems, notebook_problems
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit.notebooks import workbook_notebooks
+from labkit.workbook.run import workbook_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = [

@@ -23,7 +23,7 @@ from labkit.config import LabConfig, load_config
 from labkit.local import control
 from labkit.local.ports import free_port
 from labkit.local.state import LabState, pid_alive, read_state
-from labkit.notebooks import WorkbookRun, run_workbook
+from labkit.workbook.run import WorkbookRun, run_workbook
 
 pytestmark = pytest.mark.e2e
 
@@ -133,7 +133,7 @@ def test_search_notebook_counts_equal_an_independent_count_of_the_parts(
 
 
 def test_a_failing_cell_names_its_notebook_and_cell(lab: tuple[LabConfig, LabState], tmp_path: Path) -> None:
-    from labkit.notebooks import NotebookFailedError
+    from labkit.workbook.run import NotebookFailedError
 
     # GIVEN a notebook whose second code cell raises
     broken = tmp_path / "nb" / "00_broken.ipynb"

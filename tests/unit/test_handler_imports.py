@@ -30,7 +30,7 @@ BLOCKED = (
     "labkit.dashboard",
     "labkit.workbook",
     "labkit.traffic",
-    "labkit.stacks",
+    "labkit.ops.stacks",
     "labkit.cli",
 )
 

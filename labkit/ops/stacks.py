@@ -26,7 +26,7 @@ from labkit.config import LabConfig, load_config
 from labkit.errors import StackError
 from labkit.resources import FUNCTION_KEYS
 
-INFRA_DIR = Path(__file__).resolve().parent.parent / "infrastructure"
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infrastructure"
 PULUMI_INSTALL = "curl -fsSL https://get.pulumi.com | sh"
 
 OnOutput = Callable[[str], None]

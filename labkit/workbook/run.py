@@ -20,7 +20,7 @@ from typing import Any
 from labkit.config import LabConfig
 from labkit.errors import LabkitError
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 KERNEL_NAME = "python3"  # jupyter_client runs it with this interpreter: the venv's ipykernel
 CELL_TIMEOUT_S = 600
 
