@@ -28,6 +28,7 @@ from labkit.errors import ConfigError
 Target = Literal["local", "aws"]
 NamingScheme = Literal["aurora", "rds-mysql"]
 RdsLogApiVersion = Literal["v13", "v19"]  # REST path of DownloadCompleteDBLogFile
+RdsProfileName = Literal["fast", "aws"]  # how the emulator's RDS behaves (labkit.local.rds_budget)
 TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"
@@ -78,6 +79,16 @@ class LabConfig:
     audit_query_log_limit: int = 4 * 1024 * 1024
     throttle_rate: float = 0.0  # fraction of RDS log-file calls answered with Throttling
     latency_ms: int = 0  # added to every RDS log-file call
+    # the emulator's RDS profile: "fast" (no budget, no added latency) or "aws": one token bucket per account
+    # and Region for the RDS reads the lab serves (AWS's documented 300 burst, 12/s), a fixed latency per call,
+    # pages at a per-file rate (rdstail's published 0.3-0.9 MB/s) and the complete download at a set rate
+    # (no public figure: an assumption). The rds_* settings below apply only under "aws"; README lists sources
+    rds_profile: RdsProfileName = "fast"
+    rds_burst: int = 300
+    rds_refill_per_s: float = 12.0
+    rds_call_latency_ms: float = 100.0  # assumption
+    rds_portion_mb_s: float = 0.6
+    rds_complete_mb_s: float = 2.0  # assumption
     start_timeout_s: float = 60.0
     # the emulator raises RDS-EVENT-0610 to the detector's queue when an audit file disappears (as RDS does to
     # the alarm topic the queue is subscribed to), so a file deleted before it was copied is LOST at once
@@ -418,6 +429,12 @@ def _validate(config: LabConfig) -> None:
             raise ConfigError(f"naming scheme {scheme!r}: expected one of {', '.join(NAMING_SCHEMES)}")
     if not 0.0 <= config.throttle_rate <= 1.0:
         raise ConfigError(f"throttle_rate {config.throttle_rate}: expected a fraction between 0 and 1")
+    if config.rds_burst < 1 or config.rds_refill_per_s < 0 or config.rds_call_latency_ms < 0:
+        raise ConfigError(
+            "rds_burst must be at least 1, rds_refill_per_s and rds_call_latency_ms not negative"
+        )
+    if config.rds_portion_mb_s <= 0 or config.rds_complete_mb_s <= 0:
+        raise ConfigError("rds_portion_mb_s and rds_complete_mb_s must be positive (MB/s)")
     if config.audit_rotate_size < 4096:
         raise ConfigError("audit_rotate_size must be at least 4096 bytes")
     if config.complete_connect_timeout_s <= 0 or config.complete_read_timeout_s <= 0:
