@@ -10,6 +10,11 @@ replacement characters, and a "This file contains binary data" error on some fil
 each invalid byte (and each character XML 1.0 cannot carry) with U+FFFD in ``LogFileData``, counts them in
 the ``x-labkit-replaced-bytes`` response header and in its log, and never changes the file on disk:
 ``DownloadCompleteDBLogFile`` returns the exact bytes.
+
+RDS profiles (:mod:`labkit.local.rds_budget`): the default ``fast`` one answers as fast as it can; ``aws``
+spends one token bucket per account and Region on the RDS reads the lab serves (an empty bucket answers
+``Throttling`` "Rate exceeded", HTTP 400, at once), adds a fixed latency to every charged call, delivers pages
+at a per-file rate and streams the complete download at a set rate. Clock and sleep are injectable.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from labkit.backup.rdsevents import alarm_topic_name
 from labkit.config import LOCAL_ACCOUNT_ID, LabConfig
 from labkit.local.deletion_events import DeletionWatcher
 from labkit.local.logfiles import AuditDirectory, InvalidMarkerError, read_portion
+from labkit.local.rds_budget import BUDGETED_ACTIONS, Clock, RdsBudget, RdsProfile
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 StartResponse = Callable[..., Any]
+Sleep = Callable[[float], None]
 
 
 @dataclass
@@ -73,9 +80,20 @@ class RdsApiError(Exception):
 class LogFileApi:
     """WSGI app: the RDS log-file actions served from real files, everything else by moto."""
 
-    def __init__(self, moto_app: Callable[..., Iterable[bytes]], faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        moto_app: Callable[..., Iterable[bytes]],
+        faults: Faults | None = None,
+        profile: RdsProfile | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self.moto_app = moto_app
         self.faults = faults or Faults()
+        self.profile = profile or RdsProfile()
+        self.budget = RdsBudget(self.profile, clock)
+        self._sleep = sleep
         self.directories: dict[str, AuditDirectory] = {}
         # more control routes under /labkit-api/ (the service adds the Lambda runtime's): name -> f(method, body)
         self.routes: dict[str, Callable[[str, bytes], Any]] = {}
@@ -85,6 +103,8 @@ class LogFileApi:
         # limit (12 requests/s, shared) is spent on; GET /labkit-api/rds-calls
         self.rds_calls: Counter[str] = Counter()
         self.rds_calls_by_instance: Counter[str] = Counter()  # "" = calls naming no instance
+        # by action: calls the aws profile's bucket answered with Throttling (counted above too)
+        self.rds_throttled: Counter[str] = Counter()
 
     def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
         audit = AuditDirectory(directory, scheme)
@@ -105,14 +125,17 @@ class LogFileApi:
         try:
             if path.startswith(LABKIT_API):
                 return self._labkit_api(environ, start_response)
+            scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if COMPLETE_PATH.match(path):
                 self._count("DownloadCompleteDBLogFile", unquote(path).split("/")[3])
+                if scope and scope.group(2) == "rds":  # unsigned: refused below, as AWS does, for free
+                    self._spend("DownloadCompleteDBLogFile", scope.group(1))
                 return self._download_complete(environ, start_response)
-            scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if environ.get("REQUEST_METHOD") == "POST" and scope and scope.group(2) == "rds":
                 body = _read_body(environ)
                 form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
                 self._count(form.get("Action", "?"), form.get("DBInstanceIdentifier", ""))
+                self._spend(form.get("Action", "?"), scope.group(1))
                 if form.get("Action") in LOG_FILE_ACTIONS:
                     return self._log_file_action(form, scope.group(1), start_response)
                 environ["wsgi.input"] = BytesIO(body)
@@ -191,6 +214,9 @@ class LogFileApi:
             raise RdsApiError(400, "InvalidParameterValue", str(exc)) from exc
         finally:
             os.close(fd)
+        delay = self.profile.portion_delay_s(len(portion.data))
+        if delay:
+            self._sleep(delay)  # the aws profile: fixed latency plus this page's transfer at the page rate
         text, replaced = xml_safe_text(portion.data)
         headers = [("x-labkit-replaced-bytes", str(replaced))] if replaced else []
         if replaced:
@@ -229,13 +255,26 @@ class LogFileApi:
         start_response(
             "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
         )
-        return _stream(fd, size)
+        pace = self.profile.complete_delay_s if self.profile.throttles else None
+        return _stream(fd, size, pace=pace, sleep=self._sleep)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _count(self, action: str, instance_id: str) -> None:
         with self._lock:
             self.rds_calls[action] += 1
             self.rds_calls_by_instance[instance_id] += 1
+
+    def _spend(self, action: str, region: str) -> None:
+        """The aws profile: a token from the account's bucket (else Throttling) and the call's latency;
+        pages add their transfer time when served, the complete download its streaming time."""
+        if not self.budget.admit(ACCOUNT_ID, region, action):
+            with self._lock:
+                self.rds_throttled[action] += 1
+            raise RdsApiError(400, "Throttling", "Rate exceeded")
+        if action in BUDGETED_ACTIONS and action != "DownloadDBLogFilePortion":
+            delay = self.profile.call_delay_s()
+            if delay:
+                self._sleep(delay)
 
     def _directory(self, instance_id: str, region: str) -> AuditDirectory | None:
         if not instance_exists(instance_id, region):
@@ -257,7 +296,14 @@ class LogFileApi:
         if route == "rds-calls":
             with self._lock:
                 calls, per_instance = dict(self.rds_calls), dict(self.rds_calls_by_instance)
-            answer = {"total": sum(calls.values()), "by_action": calls, "by_instance": per_instance}
+                throttled = dict(self.rds_throttled)
+            answer = {
+                "total": sum(calls.values()),
+                "by_action": calls,
+                "by_instance": per_instance,
+                "throttled": throttled,  # by action, included in the counts above
+                "profile": asdict(self.profile),
+            }
             return _json(start_response, "200 OK", answer)
         if route in self.routes:
             method = environ.get("REQUEST_METHOD", "GET")
@@ -316,7 +362,15 @@ def _json(start_response: StartResponse, status: str, payload: Any) -> list[byte
     return [json.dumps(payload).encode()]
 
 
-def _stream(fd: int, size: int, block: int = 1024 * 1024) -> Iterator[bytes]:
+def _stream(
+    fd: int,
+    size: int,
+    block: int = 1024 * 1024,
+    *,
+    pace: Callable[[int], float] | None = None,
+    sleep: Sleep = time.sleep,
+) -> Iterator[bytes]:
+    """The file's first ``size`` bytes; with ``pace`` (bytes -> seconds), each block waits its transfer time."""
     try:
         offset = 0
         while offset < size:
@@ -324,6 +378,8 @@ def _stream(fd: int, size: int, block: int = 1024 * 1024) -> Iterator[bytes]:
             if not chunk:
                 break
             offset += len(chunk)
+            if pace is not None:
+                sleep(pace(len(chunk)))
             yield chunk
     finally:
         os.close(fd)
@@ -366,7 +422,15 @@ def _error(start_response: StartResponse, exc: RdsApiError) -> list[bytes]:
 class EmulatorServer:
     """moto's server plus the log-file layer, on a loopback port, in a background thread."""
 
-    def __init__(self, port: int, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        faults: Faults | None = None,
+        profile: RdsProfile | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -375,7 +439,9 @@ class EmulatorServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self.app = LogFileApi(DomainDispatcherApplication(create_backend_app), faults)
+        self.app = LogFileApi(
+            DomainDispatcherApplication(create_backend_app), faults, profile, clock=clock, sleep=sleep
+        )
         self._server = make_server(
             "127.0.0.1", port, self.app, threaded=True, request_handler=MotoRequestHandler
         )

@@ -23,6 +23,7 @@ from labkit.config import LabConfig, load_config
 from labkit.local.databases import LocalCluster, MariaDBServer
 from labkit.local.emulator import EmulatorServer, Faults
 from labkit.local.ports import choose_port
+from labkit.local.rds_budget import RdsProfile
 from labkit.local.runtime import LambdaRuntime, control_routes, start_local_pipeline
 from labkit.local.snapshot import LabSnapshot, PeriodicSnapshots, Restored
 from labkit.local.state import InstanceState, LabState, state_path, write_state
@@ -48,7 +49,9 @@ class LocalLab:
         state_dir = Path(config.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         emulator_port = choose_port(config.emulator_port, "the AWS emulator")
-        self.emulator = EmulatorServer(emulator_port, Faults(config.throttle_rate, config.latency_ms))
+        self.emulator = EmulatorServer(
+            emulator_port, Faults(config.throttle_rate, config.latency_ms), RdsProfile.from_config(config)
+        )
         endpoint = self.emulator.start()
         log.info("emulator listening on %s", endpoint)
         writer_port = choose_port(config.db_port, "the writer instance", avoid={emulator_port})
