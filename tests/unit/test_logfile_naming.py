@@ -59,8 +59,13 @@ class FakeInodes:
     def created(self, path: Path, reuse: int) -> None:
         st_ = path.stat()
         real = (st_.st_dev, st_.st_ino)
-        if real in self.fake_of:  # the real disk reused a real inode: that old file is really gone
-            self.real_of[self.fake_of[real]] = None
+        # the real disk reused a real inode: the file that had it is really gone. Only if its fake number
+        # still stands for that real inode: the number may have been handed to a later file since, which a
+        # descriptor may still hold (clearing it then let a held inode number be reused: a harness bug
+        # Hypothesis found when the disk reused a real inode number, not a naming bug)
+        old = self.fake_of.get(real)
+        if old is not None and self.real_of.get(old) == real:
+            self.real_of[old] = None
         free = self.free()
         if reuse < len(free):
             fake = free[reuse]
