@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
@@ -11,6 +12,15 @@ from labkit.config import LabConfig
 
 # The emulator accepts any credentials; these fixed ones keep a local lab away from a real account.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@functools.cache
+def caller_account(endpoint_url: str | None, region: str) -> str:
+    """The account of the caller's credentials (sts:GetCallerIdentity), asked once per endpoint and Region:
+    the aws target's account when none is configured (LabConfig.account)."""
+    retries = BotoConfig(retries={"mode": "standard"})
+    sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url, config=retries)
+    return str(sts.get_caller_identity()["Account"])
 
 
 def endpoint_url(config: LabConfig) -> str | None:

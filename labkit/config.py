@@ -19,7 +19,6 @@ import os
 import re
 import typing
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -331,22 +330,16 @@ def bucket_name_problem(name: str) -> str | None:
 
 
 def _caller_account(endpoint_url: str | None, region: str) -> str:
+    from labkit import aws  # only the aws target without LABKIT_ACCOUNT_ID/LABKIT_BUCKET gets here
+
     try:
-        return _lookup_caller_account(endpoint_url, region)
+        return aws.caller_account(endpoint_url, region)
     except Exception as exc:  # botocore's NoCredentialsError, ClientError, EndpointConnectionError ...
         raise ConfigError(
             f"cannot tell which AWS account the lab is in (sts:GetCallerIdentity failed: {exc}); the backup "
             "bucket's name includes it: configure AWS credentials, or set LABKIT_ACCOUNT_ID=<12 digits>, or "
             "LABKIT_BUCKET=<bucket name> (the lab stack's bucketName output)"
         ) from exc
-
-
-@cache
-def _lookup_caller_account(endpoint_url: str | None, region: str) -> str:
-    import boto3  # only the aws target without LABKIT_ACCOUNT_ID/LABKIT_BUCKET gets here
-
-    sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url)
-    return str(sts.get_caller_identity()["Account"])
 
 
 def _field_types() -> dict[str, Any]:

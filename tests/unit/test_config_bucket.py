@@ -130,7 +130,7 @@ def test_aws_target_without_account_asks_the_callers_account_once(monkeypatch: p
         calls.append((endpoint_url, region))
         return "555566667777"
 
-    monkeypatch.setattr("labkit.config._lookup_caller_account", caller)
+    monkeypatch.setattr("labkit.aws.caller_account", caller)
     config = LabConfig(target="aws", region="eu-west-1", endpoint_url="http://127.0.0.1:1")
     assert config.names.bucket == "aurora-log-backup-lab-backups-555566667777-eu-west-1"
     assert calls == [("http://127.0.0.1:1", "eu-west-1")]
