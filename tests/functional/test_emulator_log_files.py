@@ -221,7 +221,7 @@ def test_throttling_knob_and_botocore_retries(account: EmulatedAccount) -> None:
     directory = account.add_instance("db-1", scheme="rds-mysql")
     write_lines(directory / "server_audit.log", 10)
     set_faults(account.url, throttle_rate=1.0)
-    no_retry = account.client("rds", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    no_retry = account.client("rds", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     # THEN a client that does not retry sees AWS's Throttling error
     with pytest.raises(ClientError) as caught:
         no_retry.describe_db_log_files(DBInstanceIdentifier="db-1")
