@@ -618,9 +618,17 @@ def test_bytes_after_a_backed_up_file_are_missing_unless_written_since_the_last_
     [name] = aurora_names(account, "db-1")
     put_part(pipeline, "db-1", name, 1, 0, data)
     put_item(pipeline, "db-1", name, name, size=len(data), copied_bytes=len(data))
-    append(directory / "server_audit.log", 1_000, 5)  # written now, after the copy
+    append(directory / "server_audit.log", 1_000, 5)  # written after the copy
     args = (pipeline.table, pipeline.s3, account.rds, account.session.get_credentials(), BUCKET, PREFIX)
     grown = (directory / "server_audit.log").stat().st_size - len(data)
-    assert [f.missing for f in reconcile(*args).missing] == [grown]
-    [f] = reconcile(*args, grace_s=3600).files
-    assert f.ok and f.pending == grown
+    # verify's clock is given, relative to the LastWritten the append left (not read off the wall: the
+    # kernel stamps mtime with a clock that can fall in the very millisecond verify reads, making it pending)
+    [written] = [int(f["LastWritten"]) for f in list_log_files(account.rds, "db-1")]
+    # a scan 1 ms after the write could see it: the bytes the backup lacks are MISSING
+    assert [f.missing for f in reconcile(*args, now_ms=written + 1).missing] == [grown]
+    # a scan in the write's own millisecond, or one within the grace period, may not have: pending
+    for now_ms, grace_s in ((written, 0.0), (written + 1, 3600.0), (written + 3_600_000, 3600.0)):
+        [f] = reconcile(*args, now_ms=now_ms, grace_s=grace_s).files
+        assert f.ok and f.pending == grown, (now_ms - written, grace_s, f.problems)
+    # and once the grace period has passed, they are MISSING again
+    assert [f.missing for f in reconcile(*args, now_ms=written + 3_600_001, grace_s=3600).missing] == [grown]
