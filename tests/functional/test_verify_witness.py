@@ -590,7 +590,9 @@ def test_an_instance_the_scanner_should_cover_but_never_reached_shows_its_files_
     write_file(directory / "server_audit.log", lines(500, 10), mtime=None)  # being written: pending
     args = (pipeline.table, pipeline.s3, account.rds, account.session.get_credentials(), BUCKET, PREFIX)
     assert reconcile(*args).files == []  # the table and S3 know nothing of it
-    report = reconcile(*args, grace_s=3600, covered={"db-2": "rds-mysql"})
+    # verify's clock is given: 1 ms after the active file's LastWritten, whatever the machine's speed
+    written = max(int(f["LastWritten"]) for f in list_log_files(account.rds, "db-2"))
+    report = reconcile(*args, grace_s=3600, now_ms=written + 1, covered={"db-2": "rds-mysql"})
     assert [f.name for f in report.undetected] == ["audit/server_audit.log.1"]
     assert [f.status for f in report.files if f.name == "audit/server_audit.log"] == ["pending"]
 
