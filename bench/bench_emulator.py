@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import boto3
+from emulated import add_instance
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions
 from labkit.local.emulator import EmulatorServer
@@ -49,19 +50,7 @@ def main() -> None:
                 aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
             )
             rds = session.client("rds", endpoint_url=server.url)
-            rds.create_db_cluster(
-                DBClusterIdentifier="bench",
-                Engine="aurora-mysql",
-                MasterUsername="a",
-                MasterUserPassword="bench-only-0",
-            )
-            rds.create_db_instance(
-                DBInstanceIdentifier="bench-1",
-                DBClusterIdentifier="bench",
-                Engine="aurora-mysql",
-                DBInstanceClass="db.r6g.large",
-            )
-            server.app.register("bench-1", directory, "aurora")
+            add_instance(server, rds, "bench-1", directory, "aurora")
             name = rds.describe_db_log_files(DBInstanceIdentifier="bench-1")["DescribeDBLogFiles"][0][
                 "LogFileName"
             ]

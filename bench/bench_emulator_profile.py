@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from emulated import add_instance
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions
 from labkit.config import load_config
@@ -65,19 +66,7 @@ def measure(profile: RdsProfile, directory: Path, data: bytes, seconds: float, t
             aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
         )
         rds = session.client("rds", endpoint_url=server.url, config=NO_RETRY)
-        rds.create_db_cluster(
-            DBClusterIdentifier="bench",
-            Engine="aurora-mysql",
-            MasterUsername="a",
-            MasterUserPassword="bench-only-0",
-        )
-        rds.create_db_instance(
-            DBInstanceIdentifier="bench-1",
-            DBClusterIdentifier="bench",
-            Engine="aurora-mysql",
-            DBInstanceClass="db.r6g.large",
-        )
-        server.app.register("bench-1", directory, "rds-mysql")
+        add_instance(server, rds, "bench-1", directory, "rds-mysql")
         name = "audit/server_audit.log"
         digest = hashlib.sha256(data).hexdigest()
         # one file paged from Marker 0, then downloaded whole: each from a full bucket

@@ -21,6 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 import boto3
+from emulated import add_instance
 
 from labkit.backup import table as t
 from labkit.backup.detector import detect
@@ -61,19 +62,7 @@ class Bench:
     def instance(self, server: EmulatorServer, name: str) -> Path:
         directory = self.tmp / name
         directory.mkdir()
-        self.rds.create_db_cluster(
-            DBClusterIdentifier=f"{name}-c",
-            Engine="aurora-mysql",
-            MasterUsername="a",
-            MasterUserPassword="bench-only-0",
-        )
-        self.rds.create_db_instance(
-            DBInstanceIdentifier=name,
-            DBClusterIdentifier=f"{name}-c",
-            Engine="aurora-mysql",
-            DBInstanceClass="db.r6g.large",
-        )
-        server.app.register(name, directory, "aurora")
+        add_instance(server, self.rds, name, directory, "aurora", cluster_id=f"{name}-c")
         return directory
 
     def detect(self, name: str) -> int:

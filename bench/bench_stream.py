@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from emulated import add_instance
 
 from labkit.backup import table as t
 from labkit.backup.detector import detect
@@ -71,21 +72,9 @@ def main() -> None:
 def run(server: EmulatorServer, tmp: Path, args: argparse.Namespace) -> None:
     session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
     rds = session.client("rds", endpoint_url=server.url)
-    rds.create_db_cluster(
-        DBClusterIdentifier="bench",
-        Engine="aurora-mysql",
-        MasterUsername="a",
-        MasterUserPassword="bench-only-0",
-    )
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench-1",
-        DBClusterIdentifier="bench",
-        Engine="aurora-mysql",
-        DBInstanceClass="db.r6g.large",
-    )
     directory = tmp / "bench-1" / "audit"
     directory.mkdir(parents=True)
-    server.app.register("bench-1", directory, "aurora")
+    add_instance(server, rds, "bench-1", directory, "aurora")
     config = load_config(endpoint_url=server.url, state_dir=tmp, project=f"bench-{uuid.uuid4().hex[:6]}")
     deploy_local(config)
     table = session.resource("dynamodb", endpoint_url=server.url).Table(config.names.table)
