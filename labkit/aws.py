@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from labkit.backup.rdslogs import CompleteDownload
 from labkit.config import LabConfig
 
 # The emulator accepts any credentials; these fixed ones keep a local lab away from a real account.
@@ -65,6 +66,15 @@ def resource(service: str, config: LabConfig, **kwargs: Any) -> Any:
 def table(config: LabConfig) -> Any:
     """The tracking table (a boto3 DynamoDB Table) on the config's target."""
     return resource("dynamodb", config).Table(config.names.table)
+
+
+def complete_download(config: LabConfig) -> CompleteDownload:
+    """How DownloadCompleteDBLogFile (a signed GET, no SDK call) is reached: REST path version, timeouts."""
+    return CompleteDownload(
+        api_version=config.rds_log_api_version,
+        connect_timeout_s=config.complete_connect_timeout_s,
+        read_timeout_s=config.complete_read_timeout_s,
+    )
 
 
 def error_code(exc: BaseException) -> str:

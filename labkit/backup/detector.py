@@ -32,7 +32,7 @@ from labkit.backup.identity import rds_mysql_file_id, read_head
 from labkit.backup.rdsevents import (
     DeletedFile,
 )
-from labkit.backup.rdslogs import INSTANCE_GONE, list_log_files
+from labkit.backup.rdslogs import DEFAULT_COMPLETE, INSTANCE_GONE, CompleteDownload, list_log_files
 from labkit.backup.rotation import match_rotated, position
 from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import HistoryCover, HistoryPolicy, assess
@@ -76,11 +76,12 @@ def detect(
     ttl_days: int,
     now: float | None = None,
     credentials: Any = None,
+    complete: CompleteDownload = DEFAULT_COMPLETE,
     deleted: DeletedFile | None = None,
     history: HistoryPolicy | None = None,
 ) -> DetectOutcome:
-    """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile, used only for a file whose
-    first line the portion API refuses to show. ``deleted``: what the deletion event that asked for this
+    """One scan of one instance. ``credentials`` sign DownloadCompleteDBLogFile (reached as ``complete``
+    says), used only for a file whose first line the portion API refuses to show. ``deleted``: what the deletion event that asked for this
     scan says (which file, its size), applied as evidence after the listing. ``history``: also judge the
     listing's kept history."""
     now = time.time() if now is None else now
@@ -108,7 +109,7 @@ def detect(
             outcome.instance_gone = True
             listed = []
         outcome.rds_calls += 1
-        heads = _HeadReader(rds, message.instance_id, credentials)
+        heads = _HeadReader(rds, message.instance_id, credentials, complete)
         if message.scheme == "aurora":
             by_sk = {i["sk"]: i for i in items}
             matches = {f["LogFileName"]: by_sk.get(f["LogFileName"]) for f in listed}
@@ -228,15 +229,16 @@ def _listing(rds: Any, instance_id: str, tracked: bool, attempts: int = 3) -> li
 class _HeadReader:
     """Heads of listed files, each read at most once per scan (one small DownloadDBLogFilePortion)."""
 
-    def __init__(self, rds: Any, instance_id: str, credentials: Any) -> None:
+    def __init__(self, rds: Any, instance_id: str, credentials: Any, complete: CompleteDownload) -> None:
         self.rds, self.instance_id, self.credentials = rds, instance_id, credentials
+        self.complete = complete
         self.cache: dict[str, str | None] = {}
         self.calls = 0
 
     def sha(self, name: str) -> str | None:
         if name not in self.cache:
             self.calls += 1
-            self.cache[name] = read_head(self.rds, self.instance_id, name, self.credentials)
+            self.cache[name] = read_head(self.rds, self.instance_id, name, self.credentials, self.complete)
         return self.cache[name]
 
 

@@ -44,7 +44,9 @@ from labkit.backup.errors import BadInputError, PartMismatchError, SourceChanged
 from labkit.backup.layout import PartKey
 from labkit.backup.pagerebuild import needs_rebuild, nth_newline, page_extent, split_page
 from labkit.backup.rdslogs import (
+    DEFAULT_COMPLETE,
     GONE_CODES,
+    CompleteDownload,
     Page,
     download_complete_log_file,
     iter_portions,
@@ -147,6 +149,7 @@ class Downloader:
     on_failed: Callable[[dict[str, Any]], None] = lambda item: None  # a file just became FAILED (metric)
     # the complete download was refused and the file is paged instead (item, error code; a metric)
     on_fallback: Callable[[dict[str, Any], str], None] = lambda item, code: None
+    complete: CompleteDownload = DEFAULT_COMPLETE  # how DownloadCompleteDBLogFile is reached
 
     # -- entry point -------------------------------------------------------------------------------------
     def handle_record(self, record: dict[str, Any]) -> CopyOutcome:
@@ -357,7 +360,9 @@ class Downloader:
         return true, certain
 
     def _complete(self, instance_id: str, name: str) -> Iterator[bytes]:
-        return download_complete_log_file(self.rds, self.credentials, instance_id, name)
+        return download_complete_log_file(
+            self.rds, self.credentials, instance_id, name, settings=self.complete
+        )
 
     # -- identity (rds-mysql names move at every rotation) -----------------------------------------------
     def _current_name(self, item: dict[str, Any]) -> str:
@@ -381,7 +386,7 @@ class Downloader:
         )
 
     def _head(self, item: dict[str, Any], name: str) -> str | None:
-        return identity.read_head(self.rds, item["pk"], name, self.credentials)
+        return identity.read_head(self.rds, item["pk"], name, self.credentials, self.complete)
 
     def _check_still(self, item: dict[str, Any], name: str) -> None:
         if self._current_name(item) != name:

@@ -17,7 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from labkit.backup.rdslogs import GONE_CODES, download_complete_log_file
+from labkit.backup.rdslogs import (
+    DEFAULT_COMPLETE,
+    GONE_CODES,
+    CompleteDownload,
+    download_complete_log_file,
+)
 
 HEAD_CAP = 1024
 _ROTATED = re.compile(r"\.\d+$")
@@ -37,7 +42,13 @@ def head_sha(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()
 
 
-def read_head(rds: Any, instance_id: str, log_file_name: str, credentials: Any = None) -> str | None:
+def read_head(
+    rds: Any,
+    instance_id: str,
+    log_file_name: str,
+    credentials: Any = None,
+    settings: CompleteDownload = DEFAULT_COMPLETE,
+) -> str | None:
     """sha256 of a listed file's head, or None when it has no complete first line yet (or is gone since
     it was listed: the caller's second listing then shows it moved).
 
@@ -53,15 +64,20 @@ def read_head(rds: Any, instance_id: str, log_file_name: str, credentials: Any =
             return None
         if credentials is None or code != "InvalidParameterValue":
             raise
-        return _head_from_complete(rds, credentials, instance_id, log_file_name)
+        return _head_from_complete(rds, credentials, instance_id, log_file_name, settings)
     head = head_of(answer.get("LogFileData", "").encode("utf-8"))
     return None if head is None else head_sha(head)
 
 
-def _head_from_complete(rds: Any, credentials: Any, instance_id: str, log_file_name: str) -> str | None:
+def _head_from_complete(
+    rds: Any, credentials: Any, instance_id: str, log_file_name: str, settings: CompleteDownload
+) -> str | None:
     raw = bytearray()
     try:
-        for chunk in download_complete_log_file(rds, credentials, instance_id, log_file_name, 64 * 1024):
+        chunks = download_complete_log_file(
+            rds, credentials, instance_id, log_file_name, 64 * 1024, settings=settings
+        )
+        for chunk in chunks:
             raw += chunk
             if b"\n" in raw or len(raw) >= 4 * HEAD_CAP:
                 break

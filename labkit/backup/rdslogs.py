@@ -3,8 +3,8 @@ DownloadCompleteDBLogFile (a SigV4-signed GET that streams the whole file).
 
 Only boto3/botocore are used, so this runs inside the Lambda image. The complete download is not an SDK
 call: its REST path version (``/v13/`` in every copy of the docs we could check; ``/v19/`` announced as its
-successor), connect and read timeouts are settings (``CompleteDownload``; the handlers set them from
-LabConfig), and its network failures arrive as a ``ClientError`` like the SDK calls' errors, so a caller's
+successor), connect and read timeouts are settings (``CompleteDownload``, given to every call; the handlers and
+verify build it from LabConfig through ``labkit.aws.complete_download``), and its network failures arrive as a ``ClientError`` like the SDK calls' errors, so a caller's
 fallback to paging applies to them too.
 """
 
@@ -51,17 +51,7 @@ class CompleteDownload:
         object.__setattr__(self, "timeout", timeout)
 
 
-_settings = CompleteDownload()
-
-
-def configure_complete_download(settings: CompleteDownload) -> None:
-    """The settings every later call uses unless given its own (the handlers call this once)."""
-    global _settings
-    _settings = settings
-
-
-def complete_download_settings() -> CompleteDownload:
-    return _settings
+DEFAULT_COMPLETE = CompleteDownload()
 
 
 class MissingMarkerError(BackupError):
@@ -125,14 +115,13 @@ def download_complete_log_file(
     log_file_name: str,
     chunk_size: int = 1024 * 1024,
     *,
-    settings: CompleteDownload | None = None,
+    settings: CompleteDownload = DEFAULT_COMPLETE,
 ) -> Iterator[bytes]:
     """Stream a whole log file through DownloadCompleteDBLogFile, as raw bytes.
 
     Errors arrive as botocore ``ClientError``: the RDS error code for an answer, UNAVAILABLE_CODE when the
     endpoint could not be reached or stopped answering (connect/read timeout, refused or reset connection).
     """
-    settings = settings or _settings
     path = COMPLETE_PATH.format(
         version=settings.api_version,
         instance=quote(instance_id, safe=""),

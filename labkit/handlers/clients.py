@@ -2,7 +2,8 @@
 
 On AWS the SDK's defaults apply; locally the lab's service sets AWS_ENDPOINT_URL so the same code talks to
 the emulator. Standard retries with a generous attempt count absorb RDS throttling. The REST complete
-download, which is no SDK call, gets its path version and timeouts from the same config.
+download, which is no SDK call, gets its path version and timeouts from the same config
+(``complete_download``, handed to every call that downloads).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from labkit.backup.rdslogs import CompleteDownload, configure_complete_download
+from labkit import aws
+from labkit.backup.rdslogs import CompleteDownload
 from labkit.config import LabConfig, load_config
 
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
@@ -21,15 +23,12 @@ RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
 
 @cache
 def config() -> LabConfig:
-    lab = load_config()
-    configure_complete_download(
-        CompleteDownload(
-            api_version=lab.rds_log_api_version,
-            connect_timeout_s=lab.complete_connect_timeout_s,
-            read_timeout_s=lab.complete_read_timeout_s,
-        )
-    )
-    return lab
+    return load_config()
+
+
+@cache
+def complete_download() -> CompleteDownload:
+    return aws.complete_download(config())
 
 
 @cache
@@ -45,3 +44,9 @@ def client(service: str) -> Any:
 @cache
 def table() -> Any:
     return session().resource("dynamodb", config=RETRIES).Table(config().names.table)
+
+
+def forget() -> None:
+    """Drop every cached client and setting: the next call reads the environment again (tests, restarts)."""
+    for cached in (config, complete_download, session, client, table):
+        cached.cache_clear()

@@ -7,14 +7,13 @@ their instance at once, so a file deleted before it was copied is LOST now, not 
 With ``detector_tailing`` on, the scanner's instances are then scanned again every few seconds until just
 before their next scheduled scan or this invocation's timeout (:mod:`labkit.backup.tail`).
 
-Every invocation keeps its own batch processor and outcomes, and publishes its metrics in one locked
-flush: the local runtime runs detector invocations side by side in one process (a tail must not hold up
-a deletion event), which Lambda never does, and powertools' metric set is shared by the process.
+Every invocation keeps its own batch processor and outcomes, and publishes its metrics together at its end
+(:mod:`labkit.handlers.invocation`): the local runtime runs detector invocations side by side in one
+process (a tail must not hold up a deletion event).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -31,10 +30,10 @@ from labkit.backup.rdsevents import DeletedFile, deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import HistoryPolicy
 from labkit.handlers import clients
+from labkit.handlers.invocation import Tally, publish
 
 logger = Logger(service="log-detector")
 metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["detector"])
-_publishing = threading.Lock()
 
 
 def _instance(instance_id: str) -> InstanceMessage | None:
@@ -57,6 +56,7 @@ def scan(message: InstanceMessage, deleted: DeletedFile | None = None) -> Detect
         seal_after_s=config.seal_after_s,
         ttl_days=config.tracking_ttl_days,
         credentials=clients.session().get_credentials(),
+        complete=clients.complete_download(),
         deleted=deleted,
         history=HistoryPolicy.for_lab(config),
     )
@@ -77,29 +77,23 @@ def _sent_at(record: SQSRecord) -> float | None:
         return None
 
 
-def _publish(outcomes: list[DetectOutcome]) -> None:
-    with _publishing:
-        for outcome in outcomes:
-            metrics.add_metric(name=m.FILES_DETECTED, unit=MetricUnit.Count, value=outcome.new)
-            metrics.add_metric(name=m.TABLE_WRITES, unit=MetricUnit.Count, value=outcome.writes)
-            metrics.add_metric(name=m.RDS_CALLS, unit=MetricUnit.Count, value=outcome.rds_calls)
-            if outcome.lost:
-                metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=len(outcome.lost))
-            if outcome.gaps:
-                metrics.add_metric(name=m.GAPS_RECORDED, unit=MetricUnit.Count, value=len(outcome.gaps))
-            if outcome.unavailable:
-                metrics.add_metric(name=m.INSTANCES_UNAVAILABLE, unit=MetricUnit.Count, value=1)
-            if outcome.history and outcome.history.covered_scans is not None:  # unknown: nothing to measure
-                metrics.add_metric(
-                    name=m.HISTORY_COVER_SCANS, unit=MetricUnit.NoUnit, value=outcome.history.covered_scans
-                )
-            if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
-                metrics.add_metric(
-                    name=m.IDENTITY_ANOMALIES,
-                    unit=MetricUnit.Count,
-                    value=len(outcome.revived) + len(outcome.conflicts),
-                )
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+def _count(outcomes: list[DetectOutcome]) -> Tally:
+    tally = Tally()
+    for outcome in outcomes:
+        tally.count(m.FILES_DETECTED, outcome.new)
+        tally.count(m.TABLE_WRITES, outcome.writes)
+        tally.count(m.RDS_CALLS, outcome.rds_calls)
+        if outcome.lost:
+            tally.count(m.FILES_LOST, len(outcome.lost))
+        if outcome.gaps:
+            tally.count(m.GAPS_RECORDED, len(outcome.gaps))
+        if outcome.unavailable:
+            tally.count(m.INSTANCES_UNAVAILABLE)
+        if outcome.history and outcome.history.covered_scans is not None:  # unknown: nothing to measure
+            tally.add(m.HISTORY_COVER_SCANS, MetricUnit.NoUnit, outcome.history.covered_scans)
+        if outcome.revived or outcome.conflicts:  # a file called gone came back / a name reused
+            tally.count(m.IDENTITY_ANOMALIES, len(outcome.revived) + len(outcome.conflicts))
+    return tally
 
 
 @logger.inject_lambda_context
@@ -147,5 +141,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
                 },
             )
     finally:
-        _publish(outcomes)
+        publish(metrics, _count(outcomes))
     return response

@@ -10,18 +10,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from labkit.backup import metrics as m
-from labkit.backup.downloader import Downloader
+from labkit.backup.downloader import CopyOutcome, Downloader
 from labkit.handlers import clients
+from labkit.handlers.invocation import Tally, publish
 
 logger = Logger(service=m.SERVICES["downloader"])
 metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["downloader"])
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-_context: dict[str, Any] = {}
 
 
-def _downloader() -> Downloader:
+def downloader(context: Any, tally: Tally) -> Downloader:
+    """The copier for one invocation: its time left is the invocation's, what it counts goes to ``tally``."""
     config = clients.config()
-    context = _context.get("lambda")
     return Downloader(
         rds=clients.client("rds"),
         s3=clients.client("s3"),
@@ -34,36 +33,46 @@ def _downloader() -> Downloader:
         reserve_ms=min(30_000, config.downloader_timeout_s * 200),
         max_failures=config.stream_max_retries + 1,
         ttl_days=config.tracking_ttl_days,
-        on_failed=_count_failed,
-        on_fallback=_count_fallback,
+        complete=clients.complete_download(),
+        **callbacks(tally),
     )
 
 
-def _count_failed(item: dict[str, Any]) -> None:
-    metrics.add_metric(name=m.FILES_FAILED, unit=MetricUnit.Count, value=1)
+def callbacks(tally: Tally) -> dict[str, Any]:
+    """The Downloader's hooks that count into ``tally``: a file just became FAILED; a refused complete
+    download made it page the file instead."""
+    return {
+        "on_failed": lambda item: tally.count(m.FILES_FAILED),
+        "on_fallback": lambda item, code: tally.count(m.COMPLETE_DOWNLOAD_FALLBACKS),
+    }
 
 
-def _count_fallback(item: dict[str, Any], code: str) -> None:
-    metrics.add_metric(name=m.COMPLETE_DOWNLOAD_FALLBACKS, unit=MetricUnit.Count, value=1)
-
-
-def record_handler(record: DynamoDBRecord) -> None:
-    outcome = _downloader().handle_record(record.raw_event)
+def count(outcome: CopyOutcome, tally: Tally) -> None:
     if outcome.action == "copied":
-        metrics.add_metric(name=m.BYTES_COPIED, unit=MetricUnit.Bytes, value=outcome.bytes_copied)
+        tally.add(m.BYTES_COPIED, MetricUnit.Bytes, outcome.bytes_copied)
         if outcome.lag_ms is not None:
-            metrics.add_metric(name=m.BACKUP_LAG, unit=MetricUnit.Milliseconds, value=outcome.lag_ms)
+            tally.add(m.BACKUP_LAG, MetricUnit.Milliseconds, outcome.lag_ms)
     elif outcome.action == "lost":
-        metrics.add_metric(name=m.FILES_LOST, unit=MetricUnit.Count, value=1)
+        tally.count(m.FILES_LOST)
         if outcome.gap:
-            metrics.add_metric(name=m.GAPS_RECORDED, unit=MetricUnit.Count, value=1)
-    logger.info("record", extra={"outcome": outcome.__dict__})
+            tally.count(m.GAPS_RECORDED)
 
 
-@metrics.log_metrics(raise_on_empty_metrics=False)
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    _context["lambda"] = context
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    tally = Tally()
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        outcome = downloader(context, tally).handle_record(record.raw_event)
+        count(outcome, tally)
+        logger.info("record", extra={"outcome": outcome.__dict__})
+
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=record_handler,
+            processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
+            context=context,
+        )
+    finally:
+        publish(metrics, tally)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
 from labkit.backup import metrics as m
 from labkit.backup.daily_manifests import is_manifest_event, recent_days, write_recent_manifests
 from labkit.backup.errors import BackupError
 from labkit.backup.scanner import scan
 from labkit.handlers import clients
+from labkit.handlers.invocation import Tally, publish
 
 logger = Logger(service="db-scanner")
 metrics = Metrics(namespace=m.NAMESPACE, service=m.SERVICES["scanner"])
@@ -25,12 +25,19 @@ def _queue_url() -> str:
     return lab.queue_url or clients.client("sqs").get_queue_url(QueueName=lab.names.queue)["QueueUrl"]
 
 
-@metrics.log_metrics(raise_on_empty_metrics=False)
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    config = clients.config()
     if is_manifest_event(event):  # no heartbeat: that alarm watches the scan schedule
         return _write_manifests(context)
+    tally = Tally()
+    try:
+        return _scan(tally)
+    finally:
+        publish(metrics, tally)
+
+
+def _scan(tally: Tally) -> dict[str, Any]:
+    config = clients.config()
     outcome = scan(
         clients.client("rds"),
         clients.client("sqs"),
@@ -40,9 +47,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         config.scheme_tag,
         table=clients.table(),
     )
-    metrics.add_metric(name=m.SCANNER_HEARTBEAT, unit=MetricUnit.Count, value=1)  # absent = an alarm
-    metrics.add_metric(name=m.INSTANCES_QUEUED, unit=MetricUnit.Count, value=len(outcome.sent))
-    metrics.add_metric(name=m.INSTANCES_SKIPPED, unit=MetricUnit.Count, value=len(outcome.skipped))
+    tally.count(m.SCANNER_HEARTBEAT)  # absent = an alarm
+    tally.count(m.INSTANCES_QUEUED, len(outcome.sent))
+    tally.count(m.INSTANCES_SKIPPED, len(outcome.skipped))
     logger.info(
         "scan done", extra={"sent": outcome.sent, "skipped": outcome.skipped, "failed": outcome.failed}
     )

@@ -21,7 +21,14 @@ from botocore.exceptions import ClientError
 from labkit.backup.identity import HEAD_CAP, head_of, head_sha, rds_mysql_file_id
 from labkit.backup.layout import part_number
 from labkit.backup.manifest import part_objects
-from labkit.backup.rdslogs import FILE_GONE, INSTANCE_GONE, download_complete_log_file, list_log_files
+from labkit.backup.rdslogs import (
+    DEFAULT_COMPLETE,
+    FILE_GONE,
+    INSTANCE_GONE,
+    CompleteDownload,
+    download_complete_log_file,
+    list_log_files,
+)
 from labkit.errors import LabkitError
 
 MISSING, DUPLICATED, MISATTRIBUTED, UNDETECTED, FAILED, LOST = (
@@ -202,8 +209,14 @@ def prefix_sha(s3: Any, bucket: str, b: Backup, length: int) -> str:
 
 
 # -- source ------------------------------------------------------------------------------------------------
-def read_sources(rds: Any, credentials: Any, instance_id: str, lengths: set[int]) -> list[Source] | None:
-    """Every audit file of an instance, downloaded; None when the instance is gone."""
+def read_sources(
+    rds: Any,
+    credentials: Any,
+    instance_id: str,
+    lengths: set[int],
+    complete: CompleteDownload = DEFAULT_COMPLETE,
+) -> list[Source] | None:
+    """Every audit file of an instance, downloaded (as ``complete`` says); None when the instance is gone."""
     try:
         listed = list_log_files(rds, instance_id)
     except ClientError as exc:
@@ -215,7 +228,7 @@ def read_sources(rds: Any, credentials: Any, instance_id: str, lengths: set[int]
     sources = []
     for f in listed:
         try:
-            source = _read_source(rds, credentials, instance_id, f, sorted(lengths))
+            source = _read_source(rds, credentials, instance_id, f, sorted(lengths), complete)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in FILE_GONE:
@@ -230,14 +243,20 @@ def read_sources(rds: Any, credentials: Any, instance_id: str, lengths: set[int]
 
 
 def _read_source(
-    rds: Any, credentials: Any, instance_id: str, f: dict[str, Any], targets: list[int]
+    rds: Any,
+    credentials: Any,
+    instance_id: str,
+    f: dict[str, Any],
+    targets: list[int],
+    complete: CompleteDownload,
 ) -> Source:
     running = hashlib.sha256()
     snapshots = {0: running.hexdigest()}
     first = bytearray()
     seen = 0
     pending = [n for n in targets if n > 0]
-    for chunk in download_complete_log_file(rds, credentials, instance_id, f["LogFileName"]):
+    chunks = download_complete_log_file(rds, credentials, instance_id, f["LogFileName"], settings=complete)
+    for chunk in chunks:
         if len(first) < FIRST_BYTES:
             first += chunk[: FIRST_BYTES - len(first)]
         used = 0

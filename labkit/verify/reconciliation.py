@@ -22,6 +22,7 @@ from typing import Any
 
 from labkit.backup import gaps
 from labkit.backup import table as t
+from labkit.backup.rdslogs import DEFAULT_COMPLETE, CompleteDownload
 from labkit.verify.evidence import (  # the kinds of finding; LOST is one too (see passed(accept_lost))
     DUPLICATED,
     FAILED,
@@ -120,13 +121,14 @@ def reconcile(
     grace_s: float = 0.0,
     now_ms: int | None = None,
     covered: dict[str, str] | None = None,
+    complete: CompleteDownload = DEFAULT_COMPLETE,
 ) -> Reconciliation:
     """Check every identity in S3 and every file of every instance the backup knows (table or S3), and of
     every instance in ``covered`` (instance id -> naming scheme: those the scanner should be backing up, so
     an instance it never reached shows its files as never detected).
 
     ``grace_s``: a source file with no table item whose LastWritten is this recent counts as not detected
-    yet (pending) rather than never detected.
+    yet (pending) rather than never detected. ``complete``: how the sources are downloaded.
     """
     now_ms = t.now_ms() if now_ms is None else now_ms
     covered = covered or {}
@@ -144,7 +146,7 @@ def reconcile(
             bucket,
             covered.get(instance_id, ""),
         )
-        sources = read_sources(rds, credentials, instance_id, {b.covered for b in mine})
+        sources = read_sources(rds, credentials, instance_id, {b.covered for b in mine}, complete)
         judge.run(sources, now_ms - int(grace_s * 1000))
         files.extend(judge.rows.values())
     return Reconciliation(files, sorted(recorded_gaps, key=lambda g: (g["instance_id"], g["from_ms"])))

@@ -35,6 +35,7 @@ def reconcile_target(config: LabConfig, grace_s: float | None = None) -> Reconci
         config.log_prefix,
         grace_s=config.scan_interval_s if grace_s is None else grace_s,
         covered={m.instance_id: m.scheme for m in scanned},
+        complete=aws.complete_download(config),
     )
 
 

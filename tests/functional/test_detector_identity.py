@@ -233,13 +233,13 @@ def test_a_rotation_while_the_scan_reads_heads_makes_it_scan_again(
     append(active, 1100, 10)
     real, rotated = module.read_head, []
 
-    def rotate_during_first_read(rds: Any, instance: str, name: str, credentials: Any = None) -> Any:
+    def rotate_during_first_read(rds: Any, instance: str, name: str, *args: Any, **kwargs: Any) -> Any:
         if not rotated:  # MariaDB rotates between the listing and the head read: names mean other files
             rotated.append(name)
             tick()
             rotate_files(directory, 5)
             append(active, 2000, 100)
-        return real(rds, instance, name, credentials)
+        return real(rds, instance, name, *args, **kwargs)
 
     monkeypatch.setattr(module, "read_head", rotate_during_first_read)
     # WHEN a scan reads heads while the names move

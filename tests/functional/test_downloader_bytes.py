@@ -361,6 +361,7 @@ def test_a_refused_complete_download_from_an_offset_falls_back_to_paging_and_is_
     from labkit.backup import metrics as m
     from labkit.backup import rdslogs
     from labkit.handlers import downloader as handler
+    from labkit.handlers.invocation import Tally
 
     # GIVEN a file resumed from an offset with no stored marker (its next copy is a complete download)
     path, item = sealed_aurora_file_half_copied(pipeline, account)
@@ -375,18 +376,15 @@ def test_a_refused_complete_download_from_an_offset_falls_back_to_paging_and_is_
         monkeypatch.setattr(rdslogs._POOL, "request", refused)
     else:
         monkeypatch.setattr(account.server.app, "_download_complete", answer)
-    handler.metrics.clear_metrics()
     # WHEN it is copied, with the handler's own metric for each fallback
-    downloader = pipeline.downloader(on_fallback=handler._count_fallback)
+    tally = Tally()
+    downloader = pipeline.downloader(**handler.callbacks(tally))
     outcomes = copy_until_done(pipeline, "db-1", downloader)
     # THEN it was paged instead, S3 holds the file exactly, and the fallback was counted
     after = t.get_item(pipeline.table, item["pk"], item["sk"])
     assert after is not None and after["state"] == t.BACKED_UP, outcomes
     assert s3_bytes(pipeline, "db-1")[item["sk"]] == path.read_bytes()
-    emf = handler.metrics.serialize_metric_set()
-    handler.metrics.clear_metrics()
-    counted = emf.get(m.COMPLETE_DOWNLOAD_FALLBACKS, 0)  # EMF: one value, or a list of them
-    assert (sum(counted) if isinstance(counted, list) else counted) >= 1
+    assert tally.total(m.COMPLETE_DOWNLOAD_FALLBACKS) >= 1
 
 
 def test_a_file_gone_during_a_complete_download_from_an_offset_is_lost_not_paged(

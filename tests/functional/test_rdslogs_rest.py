@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -21,8 +21,6 @@ from labkit.backup.rdslogs import (
     UNAVAILABLE_CODE,
     CompleteDownload,
     MissingMarkerError,
-    complete_download_settings,
-    configure_complete_download,
     download_complete_log_file,
     iter_portions,
 )
@@ -42,13 +40,6 @@ def _name(account: EmulatedAccount) -> str:
     ]
 
 
-@pytest.fixture(autouse=True)
-def default_settings() -> Iterator[None]:
-    before = complete_download_settings()
-    yield
-    configure_complete_download(before)
-
-
 @pytest.mark.parametrize("version", ["v13", "v19"])
 def test_both_rest_path_versions_stream_the_whole_file(account: EmulatedAccount, version: str) -> None:
     data = _file(account)
@@ -61,13 +52,25 @@ def test_both_rest_path_versions_stream_the_whole_file(account: EmulatedAccount,
     assert got == data
 
 
-def test_the_configured_version_is_the_default_of_every_call(account: EmulatedAccount) -> None:
+def test_a_call_without_settings_takes_the_v13_path(
+    account: EmulatedAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkit.backup import rdslogs
+
     data = _file(account)
-    configure_complete_download(CompleteDownload(api_version="v19"))
+    asked: list[str] = []
+    real = rdslogs._POOL.request
+
+    def recording(method: str, url: str, **kwargs: Any) -> Any:
+        asked.append(url)
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(rdslogs._POOL, "request", recording)
     got = b"".join(
         download_complete_log_file(account.rds, account.session.get_credentials(), "db-1", _name(account))
     )
     assert got == data
+    assert [u.split("/")[3] for u in asked] == ["v13"]
 
 
 def test_an_unknown_version_is_refused() -> None:
@@ -146,18 +149,27 @@ def test_an_endpoint_that_never_answers_times_out_into_the_same_client_error() -
 
 def test_settings_flow_from_labkit_config_into_the_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     from labkit.handlers import clients
+    from labkit.handlers.downloader import downloader
+    from labkit.handlers.invocation import Tally
 
     monkeypatch.setenv("LABKIT_RDS_LOG_API_VERSION", "v19")
     monkeypatch.setenv("LABKIT_COMPLETE_READ_TIMEOUT_S", "30")
-    clients.config.cache_clear()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("LABKIT_ACCOUNT_ID", "123456789012")
+    clients.forget()
     try:
         config = clients.config()
         assert (config.rds_log_api_version, config.complete_read_timeout_s) == ("v19", 30.0)
-        assert complete_download_settings() == CompleteDownload(
+        expected = CompleteDownload(
             api_version="v19", connect_timeout_s=config.complete_connect_timeout_s, read_timeout_s=30.0
         )
+        assert clients.complete_download() == expected
+        # the downloader every invocation builds carries them (nothing global: other callers keep theirs)
+        assert downloader(None, Tally()).complete == expected
+        assert CompleteDownload() != expected
     finally:
-        clients.config.cache_clear()
+        clients.forget()
 
 
 def test_a_bad_api_version_setting_says_which_are_known() -> None:

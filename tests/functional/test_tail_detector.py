@@ -56,17 +56,13 @@ def handler_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[LabConfig
     from labkit.handlers import clients
     from labkit.local.control import config_env
 
-    caches = (clients.config, clients.session, clients.client, clients.table)
-
     def apply(config: LabConfig) -> None:
         for key, value in {**config_env(config), **emulator_environment(config, config.endpoint_url)}.items():
             monkeypatch.setenv(key, value)
-        for cached in caches:
-            cached.cache_clear()
+        clients.forget()
 
     yield apply
-    for cached in caches:
-        cached.cache_clear()
+    clients.forget()
 
 
 def s3_bytes(account: EmulatedAccount, config: LabConfig, instance_id: str) -> dict[str, bytes]:

@@ -56,9 +56,6 @@ def handler_env(config: LabConfig, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "LABKIT_PROJECT": config.project,
     }.items():
         monkeypatch.setenv(key, value)
-    caches = (clients.config, clients.session, clients.client, clients.table)
-    for cached in caches:
-        cached.cache_clear()
+    clients.forget()
     yield
-    for cached in caches:
-        cached.cache_clear()
+    clients.forget()

@@ -18,11 +18,16 @@ FUNCTIONS = ("scanner", "detector", "downloader")
 
 
 def emitted(function_key: str) -> list[ast.expr]:
-    """The ``name=`` argument of every ``add_metric`` call in a handler module, as written."""
+    """The name argument of every metric a handler module counts, as written: ``add_metric(name=…)``, and
+    ``tally.count(…)`` / ``tally.add(…)`` (labkit.handlers.invocation.Tally, published at the end)."""
     tree = ast.parse((HANDLERS / f"{function_key}.py").read_text())
     names = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_metric":
+        if not isinstance(node, ast.Call):
+            continue
+        attr = getattr(node.func, "attr", "")
+        counted = attr in ("count", "add") and getattr(getattr(node.func, "value", None), "id", "") == "tally"
+        if attr == "add_metric" or counted:
             name = next((k.value for k in node.keywords if k.arg == "name"), None)
             names.append(name if name is not None else node.args[0])
     return names
