@@ -26,7 +26,7 @@ from emulated import add_instance
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions
 from labkit.config import load_config
 from labkit.local.emulator import EmulatorServer
-from labkit.local.rds_budget import RdsProfile
+from labkit.local.emulator.rds_budget import RdsProfile
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32)
 LINE = "20261126 15:29:21,vm,sbtest,127.0.0.1,13,{i},QUERY,sbtest,'SELECT c FROM sbtest1 WHERE id={i}',0\n"

@@ -1,7 +1,7 @@
 """Listing an audit directory (what every DescribeDBLogFiles, download and deletion-watcher look costs the
 emulator) with 1..N threads listing at once while a writer appends and rotates, in both naming schemes.
 
-Aurora listings that another listing overtook look again (labkit.local.logfiles): this prints how much
+Aurora listings that another listing overtook look again (labkit.local.emulator.logfiles): this prints how much
 that costs. Baseline in the same run: one thread, rds-mysql (no naming). Prints figures only, never
 asserts. The fast default emulator (no AWS-shaped profile exists yet). Usage:
   .venv/bin/python bench/bench_listing.py [--files 10] [--seconds 2]
@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from labkit.local.logfiles import AuditDirectory
+from labkit.local.emulator.logfiles import AuditDirectory
 
 LINE = b"20261126 15:29:21,vm,sbtest,127.0.0.1,13,1,QUERY,sbtest,'SELECT 1',0\n"
 

@@ -27,7 +27,7 @@ from labkit.errors import ConfigError
 Target = Literal["local", "aws"]
 NamingScheme = Literal["aurora", "rds-mysql"]
 RdsLogApiVersion = Literal["v13", "v19"]  # REST path of DownloadCompleteDBLogFile
-RdsProfileName = Literal["fast", "aws"]  # how the emulator's RDS behaves (labkit.local.rds_budget)
+RdsProfileName = Literal["fast", "aws"]  # how the emulator's RDS behaves (labkit.local.emulator.rds_budget)
 TARGETS: tuple[str, ...] = ("local", "aws")
 NAMING_SCHEMES: tuple[str, ...] = ("aurora", "rds-mysql")
 ENV_PREFIX = "LABKIT_"

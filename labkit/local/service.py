@@ -22,8 +22,8 @@ from labkit import aws
 from labkit.config import LabConfig, load_config
 from labkit.local.databases import LocalCluster, MariaDBServer
 from labkit.local.emulator import EmulatorServer, Faults
+from labkit.local.emulator.rds_budget import RdsProfile
 from labkit.local.ports import choose_port
-from labkit.local.rds_budget import RdsProfile
 from labkit.local.runtime import LambdaRuntime, control_routes, start_local_pipeline
 from labkit.local.snapshot import LabSnapshot, PeriodicSnapshots, Restored
 from labkit.local.state import InstanceState, LabState, state_path, write_state

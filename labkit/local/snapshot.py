@@ -48,7 +48,7 @@ from labkit import aws
 from labkit.backup.streamfilter import CONTINUE_WRITER, DETECTOR_WRITER
 from labkit.config import LOCAL_ACCOUNT_ID, LabConfig
 from labkit.errors import LabkitError
-from labkit.local.logfiles import AuditDirectory
+from labkit.local.emulator.logfiles import AuditDirectory
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions, list_log_files
-from labkit.local.logfiles import PORTION_CAP, TRUNCATION_TEXT
+from labkit.local.emulator.portions import PORTION_CAP, TRUNCATION_TEXT
 from tests.support.emulated import EmulatedAccount, audit_line, set_faults, sha256
 
 

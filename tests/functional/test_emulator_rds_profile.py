@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from labkit.backup.rdslogs import download_complete_log_file, iter_portions, list_log_files
 from labkit.config import load_config
 from labkit.local.emulator import EmulatorServer
-from labkit.local.rds_budget import RdsProfile
+from labkit.local.emulator.rds_budget import RdsProfile
 from tests.support.emulated import EmulatedAccount, audit_line
 
 # total_max_attempts counts the first attempt (botocore's max_attempts counts retries only): no retry at all

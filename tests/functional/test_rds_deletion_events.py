@@ -168,8 +168,8 @@ def test_without_a_queue_the_watch_only_logs(account, tmp_path: Path) -> None:  
 @pytest.mark.parametrize("scheme", ["aurora", "rds-mysql"])
 def test_a_rotation_raises_one_event_only_when_it_deletes_a_file(account, scheme: str) -> None:  # type: ignore[no-untyped-def]
     from labkit.backup.messages import parse_message as parse
-    from labkit.local.deletion_events import DeletionWatcher
     from labkit.local.emulator import instance_exists
+    from labkit.local.emulator.deletion_events import DeletionWatcher
 
     # GIVEN an instance keeping two rotated files, watched
     directory = account.add_instance("db-3", scheme=scheme)
@@ -205,8 +205,8 @@ def test_a_file_listed_by_a_client_and_deleted_between_two_looks_still_raises_it
     account,  # type: ignore[no-untyped-def]
     scheme: str,
 ) -> None:
-    from labkit.local.deletion_events import DeletionWatcher
     from labkit.local.emulator import instance_exists
+    from labkit.local.emulator.deletion_events import DeletionWatcher
 
     # GIVEN a watched instance, looked at once
     directory = account.add_instance("db-4", scheme=scheme)

@@ -22,7 +22,7 @@ from labkit.backup import table as t
 from labkit.backup.detector import detect
 from labkit.backup.rdsevents import deleted_file_in
 from labkit.backup.scanner import InstanceMessage
-from labkit.local.deletion_events import DeletionWatcher
+from labkit.local.emulator.deletion_events import DeletionWatcher
 from tests.support.emulated import EmulatedAccount
 from tests.support.pipeline import copy_sealed, stored
 from tests.support.rotation import GEN, Server, sha_of_head, shared_pipeline

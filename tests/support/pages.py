@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.local.emulator import xml_safe_text
-from labkit.local.logfiles import read_portion
+from labkit.local.emulator.portions import read_portion
 
 
 class CappedPages:

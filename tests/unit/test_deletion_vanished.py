@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.local.logfiles import LogFile, vanished
+from labkit.local.emulator.logfiles import LogFile, vanished
 
 
 class Server:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from labkit.backup.rdsevents import deleted_file_in
-from labkit.local.deletion_events import DeletionWatcher
-from labkit.local.logfiles import AuditDirectory
+from labkit.local.emulator.deletion_events import DeletionWatcher
+from labkit.local.emulator.logfiles import AuditDirectory
 from tests.support.emulated import audit_line
 
 

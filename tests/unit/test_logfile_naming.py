@@ -21,7 +21,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from labkit.local.logfiles import AuditDirectory, LogFile
+from labkit.local.emulator.logfiles import AuditDirectory, LogFile
 from tests.support.rotation import rotate_files
 
 # two first lines of 64+ bytes that differ after byte 64 only: "two READ events of one statement"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labkit.local.logfiles import AuditDirectory, make_marker, parse_marker, read_portion
+from labkit.local.emulator.logfiles import AuditDirectory
+from labkit.local.emulator.portions import make_marker, parse_marker, read_portion
 from tests.support.rotation import rotate_files
 
 

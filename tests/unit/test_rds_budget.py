@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from labkit.config import load_config
 from labkit.errors import ConfigError
-from labkit.local.rds_budget import MB, RdsBudget, RdsProfile, TokenBucket
+from labkit.local.emulator.rds_budget import MB, RdsBudget, RdsProfile, TokenBucket
 
 
 class FakeClock:

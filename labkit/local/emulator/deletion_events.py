@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 
 from labkit.backup import rdsevents
-from labkit.local.logfiles import AuditDirectory, LogFile, vanished
+from labkit.local.emulator.logfiles import AuditDirectory, LogFile, vanished
 
 log = logging.getLogger(__name__)
 
