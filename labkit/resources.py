@@ -9,6 +9,11 @@ import json
 FUNCTION_KEYS: tuple[str, str, str] = ("scanner", "detector", "downloader")
 
 
+def event_subscription_name(project: str) -> str:
+    """The RDS event subscription that sends the instances' events (log deletions) to the alarm topic."""
+    return f"{project}-log-deletions"
+
+
 def tls_only_policy(resource_arns: list[str], action: str) -> str:
     """Deny every request that does not come over TLS (aws:SecureTransport false)."""
     return json.dumps(
@@ -28,4 +33,4 @@ def tls_only_policy(resource_arns: list[str], action: str) -> str:
     )
 
 
-__all__ = ["FUNCTION_KEYS", "tls_only_policy"]
+__all__ = ["FUNCTION_KEYS", "event_subscription_name", "tls_only_policy"]

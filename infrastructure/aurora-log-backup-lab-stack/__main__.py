@@ -199,6 +199,14 @@ pulumi.export("testHostId", test_host.instance.id)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("rdsEventSubscription", rds_events.subscription.name)
+# what `labkit check --target aws` compares the bucket's Object Lock with (days 0: no default retention)
+pulumi.export(
+    "objectLock",
+    {
+        "days": settings.retention.object_lock_days,
+        "mode": settings.retention.object_lock_mode if settings.retention.object_lock_days else None,
+    },
+)
 pulumi.export("manifestScheduleRule", manifests.rule.name)
 pulumi.export("alarmNames", {key: alarm.name for key, alarm in alarms.alarms.items()})
 # labkit query --target aws: LabConfig derives the same names (athena_workgroup, glue_database)

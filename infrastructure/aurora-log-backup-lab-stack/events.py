@@ -33,6 +33,7 @@ import pulumi_aws as aws
 from labkit.backup import rdsevents
 from labkit.backup.daily_manifests import SCHEDULE, manifest_event
 from labkit.config import LabConfig
+from labkit.resources import event_subscription_name
 
 RDS_EVENTS = "events.rds.amazonaws.com"
 SNS = "sns.amazonaws.com"
@@ -82,7 +83,7 @@ class RdsDeletionEvents(pulumi.ComponentResource):
         lab = args.lab
         self.subscription = aws.rds.EventSubscription(
             "log-deletions",
-            name=f"{lab.project}-log-deletions",
+            name=event_subscription_name(lab.project),
             sns_topic=args.topic_arn,
             source_type=rdsevents.SOURCE_TYPE,
             source_ids=list(args.instance_ids),

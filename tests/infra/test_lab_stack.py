@@ -476,3 +476,16 @@ def test_an_ecr_stack_of_another_project_is_refused() -> None:
     """The check runs inside an apply: this also proves the harness surfaces errors raised there."""
     with pytest.raises(ValueError, match="same labProject"):
         run_program(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs(project="someone-else"))
+
+
+def test_the_object_lock_labkit_check_expects_is_a_stack_output(lab_run: ProgramRun) -> None:
+    # GIVEN the default config (no Object Lock) and one with a COMPLIANCE lock
+    locked = run_program(
+        LAB_DIR,
+        LAB_PROJECT,
+        lab_config(objectLockDays="30", objectLockMode="COMPLIANCE", backupExpirationDays="0"),
+        ecr_outputs(),
+    )
+    # THEN the objectLock output says what `labkit check` must find on the bucket
+    assert lab_run.outputs["objectLock"] == {"days": 0, "mode": None}
+    assert locked.outputs["objectLock"] == {"days": 30, "mode": "COMPLIANCE"}

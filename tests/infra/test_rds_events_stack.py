@@ -16,6 +16,7 @@ from pulumi_harness import ACCOUNT, REGION, ProgramRun
 
 from labkit.backup import rdsevents
 from labkit.config import load_config
+from labkit.resources import event_subscription_name
 
 SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
 SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
@@ -104,3 +105,10 @@ def test_parliament_finds_nothing_in_the_changed_policies(stack: ProgramRun) -> 
         ),
     }
     assert {name: found for name, doc in documents.items() if (found := blocking_findings(doc))} == {}
+
+
+def test_the_subscription_has_the_name_labkit_check_reads(stack: ProgramRun) -> None:
+    # GIVEN the deployed subscription  THEN `labkit check` finds it under the one shared name
+    lab = load_config(env={}, target="aws", region=REGION, account_id=ACCOUNT)
+    assert stack.one(SUBSCRIPTION, "log-deletions")["name"] == event_subscription_name(lab.project)
+    assert stack.outputs["rdsEventSubscription"] == event_subscription_name(lab.project)
