@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from labkit.cli import alarms, gaps, lab, local, ops, query, traffic, verify
+from labkit.cli import alarms, check, gaps, lab, local, ops, query, traffic, verify
 from labkit.cli.options import err
 from labkit.errors import LabkitError
 
@@ -28,6 +28,7 @@ app.command("deploy")(ops.deploy_cmd)
 app.command("destroy")(ops.destroy_cmd)
 app.command("status")(ops.status_cmd)
 app.command("scan")(ops.scan_cmd)
+app.command("check")(check.check_cmd)
 app.command("query")(query.query_cmd)
 app.command("search")(query.search_cmd)
 app.command("gaps")(gaps.gaps_cmd)

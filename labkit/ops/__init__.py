@@ -7,8 +7,11 @@ duckdb or pulumi until a step on the aws target runs a stack.
 - :mod:`labkit.ops.lifecycle`: ``deploy``/``destroy``/``status``/``alarm_states`` over those steps
 - :mod:`labkit.ops.scans`: run the DB Scanner now, and wait for the copies
 - :mod:`labkit.ops.backup`: the backup's state in figures
+- :mod:`labkit.ops.check`: ``labkit check``, each promise proven on a deployed account (bucket checks:
+  :mod:`labkit.ops.bucket_checks`)
 """
 
+from labkit.ops.check import CheckResult, CheckTargetError, LockSettings, run_checks
 from labkit.ops.lifecycle import (
     DEFAULT_STACK,
     DEFAULT_VERSION,
@@ -26,7 +29,10 @@ __all__ = [
     "DEFAULT_STACK",
     "DEFAULT_VERSION",
     "DEPLOY_TOOLS",
+    "CheckResult",
+    "CheckTargetError",
     "ImageBuildError",
+    "LockSettings",
     "PrerequisitesMissingError",
     "ScanFailedError",
     "ScanResult",
@@ -35,6 +41,7 @@ __all__ = [
     "deploy",
     "destroy",
     "require_aws",
+    "run_checks",
     "scan",
     "status",
 ]

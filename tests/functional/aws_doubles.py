@@ -18,6 +18,8 @@ The fixtures that install them are in tests/functional/aws_fixtures.py (a module
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -154,3 +156,12 @@ def backed_up(account: EmulatedAccount, config: LabConfig, instance_id: str) -> 
         lease_ms=60_000,
     ).copy(item["pk"], item["sk"], "worker-1")
     return data
+
+
+def scanner_answers(account: EmulatedAccount, *answers: dict[str, Any]) -> None:
+    """What the scanner's next invocations return (moto's lambda-simple queue: it cannot run the image)."""
+    body = json.dumps({"results": [json.dumps(a) for a in answers], "region": REGION}).encode()
+    request = urllib.request.Request(
+        f"{account.url}/moto-api/static/lambda-simple/response", data=body, method="POST"
+    )
+    urllib.request.urlopen(request)

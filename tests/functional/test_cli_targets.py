@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from tests.functional.aws_doubles import (
     FakeClock,
     backed_up,
     local_twin,
+    scanner_answers,
 )
 from tests.support.emulated import EmulatedAccount
 
@@ -97,15 +97,6 @@ def _play_lab_stack(
     return seen
 
 
-def _scanner_answers(account: EmulatedAccount, *answers: dict[str, Any]) -> None:
-    """What the scanner's next invocations return (moto's lambda-simple queue: it cannot run the image)."""
-    body = json.dumps({"results": [json.dumps(a) for a in answers], "region": REGION}).encode()
-    request = urllib.request.Request(
-        f"{account.url}/moto-api/static/lambda-simple/response", data=body, method="POST"
-    )
-    urllib.request.urlopen(request)
-
-
 def test_the_whole_aws_path_deploy_scan_verify_alarms_status_destroy(
     config: LabConfig,
     account: EmulatedAccount,
@@ -130,7 +121,7 @@ def test_the_whole_aws_path_deploy_scan_verify_alarms_status_destroy(
 
     # WHEN a scan runs with --wait, the scanner queueing one instance whose file the pipeline copies
     instance = f"{config.project}-db"
-    _scanner_answers(account, {"sent": [instance], "skipped": ["other-db"]})
+    scanner_answers(account, {"sent": [instance], "skipped": ["other-db"]})
     copied: list[bytes] = []
     ops_clock.on_sleep = lambda: copied.append(backed_up(account, config, instance)) if not copied else None
     scanned = labkit("scan", "--target", "aws", "--wait", "--json")
@@ -204,7 +195,7 @@ def test_a_scanner_that_fails_is_an_error_naming_its_log(
 ) -> None:
     # GIVEN the lab's functions, and a scanner whose answer is not the scanner's (an image of another labkit)
     deploy_local(local_twin(config))
-    _scanner_answers(account, {"unexpected": True})
+    scanner_answers(account, {"unexpected": True})
     # WHEN a scan runs
     result = labkit("scan", "--target", "aws")
     # THEN it fails saying what came back and where to look
