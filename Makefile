@@ -11,14 +11,16 @@ STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr , -)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 
-.PHONY: help lab test check deps system-deps lint typecheck clean notebooks jupyter dashboard kernel
+.PHONY: help lab test check deps system-deps lint typecheck clean notebooks jupyter dashboard kernel \
+	workshop-reset screenshots
 
 help:
 	@echo "make lab    - bring the local lab up, run it end to end, bring it down (no AWS account needed)"
 	@echo "make test   - lint, type-check and run the whole test suite (what CI runs)"
 	@echo "make check  - lint, type-check, unit and functional tests: no lab, no notebooks, no infra, no slow (minutes)"
 	@echo "make notebooks - run the workbook headless (papermill) against the local lab -> out/notebooks/"
-	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 with the labkit kernel"
+	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 serving your working copy out/workshop/"
+	@echo "make workshop-reset - replace out/workshop/ with fresh copies of the committed notebooks"
 	@echo "make dashboard - the dashboard notebook as a web page (Voila) on 127.0.0.1"
 	@echo "make clean  - remove the virtualenv, caches and out/"
 	@echo "AWS target (needs docker, pulumi, aws credentials; see LAMBDA-VERSIONING.md):"
@@ -75,8 +77,6 @@ check: $(STAMP) lint typecheck
 WORKBOOK_ENV := LABKIT_PROFILE=workshop
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/labkit/kernel.json
 JUPYTER_PORT ?= 8888
-# Jupyter refuses root unless told; containers and CI run as root.
-JUPYTER_AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 DASHBOARD_PORT ?= 8866
 
 # A kernelspec inside the venv, named labkit, running the venv's interpreter.
@@ -87,18 +87,22 @@ $(KERNEL_SPEC): $(STAMP)
 notebooks: deps $(KERNEL_SPEC)
 	$(WORKBOOK_ENV) $(LABKIT) notebooks run --out out/notebooks
 
-# JupyterLab on loopback with a token (printed in its URL; set JUPYTER_TOKEN to choose it). The lab stays
-# up when JupyterLab stops: 90_cleanup or `labkit local down` stops it.
+# JupyterLab on loopback with a token (printed in its URL; set JUPYTER_TOKEN to choose it), serving a working
+# copy of the notebooks (out/workshop, made on first use; the committed notebooks/ never get a learner's
+# outputs) on the labkit kernel, with the settings in jupyter/ (no news pop-up, no language-server listing).
+# The lab stays up when JupyterLab stops: 90_cleanup or `labkit local down` stops it.
+WORKSHOP := $(PY) -m labkit.workbook.workshop
 jupyter: deps $(KERNEL_SPEC)
 	$(WORKBOOK_ENV) $(LABKIT) local up
-	$(WORKBOOK_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(JUPYTER_PORT) --no-browser \
-	  --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=labkit $(JUPYTER_AS_ROOT)
+	$(WORKBOOK_ENV) $(WORKSHOP) jupyter --port=$(JUPYTER_PORT)
+
+workshop-reset: $(STAMP)
+	$(WORKSHOP) reset
 
 # The dashboard notebook as a page (code cells hidden), executed against the running local lab.
 dashboard: deps
 	$(WORKBOOK_ENV) $(LABKIT) local up
-	$(WORKBOOK_ENV) $(VENV)/bin/voila notebooks/80_audit_analytics_and_cost.ipynb --no-browser \
-	  --Voila.ip=127.0.0.1 --port=$(DASHBOARD_PORT)
+	$(WORKBOOK_ENV) $(WORKSHOP) dashboard --port=$(DASHBOARD_PORT)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info
