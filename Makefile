@@ -22,6 +22,7 @@ help:
 	@echo "make jupyter   - the local lab up, JupyterLab on 127.0.0.1 serving your working copy out/workshop/"
 	@echo "make workshop-reset - replace out/workshop/ with fresh copies of the committed notebooks"
 	@echo "make dashboard - the dashboard notebook as a web page (Voila) on 127.0.0.1"
+	@echo "make screenshots - the README's pictures (docs/images/) from the workshop run in Chromium"
 	@echo "make clean  - remove the virtualenv, caches and out/"
 	@echo "AWS target (needs docker, pulumi, aws credentials; see LAMBDA-VERSIONING.md):"
 	@echo "  make build | get-ecr-urls | push-images | update-pulumi-config | version-info"
@@ -103,6 +104,12 @@ workshop-reset: $(STAMP)
 dashboard: deps
 	$(WORKBOOK_ENV) $(LABKIT) local up
 	$(WORKBOOK_ENV) $(WORKSHOP) dashboard --port=$(DASHBOARD_PORT)
+
+# The README's pictures (docs/images/): the browser test drives the workshop and the dashboard page in
+# Chromium (its own local lab, free ports) and saves screenshots in out/screenshots/; they are then shrunk.
+screenshots: deps $(KERNEL_SPEC)
+	$(PY) -m pytest -q tests/notebooks/test_workshop_in_browser.py
+	$(WORKSHOP) pictures
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -7,7 +7,7 @@ A learner's outputs, checkpoints and autosaves land in the copy (``out/workshop`
 write (user settings, workspaces, the migration marker) under ``out/jupyter``.
 
 ``make jupyter``, ``make workshop-reset`` and ``make dashboard`` call :func:`main`; so does the browser test,
-with its own lab, port and copy.
+with its own lab, port and copy; ``make screenshots`` turns that test's screenshots into the README's pictures.
 """
 
 from __future__ import annotations
@@ -114,6 +114,39 @@ def dashboard_command(port: int, notebook: Path = DASHBOARD) -> list[str]:
     ]
 
 
+# out/screenshots/ (the browser test's) -> the README's pictures
+README_PICTURES = {
+    "dashboard.png": "dashboard.png",
+    "jupyterlab-50_inspect_backup_state.png": "jupyterlab-50.png",
+    "jupyterlab-80_audit_analytics_and_cost.png": "jupyterlab-80.png",
+}
+SHOTS_DIR = REPO / "out" / "screenshots"
+PICTURES_DIR = REPO / "docs" / "images"
+
+
+def small_pictures(shots: Path = SHOTS_DIR, dest: Path = PICTURES_DIR, width: int = 1000) -> list[Path]:
+    """The README's pictures from the browser test's screenshots: ``width`` px wide, 128 colours (small PNGs
+    that stay readable: screenshots are flat colours and text)."""
+    from PIL import Image
+
+    missing = [name for name in README_PICTURES if not (shots / name).exists()]
+    if missing:
+        raise WorkshopError(
+            f"no screenshot {', '.join(missing)} in {shots}: run the browser test first "
+            "(make screenshots does: pytest tests/notebooks/test_workshop_in_browser.py)"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, picture in README_PICTURES.items():
+        with Image.open(shots / name) as shot:
+            image = shot.convert("RGB")
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(dest / picture, optimize=True)
+        written.append(dest / picture)
+    return written
+
+
 def check_kernel() -> None:
     """The copy names the labkit kernel: without it JupyterLab would ask the learner to pick one."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -141,7 +174,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     dashboard = sub.add_parser("dashboard", help="serve the dashboard notebook as a page (Voila)")
     dashboard.add_argument("--port", type=int, default=8866)
     dashboard.add_argument("--runtime-dir", type=Path, default=RUNTIME_DIR)
+    pictures = sub.add_parser(
+        "pictures", help="make the README's pictures from the browser test's screenshots"
+    )
+    pictures.add_argument("--from", dest="shots", type=Path, default=SHOTS_DIR)
+    pictures.add_argument("--to", dest="dest", type=Path, default=PICTURES_DIR)
     args = parser.parse_args(argv)
+
+    if args.command == "pictures":
+        for path in small_pictures(args.shots, args.dest):
+            print(f"{path} ({path.stat().st_size // 1024} KB)")
+        return
 
     if args.command == "reset":
         written = prepare_workshop(args.dir, reset=True)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from labkit.workbook.run import workbook_notebooks
 from labkit.workbook.workshop import (
@@ -70,3 +71,22 @@ def test_the_server_reads_the_committed_settings_and_writes_under_out(tmp_path: 
     server = json.loads((SETTINGS_DIR / "jupyter_server_config.json").read_text())
     assert server["ServerApp"]["jpserver_extensions"]["jupyter_lsp"] is False
     assert server["LabApp"]["news_url"] is None
+
+
+def test_the_readme_pictures_are_small_copies_of_the_screenshots(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from labkit.workbook.workshop import README_PICTURES, WorkshopError, small_pictures
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    # GIVEN no screenshots THEN the error says how to make them
+    with pytest.raises(WorkshopError, match="run the browser test first"):
+        small_pictures(shots, tmp_path / "images")
+    # GIVEN full-size screenshots (noisy, like text on a page)
+    for name in README_PICTURES:
+        Image.effect_noise((1400, 1000), 60).convert("RGB").save(shots / name)
+    # WHEN the pictures are made THEN each is 1000 px wide, in proportion, and a palette PNG
+    for picture in small_pictures(shots, tmp_path / "images"):
+        with Image.open(picture) as image:
+            assert image.size == (1000, 714) and image.mode == "P"
