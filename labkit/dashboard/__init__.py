@@ -7,6 +7,8 @@ backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``
 partitions of a window: ``audit_archive``, ``archive_events_over_time``, ``archive_top_users``,
 ``archive_failed_logins``, ``archive_ddl_dcl``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``;
 ``scan_modes`` (per scan mode: invocations, RDS calls, the fleet the RDS rate limit leaves room for).
+For people: ``headline`` (the card at the top of 50, 60 and 80), ``table``, ``tracking_table``, ``parts_table``
+(formatted views: sizes, UTC times, dollars, no scientific notation; the frames keep the machine values).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from labkit.dashboard.audit_search import (
     archive_top_users,
     audit_archive,
 )
+from labkit.dashboard.card import Headline, headline
 from labkit.dashboard.charts import (
     backup_lag,
     bytes_backed_up_over_time,
@@ -48,14 +51,17 @@ from labkit.dashboard.cost import (
 from labkit.dashboard.errors import BackupStoreError, DashboardError
 from labkit.dashboard.risk import history_cover_table, loss_risk_table
 from labkit.dashboard.state import backup_parts, backup_state
+from labkit.dashboard.tables import Table, parts_table, table, tracking_table
 
 __all__ = [
     "AuditArchive",
     "AuditEvent",
     "BackupStoreError",
     "DashboardError",
+    "Headline",
     "PipelineShape",
     "Prices",
+    "Table",
     "archive_ddl_dcl",
     "archive_events_over_time",
     "archive_failed_logins",
@@ -72,6 +78,7 @@ __all__ = [
     "events_over_time",
     "failed_logins",
     "files_by_state",
+    "headline",
     "history_cover_table",
     "load_audit_events",
     "loss_risk",
@@ -80,6 +87,9 @@ __all__ = [
     "monthly_cost",
     "parse_line",
     "parse_lines",
+    "parts_table",
     "scan_modes",
+    "table",
     "top_users",
+    "tracking_table",
 ]
