@@ -15,17 +15,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from labkit.backup import table as t
-from labkit.dashboard.risk import AT_RISK, OVERDUE, instance_lag, loss_risk_table
+from labkit.dashboard.palette import ALARM_STATES, GREEN, GREY, LIGHT_GREEN, ORANGE, RED, STATE_COLORS
+from labkit.dashboard.risk import AT_RISK, NOTHING_PENDING, OVERDUE, instance_lag, loss_risk_table
+from labkit.dashboard.tables import duration, size
 
-STATE_COLORS = {
-    t.BACKED_UP: "#2ca02c",
-    t.PARTIAL: "#1f77b4",
-    t.DETECTED: "#aec7e8",
-    t.COPYING: "#9467bd",
-    t.LOST: "#d62728",  # red: audit bytes gone for good
-    t.FAILED: "#ff7f0e",  # orange: needs a person
-}
-ALARM_STATES = (t.LOST, t.FAILED)
+LOG_FLOOR_S = 1.0  # the loss-risk axis starts at one second: a lag of 0.2 s is drawn as "under 1 s"
+DURATION_TICKS = (1, 10, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 
 
 def new_figure(width: float = 9.0, height: float = 4.0) -> tuple[Figure, Any]:
@@ -74,7 +69,7 @@ def files_by_state(state: pd.DataFrame) -> Figure:
     fig, ax = new_figure()
     if state.empty:
         empty(ax, "no tracked audit files yet")
-        ax.set_title("Audit files by backup state")
+        ax.set_title("Audit files: none tracked yet")
         return fig
     counts = state.groupby(["instance_id", "state"]).size().unstack(fill_value=0)
     instances = [str(i) for i in counts.index]
@@ -99,8 +94,17 @@ def files_by_state(state: pd.DataFrame) -> Figure:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     lost = int((state["state"] == t.LOST).sum())
     failed = int((state["state"] == t.FAILED).sum())
-    ax.set_title(f"Audit files by backup state - {len(state)} files, {lost} LOST, {failed} FAILED")
+    backed_up = int((state["state"] == t.BACKED_UP).sum())
+    verdict = (
+        f"{lost + failed} of {len(state)} need attention"
+        if lost or failed
+        else f"all {len(state)} backed up"
+        if backed_up == len(state)
+        else f"{backed_up} of {len(state)} backed up, the rest on the way"
+    )
+    ax.set_title(f"Audit files: {verdict} ({lost} LOST, {failed} FAILED)")
     ax.set_ylabel("files")
+    ax.set_xlabel("DB instance")
     ax.yaxis.get_major_locator().set_params(integer=True)  # files come whole
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", labelrotation=10, labelsize=8)
@@ -111,11 +115,13 @@ def files_by_state(state: pd.DataFrame) -> Figure:
 def bytes_backed_up_over_time(parts: pd.DataFrame) -> Figure:
     """Cumulative source bytes in S3 per instance (solid) and what they take compressed (dashed)."""
     fig, ax = new_figure()
-    ax.set_title("Audit bytes backed up over time")
+    ax.set_title("Audit bytes backed up: none yet")
     known = parts.dropna(subset=["source_bytes", "last_modified"]) if not parts.empty else parts
     if known.empty:
         empty(ax, "no backup parts in S3 yet")
         return fig
+    source, stored = int(known["source_bytes"].sum()), int(known["compressed_bytes"].sum())
+    ax.set_title(f"{size(source)} of audit log backed up, stored as {size(stored)} of gzip in S3")
     for n, (instance, rows) in enumerate(
         known.sort_values("last_modified").groupby("instance_id", sort=True)
     ):
@@ -138,14 +144,16 @@ def bytes_backed_up_over_time(parts: pd.DataFrame) -> Figure:
 def backup_lag(state: pd.DataFrame) -> Figure:
     """Current backup lag per instance: age of the oldest uncopied write, else the last catch-up delay."""
     fig, ax = new_figure()
-    ax.set_title("Backup lag per instance")
+    ax.set_title("Backup lag: no tracked audit files yet")
     if state.empty:
         empty(ax, "no tracked audit files yet")
         return fig
     lags = instance_lag(state).fillna(0.0)
     pending = state.groupby("instance_id")["pending_bytes"].sum().reindex(lags.index, fill_value=0)
     divisor, unit = duration_unit(float(lags.max()))
-    colors = ["#ff7f0e" if p > 0 else "#2ca02c" for p in pending]
+    colors = [ORANGE if p > 0 else GREEN for p in pending]
+    waiting = f"{size(int(pending.sum()))} pending" if pending.sum() else "nothing pending"
+    ax.set_title(f"Backup lag: at most {duration(float(lags.max()))}, {waiting}")
     bars = ax.bar([str(i) for i in lags.index], lags / divisor, color=colors, label="lag")
     ax.bar_label(
         bars,
@@ -156,6 +164,7 @@ def backup_lag(state: pd.DataFrame) -> Figure:
         fontsize=8,
     )
     ax.set_ylabel(f"lag ({unit})")
+    ax.set_xlabel("DB instance")
     ax.tick_params(axis="x", labelrotation=10, labelsize=8)
     fig.tight_layout()
     return fig
@@ -164,7 +173,7 @@ def backup_lag(state: pd.DataFrame) -> Figure:
 def compression_ratio(parts: pd.DataFrame) -> Figure:
     """Source bytes per stored byte, per instance, with the overall ratio as a line."""
     fig, ax = new_figure()
-    ax.set_title("Compression ratio of the backup (source bytes / gzip bytes in S3)")
+    ax.set_title("Compression: no backup parts in S3 yet")
     known = parts.dropna(subset=["source_bytes"]) if not parts.empty else parts
     known = known[known["compressed_bytes"] > 0] if not known.empty else known
     if known.empty:
@@ -172,11 +181,13 @@ def compression_ratio(parts: pd.DataFrame) -> Figure:
         return fig
     sums = known.groupby("instance_id")[["source_bytes", "compressed_bytes"]].sum().astype(float)
     ratios = sums["source_bytes"] / sums["compressed_bytes"]
-    bars = ax.bar([str(i) for i in ratios.index], ratios, color="#98df8a", label="per instance")
+    bars = ax.bar([str(i) for i in ratios.index], ratios, color=LIGHT_GREEN, label="per instance")
     ax.bar_label(bars, labels=[f"{r:.1f}x" for r in ratios], fontsize=8)
     overall = float(sums["source_bytes"].sum() / sums["compressed_bytes"].sum())
-    ax.axhline(overall, color="#2ca02c", linestyle="--", label=f"overall {overall:.1f}x")
-    ax.set_ylabel("ratio (x)")
+    ax.axhline(overall, color=GREEN, linestyle="--", label=f"overall {overall:.1f}x")
+    ax.set_title(f"gzip stores the audit log {overall:.1f}x smaller (source bytes / gzip bytes in S3)")
+    ax.set_ylabel("ratio (source bytes per stored byte)")
+    ax.set_xlabel("DB instance")
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelrotation=10, labelsize=8)
     fig.tight_layout()
@@ -184,39 +195,94 @@ def compression_ratio(parts: pd.DataFrame) -> Figure:
 
 
 def loss_risk(state: pd.DataFrame, retention_hours: float, now: datetime | None = None) -> Figure:
-    """Per instance: time left before the oldest uncopied file is evicted, beside the current lag."""
+    """Per instance with bytes waiting: time left before its oldest uncopied file is evicted (coloured by
+    status) beside the current lag (grey), on a log scale of time so seconds of lag and a day of retention
+    both show; instances with nothing pending say so, and a lab with nothing pending says "nothing at risk"."""
     fig, ax = new_figure()
     risk = loss_risk_table(state, retention_hours, now)
-    ax.set_title(f"Loss risk (retention {retention_hours:g} h)")
     if risk.empty:
         empty(ax, "no tracked audit files yet")
+        ax.set_title("Loss risk: no tracked audit files yet")
         return fig
-    scale = pd.concat([risk["time_to_eviction_s"], risk["lag_s"]]).fillna(0.0).max()
-    divisor, unit = duration_unit(float(scale))
+    retention_s = float(retention_hours) * 3600.0
+    waiting = risk["status"] != NOTHING_PENDING
     ys = list(range(len(risk)))
-    left = risk["time_to_eviction_s"].fillna(0.0).clip(lower=0) / divisor
-    colors = ["#d62728" if s == OVERDUE else "#ff7f0e" if s == AT_RISK else "#2ca02c" for s in risk["status"]]
-    ax.barh([y + 0.2 for y in ys], left, height=0.4, color=colors, label="time left before eviction")
+    left = risk["time_to_eviction_s"].clip(lower=LOG_FLOOR_S).where(waiting)
+    lag = risk["lag_s"].clip(lower=LOG_FLOOR_S).where(waiting)
+    colors = [RED if s == OVERDUE else ORANGE if s == AT_RISK else GREEN for s in risk["status"]]
+    ax.barh(
+        [y + 0.2 for y in ys],
+        left - LOG_FLOOR_S,
+        left=LOG_FLOOR_S,
+        height=0.4,
+        color=colors,
+        label="time left before eviction",
+    )
     ax.barh(
         [y - 0.2 for y in ys],
-        risk["lag_s"].fillna(0.0) / divisor,
+        lag - LOG_FLOOR_S,
+        left=LOG_FLOOR_S,
         height=0.4,
-        color="#7f7f7f",
+        color=GREY,
         label="current lag",
     )
     for y, row in zip(ys, risk.itertuples(), strict=True):
+        if row.status == NOTHING_PENDING:
+            note = "nothing pending" + (
+                "" if pd.isna(row.lag_s) else f": caught up {duration(row.lag_s)} after the last write"
+            )
+            ax.annotate(
+                note, (LOG_FLOOR_S, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8
+            )
+            continue
         ax.annotate(
-            str(row.status),
+            f"{row.status}: {duration(max(row.time_to_eviction_s, 0.0))} left, lag {duration(row.lag_s)}",
             (float(left.iloc[y]), y + 0.2),
             xytext=(4, 0),
             textcoords="offset points",
             va="center",
             fontsize=8,
         )
+    ax.axvline(retention_s, color=GREY, linestyle="--", linewidth=1)
+    ax.annotate(
+        f"retention {duration(retention_s)}", (retention_s, -0.55), fontsize=8, ha="right", va="bottom"
+    )
+    ax.set_xscale("log")
+    ax.set_xlim(LOG_FLOOR_S, retention_s * 3)
+    ticks = [s for s in DURATION_TICKS if s <= retention_s * 3]
+    ax.set_xticks(ticks, [_tick(s) for s in ticks])
+    ax.minorticks_off()
     ax.set_yticks(ys, [str(i) for i in risk["instance_id"]])
-    ax.set_xlabel(unit)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(-0.6, len(ys) - 0.4)
+    ax.set_xlabel("time (log scale)")
+    if waiting.any():
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     at_risk = int(risk["status"].isin([AT_RISK, OVERDUE]).sum())
-    ax.set_title(f"Loss risk (retention {retention_hours:g} h): {at_risk} instance(s) at risk")
+    hours = f"retention {retention_hours:g} h"
+    if not waiting.any():
+        ax.set_title(f"Nothing at risk: every audit byte seen is in S3 ({hours})")
+        ax.text(
+            0.5,
+            0.5,
+            "nothing at risk",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=20,
+            color=GREEN,
+            alpha=0.5,
+        )
+    elif at_risk:
+        ax.set_title(f"Loss risk ({hours}): {at_risk} instance(s) at risk of losing audit bytes")
+    else:
+        least = float(risk["time_to_eviction_s"].min())
+        ax.set_title(f"Nothing at risk ({hours}): the oldest uncopied byte has {duration(least)} left")
     fig.tight_layout()
     return fig
+
+
+def _tick(seconds: float) -> str:
+    for divisor, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= divisor:
+            return f"{seconds / divisor:g} {unit}"
+    return f"{seconds:g} s"

@@ -16,10 +16,11 @@ import pandas as pd
 
 from labkit.alarms import ALARM, DEFAULT_LAG_THRESHOLD_S, INSUFFICIENT, OK, AlarmResult, alarm_rules
 from labkit.config import LabConfig
+from labkit.dashboard.palette import ALARM_COLORS, ORANGE
 from labkit.workbook.common import Chart, workbook_config
 
-STATE_COLORS = {ALARM: "#d62728", OK: "#2ca02c", INSUFFICIENT: "#bdbdbd"}
-OTHER_COLOR = "#ff7f0e"  # MISSING on AWS: the alarm is not deployed
+STATE_COLORS = ALARM_COLORS  # one palette (labkit.dashboard.palette)
+OTHER_COLOR = ORANGE  # MISSING on AWS: the alarm is not deployed
 
 
 @dataclass

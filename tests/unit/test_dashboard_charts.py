@@ -135,3 +135,53 @@ def test_a_figure_renders_to_png(state: pd.DataFrame, tmp_path) -> None:  # type
 def test_naive_utc_keeps_the_wall_clock_of_utc() -> None:
     series = pd.Series([pd.Timestamp(datetime(2026, 1, 1, 10, tzinfo=UTC))])
     assert charts.naive_utc(series)[0] == pd.Timestamp("2026-01-01 10:00")
+
+
+def test_loss_risk_draws_seconds_of_lag_and_a_day_of_retention_on_one_readable_scale() -> None:
+    # GIVEN an instance whose oldest uncopied byte was written 6 s ago, against 24 h of retention
+    frame = state_frame([item("db-1", "a", t.PARTIAL, 100, 50, written_ago_s=6)], now=NOW)
+    fig = charts.loss_risk(frame, retention_hours=24, now=NOW)
+    ax = fig.axes[0]
+    bars = containers(fig)
+    # THEN the axis is logarithmic, so both bars are visibly long: the 6 s lag and the 24 h left
+    assert ax.get_xscale() == "log"
+    left, lag = bars["time left before eviction"].patches[0], bars["current lag"].patches[0]
+    assert left.get_x() + left.get_width() == pytest.approx(24 * 3600 - 6)
+    assert lag.get_x() + lag.get_width() == pytest.approx(6)
+    # AND the title gives the conclusion, the ticks carry their units
+    assert ax.get_title() == "Nothing at risk (retention 24 h): the oldest uncopied byte has 24.0 h left"
+    assert {"1 s", "1 min", "1 h", "1 d"} <= {t.get_text() for t in ax.get_xticklabels()}
+
+
+def test_loss_risk_with_nothing_pending_says_nothing_is_at_risk() -> None:
+    frame = state_frame(
+        [item("db-1", "a", t.BACKED_UP, 100, 100, written_ago_s=60, caught_up_after_s=6)], now=NOW
+    )
+    fig = charts.loss_risk(frame, retention_hours=24, now=NOW)
+    ax = fig.axes[0]
+    assert ax.get_title() == "Nothing at risk: every audit byte seen is in S3 (retention 24 h)"
+    texts = [x.get_text() for x in ax.texts]
+    assert "nothing at risk" in texts
+    assert "nothing pending: caught up 6.0 s after the last write" in texts
+    # no bar is drawn for an instance with nothing waiting
+    assert all(pd.isna(p.get_width()) for c in ax.containers for p in c.patches)
+
+
+def test_every_state_chart_titles_its_conclusion_and_labels_its_axes(
+    state: pd.DataFrame, parts: pd.DataFrame
+) -> None:
+    titles = {
+        "files": charts.files_by_state(state),
+        "bytes": charts.bytes_backed_up_over_time(parts),
+        "lag": charts.backup_lag(state),
+        "ratio": charts.compression_ratio(parts),
+    }
+    assert titles["files"].axes[0].get_title() == "Audit files: 3 of 5 need attention (2 LOST, 1 FAILED)"
+    assert (
+        titles["bytes"].axes[0].get_title() == "4.5 KB of audit log backed up, stored as 300 B of gzip in S3"
+    )
+    assert titles["lag"].axes[0].get_title() == "Backup lag: at most 6.7 min, 4.0 MB pending"
+    assert titles["ratio"].axes[0].get_title().startswith("gzip stores the audit log 15.0x smaller")
+    for name, fig in titles.items():
+        ax = fig.axes[0]
+        assert ax.get_ylabel() and ax.get_xlabel(), name
