@@ -177,6 +177,15 @@ def assess(
     return _suggest(replace(found, verdict=AT_RISK), needed, policy)
 
 
+def retention_cover(rate_bps: float, policy: HistoryPolicy) -> HistoryCover:
+    """The verdict for an Aurora instance writing ``rate_bps`` audit bytes a second, without a listing:
+    what a planned volume means for the scan period and the instance's log space (notebook 80's fleet
+    table). ``policy.aurora_retention_s`` must be set (the AWS policy)."""
+    if policy.aurora_retention_s is None:
+        raise ValueError("retention_cover needs a policy with aurora_retention_s (HistoryPolicy on AWS)")
+    return _by_retention("aurora", rate_bps, policy, "")
+
+
 def _by_retention(scheme: str, rate: float | None, policy: HistoryPolicy, idle: str) -> HistoryCover:
     retention_s = float(policy.aurora_retention_s or 0.0)
     covered = min(MAX_COVER, retention_s / policy.scan_period_s)

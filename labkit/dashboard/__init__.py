@@ -7,6 +7,8 @@ backed-up logs: ``load_audit_events``, ``parse_lines``, ``events_over_time``, ``
 partitions of a window: ``audit_archive``, ``archive_events_over_time``, ``archive_top_users``,
 ``archive_failed_logins``, ``archive_ddl_dcl``. Cost: ``Prices``, ``monthly_cost``, ``measured_volume``, ``cost_chart``;
 ``scan_modes`` (per scan mode: invocations, RDS calls, the fleet the RDS rate limit leaves room for).
+Honest cost (estimate.py): ``lab_measurement`` (the burst, compression and overhead per part the lab
+measured), ``your_usage`` (your volume and fleet with those applied), ``fleet_table``, ``FleetFigures``.
 For people: ``headline`` (the card at the top of 50, 60 and 80), ``table``, ``tracking_table``, ``parts_table``
 (formatted views: sizes, UTC times, dollars, no scientific notation; the frames keep the machine values).
 """
@@ -49,6 +51,14 @@ from labkit.dashboard.cost import (
     scan_modes,
 )
 from labkit.dashboard.errors import BackupStoreError, DashboardError
+from labkit.dashboard.estimate import (
+    FleetFigures,
+    LabMeasurement,
+    Usage,
+    fleet_table,
+    lab_measurement,
+    your_usage,
+)
 from labkit.dashboard.risk import history_cover_table, loss_risk_table
 from labkit.dashboard.state import backup_parts, backup_state
 from labkit.dashboard.tables import Table, parts_table, table, tracking_table
@@ -58,10 +68,13 @@ __all__ = [
     "AuditEvent",
     "BackupStoreError",
     "DashboardError",
+    "FleetFigures",
     "Headline",
+    "LabMeasurement",
     "PipelineShape",
     "Prices",
     "Table",
+    "Usage",
     "archive_ddl_dcl",
     "archive_events_over_time",
     "archive_failed_logins",
@@ -78,8 +91,10 @@ __all__ = [
     "events_over_time",
     "failed_logins",
     "files_by_state",
+    "fleet_table",
     "headline",
     "history_cover_table",
+    "lab_measurement",
     "load_audit_events",
     "loss_risk",
     "loss_risk_table",
@@ -92,4 +107,5 @@ __all__ = [
     "table",
     "top_users",
     "tracking_table",
+    "your_usage",
 ]

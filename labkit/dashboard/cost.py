@@ -16,6 +16,10 @@ its storage for the stack's ``logRetentionDays`` to this pipeline's bill.
 default, and the 1-minute schedule with the detector tailing (``LabConfig.detector_tailing``): Lambda
 invocations, RDS API calls (free, but every RDS client of the account shares 12 requests/s) and what they
 cost, with the fleet size each mode leaves room for.
+
+What goes in: ``labkit.dashboard.estimate`` (your volume as a parameter, the lab's measured compression and
+overhead per part applied to it, the lab's burst shown as a burst, the fleet table); kept apart so that
+this module stays the price list.
 """
 
 from __future__ import annotations
