@@ -54,6 +54,10 @@ class AuditArchive:
             f"{where}.</p>"
         )
 
+    def __repr__(self) -> str:
+        where = f"instance {self.instance}" if self.instance else "every instance"
+        return f"Audit archive through {self.engine.dialect}: {self.since} to {self.until} (UTC), {where}"
+
 
 def audit_archive(
     config: LabConfig, since: date | str = "", until: date | str = "", instance: str = ""

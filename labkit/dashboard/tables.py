@@ -272,3 +272,21 @@ PARTS_COLUMNS = ["instance_id", "file_id", "part", "source_bytes", "compressed_b
 def parts_table(parts: pd.DataFrame, *, full: bool = False) -> Table:
     """The S3 parts: which file, which part, source and gzip size, when it was written."""
     return table(parts, PARTS_COLUMNS, full=full, title=f"{len(parts)} part objects in S3")
+
+
+def figures_table(values: Mapping[str, Any], title: str = "") -> Table:
+    """A mapping of named figures (a summary, recorded values) as two columns a person reads: the name
+    in words, the value formatted by what its name says it is (``*_bytes``: bytes, ``*_s``: seconds)."""
+    rows = [
+        {"figure": str(key).replace("_", " "), "value": _figure(str(key), value)}
+        for key, value in values.items()
+    ]
+    return table(pd.DataFrame(rows, columns=["figure", "value"]), kinds={"value": TEXT}, title=title)
+
+
+def _figure(key: str, value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        return f"{len(value)} rows"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return text(value)
+    return FORMATTERS[column_kind(key, pd.Series([value]))](value)

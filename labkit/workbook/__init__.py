@@ -8,7 +8,8 @@ judged by are written with :func:`record` to ``out/notebooks/<notebook>.values.j
 from __future__ import annotations
 
 from labkit.workbook.alarms import AlarmPanel, alarm_panel
-from labkit.workbook.common import paced, record, workbook_config
+from labkit.workbook.common import Recorded, paced, record, workbook_config
+from labkit.workbook.headline import headline
 from labkit.workbook.pipeline import (
     Verification,
     backup_gaps,
@@ -41,6 +42,7 @@ from labkit.workbook.versioning import lambda_versions, point_alias, publish_new
 __all__ = [
     "AlarmPanel",
     "Archive",
+    "Recorded",
     "Verification",
     "alarm_panel",
     "archive_summary",
@@ -52,6 +54,7 @@ __all__ = [
     "deploy_ecr_stack",
     "deploy_lab_stack",
     "generate_traffic",
+    "headline",
     "history_cover",
     "inspect_backup_state",
     "lambda_versions",

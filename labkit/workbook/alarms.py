@@ -35,6 +35,14 @@ class AlarmPanel:
     def _repr_png_(self) -> bytes:
         return self.chart._repr_png_()
 
+    def __repr__(self) -> str:
+        firing = self.values.get("firing_alarms") or []
+        head = f"{len(firing)} alarm(s) firing: {', '.join(firing)}" if firing else "no alarm firing"
+        rows = [
+            f"  {row['alarm']:<28} {row['state']:<18} {row['value']}" for row in self.table.to_dict("records")
+        ]
+        return "\n".join([head, *rows, *self.notes])
+
     def _repr_html_(self) -> str:
         image = base64.b64encode(self._repr_png_()).decode()
         rows = []
@@ -83,8 +91,8 @@ def panel_of(results: list[AlarmResult], notes: list[str] | None = None) -> Alar
             {
                 "alarm": r.rule.key,
                 "state": r.state,
-                "value": "-" if r.value is None else f"{r.value:,.0f}",
-                "threshold": f"{r.rule.threshold:,.0f}",
+                "value": "-" if r.value is None else alarm_figure(r.rule, r.value),
+                "threshold": alarm_figure(r.rule, r.rule.threshold),
                 "what it watches": r.rule.title,
                 "why": r.reason,
             }
@@ -102,6 +110,13 @@ def panel_of(results: list[AlarmResult], notes: list[str] | None = None) -> Alar
     return AlarmPanel(table, Chart(status_board(results)), values, list(notes or []))
 
 
+def alarm_figure(rule: Any, value: float) -> str:
+    """A metric value in its unit: the backup lag metric is in milliseconds, shown as a duration."""
+    from labkit.dashboard.tables import duration
+
+    return duration(value / 1000) if rule.local == "lag" else f"{value:,.0f}"
+
+
 def status_board(results: list[AlarmResult]) -> Any:
     """One tile per alarm, coloured by state (red: firing), the state and value written on it."""
     from labkit.dashboard.charts import new_figure
@@ -111,7 +126,11 @@ def status_board(results: list[AlarmResult]) -> Any:
     colors = [STATE_COLORS.get(r.state, OTHER_COLOR) for r in results][::-1]
     ax.barh(keys, [1.0] * len(keys), color=colors, height=0.8)
     for y, r in enumerate(results[::-1]):
-        value = "" if r.value is None else f"  {r.value:,.0f} (threshold {r.rule.threshold:,.0f})"
+        value = (
+            ""
+            if r.value is None
+            else f"  {alarm_figure(r.rule, r.value)} (threshold {alarm_figure(r.rule, r.rule.threshold)})"
+        )
         ax.text(0.02, y, f"{r.state}{value}", va="center", color="white" if r.state == ALARM else "black")
     ax.set_xlim(0, 1)
     ax.set_xticks([])

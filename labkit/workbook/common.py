@@ -94,12 +94,33 @@ class Chart:
         self.figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
         return buffer.getvalue()
 
+    def __repr__(self) -> str:
+        titles = [ax.get_title() for ax in self.figure.axes if ax.get_title()]
+        return "chart: " + (" | ".join(titles) or "(untitled)")
+
     def savefig(self, *args: Any, **kwargs: Any) -> None:
         self.figure.savefig(*args, **kwargs)
 
 
-def record(name: str, values: Any, out_dir: str | Path = DEFAULT_OUT_DIR) -> dict[str, Any]:
-    """Write ``<out_dir>/<name>.values.json`` and return the values (the cell displays them).
+class Recorded(dict[str, Any]):
+    """The recorded values (a dict, exactly as in the file), shown as a short table of figures, not a dict."""
+
+    path: Path
+
+    def _view(self) -> Any:
+        from labkit.dashboard.tables import figures_table
+
+        return figures_table(self, f"{len(self)} values recorded in {self.path.name} (for tests and scripts)")
+
+    def _repr_html_(self) -> str:
+        return str(self._view()._repr_html_())
+
+    def __repr__(self) -> str:
+        return repr(self._view())
+
+
+def record(name: str, values: Any, out_dir: str | Path = DEFAULT_OUT_DIR) -> Recorded:
+    """Write ``<out_dir>/<name>.values.json`` and return the values (the cell displays them as figures).
 
     ``values``: a mapping, or a DataFrame (recorded as ``{"rows": [...]}``). papermill records nothing by
     itself; tests and people read these files after a headless run.
@@ -110,7 +131,9 @@ def record(name: str, values: Any, out_dir: str | Path = DEFAULT_OUT_DIR) -> dic
     path = Path(out_dir) / f"{name}.values.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(plain, indent=2, sort_keys=True, default=str) + "\n")
-    return json.loads(path.read_text())  # exactly what was recorded
+    recorded = Recorded(json.loads(path.read_text()))  # exactly what was recorded
+    recorded.path = path
+    return recorded
 
 
 def _plain(value: Any) -> Any:

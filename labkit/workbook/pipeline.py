@@ -291,8 +291,17 @@ class Verification:
     chart: Chart  # files by state and bytes per instance
     values: dict[str, Any] = field(default_factory=dict)
 
+    def _view(self) -> Any:
+        from labkit.dashboard.tables import figures_table
+
+        verdict = "clean: every audit byte in S3, exactly once" if self.values.get("clean") else "NOT clean"
+        return figures_table(self.values, f"Reconciliation {verdict}")
+
     def _repr_html_(self) -> str:
-        return str(self.summary.to_html(index=False))
+        return str(self._view()._repr_html_())
+
+    def __repr__(self) -> str:
+        return repr(self._view())
 
 
 def verify_backups(target: str = "local") -> Verification:

@@ -31,6 +31,10 @@ class Archive:
         engine = "DuckDB (parts read through boto3)" if self.engine.dialect == "duckdb" else "Amazon Athena"
         return f"<p>Archive <code>{where}</code> on the <b>{self.config.target}</b> target, queried by {engine}.</p>"
 
+    def __repr__(self) -> str:
+        engine = "DuckDB" if self.engine.dialect == "duckdb" else "Amazon Athena"
+        return f"Archive s3://{self.config.names.bucket}/{self.config.log_prefix}/ ({self.config.target}), {engine}"
+
 
 def open_archive(target: str = "local") -> Archive:
     """The engine for ``target``: DuckDB over the local emulator's bucket, or the lab's Athena workgroup."""

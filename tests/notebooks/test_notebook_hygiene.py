@@ -72,3 +72,49 @@ def test_a_notebook_without_parameters_cell_or_with_outputs_is_reported() -> Non
     problems = notebook_problems(nb)
     assert any("parameters" in p for p in problems)
     assert any("outputs" in p for p in problems)
+
+
+def _executed(*outputs: dict) -> dict:  # type: ignore[type-arg]
+    cell = new_code_cell("workbook.cleanup(TARGET)")
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    return new_notebook(cells=[new_markdown_cell("# lesson"), cell])
+
+
+def _result(data: dict) -> dict:  # type: ignore[type-arg]
+    return {"output_type": "execute_result", "execution_count": 1, "metadata": {}, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"text/html": "<table><tr><td>1.343929e+04</td></tr></table>", "text/plain": "x"}, "scientific"),
+        ({"text/plain": "{'audit_bytes_per_day': 395754941860.46515}"}, "dict or repr"),
+        ({"text/plain": "[{'a': 1}]"}, "dict or repr"),
+        ({"text/plain": "<labkit.workbook.common.Chart object at 0x7f0b86b71e00>"}, "dict or repr"),
+        ({"text/plain": "AuditArchive(engine=DuckEngine(), since=...)"}, "dict or repr"),
+        ({"text/plain": "5.0e-05"}, "scientific"),
+    ],
+)
+def test_the_output_checker_reports_what_a_person_should_not_see(data: dict, expected: str) -> None:  # type: ignore[type-arg]
+    from outputs import output_problems
+
+    problems = output_problems(_executed(_result(data)))
+    assert len(problems) == 1 and expected in problems[0] and problems[0].startswith("cell 1:")
+
+
+def test_the_output_checker_passes_readable_tables_cards_and_figures() -> None:
+    from outputs import headline_cell, output_problems
+
+    card = '<div class="labkit-headline">All backed up</div>'
+    nb = _executed(
+        _result(
+            {"text/html": "<table><tr><td>24.7 MB</td><td>$0.0000167</td></tr></table>", "text/plain": "t"}
+        ),
+        _result({"image/png": "iVBOR", "text/plain": "<Figure size 900x400 with 1 Axes>"}),
+        _result({"text/html": card, "text/plain": "All backed up: 2 files"}),
+        _result(
+            {"text/html": '<style>#T_4e0ab td {}</style><table id="T_4e0ab"></table>', "text/plain": "t"}
+        ),
+    )
+    assert output_problems(nb) == []
+    assert headline_cell(nb) == 1

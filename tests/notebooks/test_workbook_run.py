@@ -94,6 +94,23 @@ def test_inspect_and_verify_notebooks_show_their_charts_as_png(workbook: Workboo
         assert len(pngs) >= at_least, f"{name}: PNG outputs in cells {pngs}"
 
 
+def test_executed_notebooks_show_people_readable_tables_and_the_headline_card(workbook: WorkbookRun) -> None:
+    # GIVEN the executed notebooks (what `make notebooks` exports as HTML)
+    from outputs import headline_cell, output_problems
+
+    for run in workbook.runs:
+        nb = nbformat.read(run.output, as_version=4)
+        # THEN no table shows scientific notation and no cell shows a dict or a Python repr
+        assert output_problems(nb) == [], run.name
+        if run.name[:2] not in ("50", "60", "80"):
+            continue
+        # AND 50, 60 and 80 open with the headline card, above their first chart
+        card = headline_cell(nb)
+        charts = [i for i, o in _outputs(run.output) if "image/png" in o.get("data", {})]
+        assert card is not None, f"{run.name}: no headline card"
+        assert card < min(charts), f"{run.name}: the card (cell {card}) is below a chart (cell {min(charts)})"
+
+
 def test_recorded_values_show_every_byte_backed_up_and_nothing_lost(
     workbook: WorkbookRun, out_dir: Path
 ) -> None:
@@ -191,6 +208,7 @@ def test_dashboard_page_renders_its_charts_without_errors(voila: VoilaServer, tm
     assert len(images) >= 5, f"{len(images)} chart images; voila log:\n{voila.log.read_text()[-3000:]}"
     # AND no cell failed (no traceback, no error output) and the page's scripts raised nothing
     assert "Traceback" not in dom
+    assert 'class="labkit-headline"' in dom  # the headline card tops the page
     assert 'data-mime-type="application/vnd.jupyter.error"' not in dom
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in dom
     messages = [line for line in console.splitlines() if ":CONSOLE" in line]
