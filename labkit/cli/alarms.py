@@ -23,9 +23,7 @@ def alarms_check(
 ) -> None:
     """The lab stack's alarms: CloudWatch's states (aws), or the same rules evaluated on the local lab.
 
-    The same rules on both targets (labkit.alarms): files LOST or FAILED, backup lag, messages in the DLQ or
-    the on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm). On aws
-    the thresholds are the deployed alarms' own. Exits 1 when any fires.
+    The same rules on both targets (labkit.alarms): files LOST or FAILED, backup lag, messages in the DLQ or the on-failure queue, function errors, and the scanner's heartbeat (a silent scanner is an alarm). On aws the thresholds are the deployed alarms' own. Exits 1 when any fires.
     """
     from labkit.alarms import ALARM
     from labkit.ops import alarm_states

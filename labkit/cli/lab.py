@@ -45,8 +45,7 @@ def notebooks_run(
 ) -> None:
     """Run every notebook in order, headless (papermill), against the local lab.
 
-    This is what `make notebooks` runs. The lab is brought up first and down at the end if this run started
-    it. A failing cell stops the run and names the notebook and the cell (exit 1).
+    This is what `make notebooks` runs. The lab is brought up first and down at the end if this run started it. A failing cell stops the run and names the notebook and the cell (exit 1).
     """
     from pathlib import Path
 

@@ -25,8 +25,8 @@ def local_up(
 ) -> None:
     """Start the local lab (idempotent): emulator, writer and reader instances. Ready in seconds.
 
-    The archive (S3) and the tracking table (DynamoDB) of the last run come back from the state directory's
-    snapshot; --fresh discards them."""
+    The archive (S3) and the tracking table (DynamoDB) of the last run come back from the state directory's snapshot; --fresh discards them.
+    """
     from labkit.local import control
     from labkit.local.snapshot import snapshot_file
 
@@ -56,8 +56,7 @@ def local_up(
 
 @local_app.command("down")
 def local_down() -> None:
-    """Stop the local lab and every process it started. Data directories and a snapshot of the archive and
-    the tracking table are kept: the next `up` restores them."""
+    """Stop the local lab and every process it started. Data directories and a snapshot of the archive and the tracking table are kept: the next `up` restores them."""
     from labkit.local import control
 
     stopped = control.down(current_config())

@@ -62,10 +62,7 @@ def deploy_cmd(
 ) -> None:
     """Deploy the lab. aws: ECR stack, then the images, then the lab stack. local: the lab service up.
 
-    The order on aws is required: the lab stack's functions run the images pushed to the ECR stack's
-    repositories, and its alarms watch the scanner's heartbeat metric, which only images built from this
-    code emit, so the images must exist before the lab stack (and its alarms) are deployed. Checks pulumi,
-    docker, make, the aws CLI and AWS credentials before changing anything.
+    The order on aws is required: the lab stack's functions run the images pushed to the ECR stack's repositories, and its alarms watch the scanner's heartbeat metric, which only images built from this code emit, so the images must exist before the lab stack (and its alarms) are deployed. Checks pulumi, docker, make, the aws CLI and AWS credentials before changing anything.
     """
     from labkit import ops
 
@@ -87,9 +84,7 @@ def destroy_cmd(
 ) -> None:
     """Tear the lab down. aws: pulumi destroy of the lab stack, then the ECR stack. local: the lab service down.
 
-    On aws the archive (backup bucket, tracking table, backup KMS key) is protected and pulumi destroy stops
-    at it. To delete it with the lab, deliberately: `pulumi config set labTeardown true` in the lab stack,
-    `pulumi up`, then this command (copy out what you must keep first).
+    On aws the archive (backup bucket, tracking table, backup KMS key) is protected and pulumi destroy stops at it. To delete it with the lab, deliberately: `pulumi config set labTeardown true` in the lab stack, `pulumi up`, then this command (copy out what you must keep first).
     """
     from labkit import ops
 
@@ -114,8 +109,7 @@ def status_cmd(
     stack: StackOption = DEFAULT_STACK,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output for scripts.")] = False,
 ) -> None:
-    """What is deployed and the backup state: files backed up, LOST and FAILED, bytes in S3 and pending,
-    and whether each instance keeps its audit files for enough scan periods (the setting to change if not).
+    """What is deployed and the backup state: files backed up, LOST and FAILED, bytes in S3 and pending, and whether each instance keeps its audit files for enough scan periods (the setting to change if not).
 
     Exits 1 when the lab is not deployed.
     """
@@ -164,8 +158,7 @@ def scan_cmd(
 ) -> None:
     """Run the DB Scanner now (aws: its live alias; local: the lab's Lambda runtime), as the schedule would.
 
-    Prints the instances it queued (aws) and, with --wait, the files detected and bytes copied meanwhile.
-    Exits 1 when the scanner fails or --wait times out.
+    Prints the instances it queued (aws) and, with --wait, the files detected and bytes copied meanwhile. Exits 1 when the scanner fails or --wait times out.
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -52,8 +52,7 @@ def query_cmd(
     since: SinceOption = None,
     until: UntilOption = None,
 ) -> None:
-    """Run SQL over the archive. Locally --instance/--since/--until bound what is read (default: all of it);
-    on AWS, write the partition predicates ("date", instance) in the SQL: Athena prunes by them."""
+    """Run SQL over the archive. Locally --instance/--since/--until bound what is read (default: all of it); on AWS, write the partition predicates ("date", instance) in the SQL: Athena prunes by them."""
     config = target_config(target)
     _require_engine(config)
     from labkit.query import connect
@@ -75,8 +74,7 @@ def search_cmd(
     target: LabTargetOption = None,
     output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Audit events matching every filter given, in time order. QUERY_DDL/QUERY_DCL/QUERY_DML also match
-    QUERY events of that kind (MariaDB and RDS write QUERY for all statements)."""
+    """Audit events matching every filter given, in time order. QUERY_DDL/QUERY_DCL/QUERY_DML also match QUERY events of that kind (MariaDB and RDS write QUERY for all statements)."""
     config = target_config(target)
     _require_engine(config)
     from labkit.query import search

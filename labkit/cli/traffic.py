@@ -148,8 +148,7 @@ def traffic_run(
 ) -> None:
     """Run a sysbench workload with a progress bar, then print tps, qps and the audit output per instance.
 
-    Needs `labkit traffic prepare` first (same --intensity/--tables). Example:
-    `labkit traffic run -w oltp_read_only -t reader -i low --duration 5`
+    Needs `labkit traffic prepare` first (same --intensity/--tables). Example: `labkit traffic run -w oltp_read_only -t reader -i low --duration 5`
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -44,13 +44,9 @@ def verify_backups(
 ) -> None:
     """Reconcile S3 against the source, independently of the tracking table.
 
-    Every backed-up identity's parts must tile its file from byte 0 and equal the source's bytes; every
-    source file must be backed up (or legitimately pending). Exits 1 when bytes are missing, duplicated
-    (also under two identities), misattributed (one file's bytes under another's identity), never detected,
-    or LOST; `--accept-lost` accepts LOST files once acknowledged.
+    Every backed-up identity's parts must tile its file from byte 0 and equal the source's bytes; every source file must be backed up (or legitimately pending). Exits 1 when bytes are missing, duplicated (also under two identities), misattributed (one file's bytes under another's identity), never detected, or LOST; `--accept-lost` accepts LOST files once acknowledged.
 
-    With --manifests: each instance's manifest chain and every part against its day's manifest (present,
-    same sha256 decompressed, none unlisted on a closed day); exits 1 on any break.
+    With --manifests: each instance's manifest chain and every part against its day's manifest (present, same sha256 decompressed, none unlisted on a closed day); exits 1 on any break.
     """
     from contextlib import nullcontext
     from pathlib import Path
@@ -169,9 +165,7 @@ def manifest_write(
 ) -> None:
     """Write the tamper-evident manifests: per instance and day, every part with its sha256, hash-chained.
 
-    Idempotent: a day whose parts did not change writes nothing; a day that gained parts gets a new
-    revision that keeps everything the last one listed. Exits 1 when the archive no longer matches an
-    earlier manifest (then run `labkit verify --manifests`).
+    Idempotent: a day whose parts did not change writes nothing; a day that gained parts gets a new revision that keeps everything the last one listed. Exits 1 when the archive no longer matches an earlier manifest (then run `labkit verify --manifests`).
     """
     from labkit import aws
     from labkit.backup.manifest import ManifestError, check_day, list_parts, manifested_days, write_manifests
