@@ -14,6 +14,10 @@ from labkit.extras import require
 def lab_main(
     duration: Annotated[int, typer.Option(help="Seconds of sysbench traffic (the lab keeps it short).")] = 30,
     out: Annotated[str, typer.Option(help="Folder for summary.json and the backup-state chart.")] = "out",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print summary.json on stdout (the steps go to stderr), for scripts."),
+    ] = False,
 ) -> None:
     """The whole lab on this machine: up, deploy, traffic, pipeline catch-up, reconciliation, down.
 
@@ -24,7 +28,11 @@ def lab_main(
     require("matplotlib")  # the backup-state chart
     from labkit.ops.lab import run_lab
 
-    report = run_lab(current_config(), duration_s=duration, out_dir=Path(out))
+    report = run_lab(
+        current_config(), duration_s=duration, out_dir=Path(out), console=err if as_json else console
+    )
+    if as_json:
+        typer.echo((Path(out) / "summary.json").read_text())
     if not report.clean:
         raise typer.Exit(1)
 

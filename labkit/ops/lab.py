@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from labkit import traffic
 from labkit.backup import table as t
@@ -86,7 +88,69 @@ def seal_active_files(config: LabConfig) -> None:
             connection.close()
 
 
-def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")) -> Reconciliation:
+def _mb(n: float) -> str:
+    """Bytes in decimal units, as labkit.dashboard.tables.size writes them (no pandas here)."""
+    for divisor, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+        if abs(n) >= divisor:
+            return f"{n / divisor:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def runtime_table(stats: Mapping[str, Any]) -> Table:
+    """The local Lambda runtime's counters, one row per function (what ``/labkit-api/runtime`` answers)."""
+    table = Table(
+        "function", "invocations", "items", "errors", "item failures", "last error", title_justify="left"
+    )
+    for name, counters in stats.items():
+        if not isinstance(counters, Mapping) or "invocations" not in counters:
+            continue
+        errors = int(counters.get("errors", 0)) + int(counters.get("item_failures", 0))
+        table.add_row(
+            name,
+            f"{int(counters['invocations']):,}",
+            f"{int(counters.get('items', 0)):,}",
+            f"{int(counters.get('errors', 0)):,}",
+            f"{int(counters.get('item_failures', 0)):,}",
+            str(counters.get("last_error") or "-")[:60],
+            style="red" if errors else None,
+        )
+    stream = stats.get("stream")
+    if isinstance(stream, Mapping):
+        table.caption = (
+            f"stream: {int(stream.get('records_read', 0)):,} records read, "
+            f"{int(stream.get('records_filtered', 0)):,} filtered out (the downloader's own writes), "
+            f"{int(stream.get('on_failure_sent', 0)):,} sent to the on-failure queue"
+        )
+        table.caption_justify = "left"
+    return table
+
+
+def reconciliation_table(summary: Mapping[str, Any]) -> Table:
+    """The reconciliation in a few rows: what was checked, what is in S3, and every kind of problem."""
+    table = Table("figure", "value", show_header=False, title_justify="left")
+    rows = [
+        ("files checked", f"{summary['files']:,}"),
+        ("source bytes", _mb(summary["source_bytes"])),
+        ("in S3", f"{_mb(summary['backed_up_bytes'])} ({_mb(summary['compressed_bytes'])} gzip)"),
+        ("pending (not copied yet)", _mb(summary["pending_bytes"])),
+        ("missing files", f"{summary['missing_files']:,} ({_mb(summary['missing_bytes'])})"),
+        ("duplicated files", f"{summary['duplicated_files']:,} ({_mb(summary['duplicated_bytes'])})"),
+        ("LOST files", f"{summary['lost_files']:,} ({_mb(summary['lost_bytes'])})"),
+        ("FAILED files", f"{summary['failed_files']:,}"),
+        ("gaps not acknowledged", f"{summary['unacknowledged_gaps']:,} of {summary['gaps']:,}"),
+    ]
+    bad = {"missing files", "duplicated files", "LOST files", "FAILED files", "gaps not acknowledged"}
+    for name, value in rows:
+        flagged = name in bad and value.split()[0] != "0"
+        table.add_row(name, value, style="red" if flagged else None)
+    return table
+
+
+def run_lab(
+    config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out"), *, console: Console = console
+) -> Reconciliation:
+    """``make lab``'s five steps, each a rule and a line or a short table on ``console`` (stderr for
+    ``labkit lab --json``, whose stdout is the summary alone)."""
     # the workshop profile: scan every 10 s, call an aurora-named file sealed 5 s after its last write
     config = with_profile(config, "workshop")
     started_at = time.monotonic()
@@ -109,7 +173,8 @@ def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")
         time.sleep(config.seal_after_s + 1)  # ... once it has been quiet for seal_after_s
         rounds = catch_up(config, state.endpoint)
         stats = runtime_call(state.endpoint, "runtime")
-        console.print(f"caught up after {rounds} scan(s); invocations: {json.dumps(stats)}")
+        console.print(f"caught up after {rounds} scan(s)")
+        console.print(runtime_table(stats))
         console.rule("4/5 reconciliation: S3 bytes vs the database's audit files")
         report = reconcile_target(config)
         summary_path, chart_path = write_report(
@@ -117,13 +182,13 @@ def run_lab(config: LabConfig, duration_s: int = 30, out_dir: Path = Path("out")
             out_dir,
             {"elapsed_s": round(time.monotonic() - started_at, 1), "sysbench_tps": run.transactions_per_s},
         )
-        verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
-        s = report.summary()
-        console.print(
-            f"{verdict}: {s['files']} files, {s['backed_up_bytes']:,} bytes in S3 "
-            f"({s['compressed_bytes']:,} gzip), missing {s['missing_files']}, duplicated {s['duplicated_files']}, "
-            f"lost {s['lost_files']}"
+        verdict = (
+            "[green]clean: every audit byte in S3, exactly once[/green]"
+            if report.clean
+            else "[red]NOT clean[/red]"
         )
+        console.print(verdict)
+        console.print(reconciliation_table(report.summary()))
         console.print(f"summary: {summary_path}\nchart:   {chart_path}")
         return report
     finally:
