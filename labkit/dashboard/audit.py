@@ -25,7 +25,7 @@ from labkit.dashboard.audit_lines import (
     parse_line,
     parse_lines,
 )
-from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure
+from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure, users_title
 from labkit.dashboard.errors import BackupStoreError
 from labkit.dashboard.state import list_part_objects, parse_part_key
 
@@ -136,7 +136,7 @@ def ddl_dcl_events(events: pd.DataFrame, include_table_events: bool = False) -> 
 def events_over_time(events: pd.DataFrame, by: str = "operation", freq: str | None = None) -> Figure:
     """Events per time bucket, one line per operation (or per ``by`` column, e.g. "category")."""
     fig, ax = new_figure()
-    ax.set_title(f"Audit events over time by {by}")
+    ax.set_title("Audit events over time: none")
     if events.empty:
         empty(ax, "no audit events")
         return fig
@@ -155,7 +155,7 @@ def events_over_time(events: pd.DataFrame, by: str = "operation", freq: str | No
 def top_users(events: pd.DataFrame, n: int = 10) -> Figure:
     """The ``n`` users with the most events, each bar split by category (failed logins in red)."""
     fig, ax = new_figure(9.0, max(3.0, 0.4 * n + 1.5))
-    ax.set_title(f"Top {n} users by audit events")
+    ax.set_title("Audit events by user: none")
     if events.empty:
         empty(ax, "no audit events")
         return fig
@@ -168,7 +168,9 @@ def top_users(events: pd.DataFrame, n: int = 10) -> Figure:
             values = [int(v) for v in table[category]]
             ax.barh(users, values, left=left, label=category, color=CATEGORY_COLORS[category])
             left = [a + b for a, b in zip(left, values, strict=True)]
-    ax.set_xlabel("events")
+    ax.set_title(users_title(users, [float(v) for v in table.sum(axis=1)]))
+    ax.set_xlabel("audit events")
+    ax.set_ylabel("user")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure
+from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure, users_title
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig
@@ -81,7 +81,7 @@ def operations_chart(counts: pd.DataFrame, bucket: str = "minute") -> Figure:
     """A chart from (bucket, operation, events) rows counted per ``bucket``, re-bucketed to tens or hundreds
     of points over the span the rows cover (never finer than ``bucket``)."""
     fig, ax = new_figure()
-    ax.set_title("Audit events over time by operation")
+    ax.set_title("Audit events over time: none in this window")
     if counts.empty:
         empty(ax, "no audit events in this window")
         return fig
@@ -114,7 +114,7 @@ def archive_top_users(archive: AuditArchive, n: int = 10) -> Figure:
 
 def users_chart(users: pd.DataFrame, n: int = 10) -> Figure:
     fig, ax = new_figure(9.0, max(3.0, 0.4 * n + 1.5))
-    ax.set_title(f"Top {n} users by audit events")
+    ax.set_title("Audit events by user: none in this window")
     if users.empty:
         empty(ax, "no audit events in this window")
         return fig
@@ -124,7 +124,9 @@ def users_chart(users: pd.DataFrame, n: int = 10) -> Figure:
     bars = ax.barh(names, events, color="#1f77b4")
     labels = [f"{int(s):,} session{'' if int(s) == 1 else 's'}" for s in pd.to_numeric(top["sessions"])]
     ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
-    ax.set_xlabel("events")
+    ax.set_title(users_title(names, events))
+    ax.set_xlabel("audit events")
+    ax.set_ylabel("user")
     ax.margins(x=0.2)
     fig.tight_layout()
     return fig

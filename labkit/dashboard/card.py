@@ -122,13 +122,18 @@ def headline(
         _alarm_tile(alarms, firing),
     ]
     healthy = not lost and not failed and not firing and (oldest_age is None or oldest_age < retention_s)
-    verdict = (
-        f"All backed up: {backed_up:,} files, {size(copied)} in S3, 0 lost"
-        if healthy and not pending_bytes
-        else f"Backing up: {size(pending_bytes)} pending, nothing lost"
-        if healthy
-        else f"Needs attention: {lost:,} LOST, {failed:,} FAILED, {len(firing)} alarm(s) firing"
-    )
+    growing = len(state) - backed_up - lost - failed
+    if not healthy:
+        verdict = f"Needs attention: {lost:,} LOST, {failed:,} FAILED, {len(firing)} alarm(s) firing"
+    elif pending_bytes:
+        verdict = f"Backing up: {size(pending_bytes)} pending, nothing lost"
+    elif growing:
+        verdict = (
+            f"Every byte seen is in S3: {size(copied)} from {len(state):,} files "
+            f"({backed_up:,} sealed and backed up, {growing:,} still growing), 0 lost"
+        )
+    else:
+        verdict = f"All backed up: {backed_up:,} files, {size(copied)} in S3, 0 lost"
     values = {
         "files": len(state),
         "files_backed_up": backed_up,

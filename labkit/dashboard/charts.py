@@ -53,7 +53,15 @@ def naive_utc(times: pd.Series) -> pd.Series:
 
 
 def lines_over_time(fig: Figure, ax: Any, table: pd.DataFrame, freq: str) -> Figure:
-    """One line per column of ``table`` (rows: time buckets of ``freq``), the busiest first in the legend."""
+    """One line per column of ``table`` (rows: time buckets of ``freq``), the busiest first in the legend;
+    the title says how many events and which kind was the most."""
+    totals = table.sum()
+    if int(totals.sum()):
+        top = str(totals.idxmax())
+        ax.set_title(
+            f"{int(totals.sum()):,} audit events in this window, most of them {top} "
+            f"({int(totals.max()):,}, {totals.max() / totals.sum():.0%})"
+        )
     for name in table.sum().sort_values(ascending=False).index:
         ax.plot(table.index, table[name], label=str(name), marker="." if len(table) < 30 else None)
     ax.set_ylabel(f"events per {freq}")
@@ -62,6 +70,17 @@ def lines_over_time(fig: Figure, ax: Any, table: pd.DataFrame, freq: str) -> Fig
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def users_title(names: list[str], events: list[float]) -> str:
+    """The busiest user's share of the events the chart shows (``names``/``events``: any order)."""
+    if not events or not sum(events):
+        return "Audit events by user: none in this window"
+    top = max(range(len(events)), key=lambda i: events[i])
+    return (
+        f"{names[top]} wrote the most audit events: {int(events[top]):,} of {int(sum(events)):,} "
+        f"among the top {len(events)} users"
+    )
 
 
 def files_by_state(state: pd.DataFrame) -> Figure:

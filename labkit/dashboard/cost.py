@@ -205,7 +205,10 @@ def cost_chart(frame: pd.DataFrame) -> Figure:
         )
     ax.set_xlim(0, max(left or [1.0]) * 1.3 or 1.0)
     ax.set_xlabel("USD per month")
-    ax.set_title("Monthly cost of keeping the audit logs")
+    ax.set_title(
+        "Monthly cost of keeping the audit logs: "
+        + ", ".join(f"{o.split(' (')[0]} ${t:,.2f}" for o, t in zip(options, left, strict=True))
+    )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

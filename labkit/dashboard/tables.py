@@ -203,7 +203,10 @@ class Table:
         styler = styler.set_table_styles(
             [{"selector": "th, td", "props": "text-align: left; white-space: nowrap; padding: 2px 8px"}]
         )
-        return styler.set_caption(self.title) if self.title else styler
+        if not self.title:
+            return styler
+        caption = {"selector": "caption", "props": "text-align: left; font-weight: bold; padding: 4px 0"}
+        return styler.set_caption(self.title).set_table_styles([caption], overwrite=False)
 
     def _repr_html_(self) -> str:
         return str(self.styler().to_html())
@@ -211,7 +214,12 @@ class Table:
     def __repr__(self) -> str:
         if self.frame.empty:
             return f"{self.title or 'table'}: no rows"
-        body = readable(self.shown, self.kinds).to_string(index=False)
+        cells = readable(self.shown, self.kinds)
+        rows = [list(map(str, cells.columns)), *cells.values.tolist()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        body = "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        )
         return f"{self.title}\n{body}" if self.title else body
 
     def __len__(self) -> int:
@@ -266,12 +274,27 @@ def tracking_table(state: pd.DataFrame, *, full: bool = False) -> Table:
     )
 
 
-PARTS_COLUMNS = ["instance_id", "file_id", "part", "source_bytes", "compressed_bytes", "last_modified"]
+PARTS_COLUMNS = ["file", "part", "source", "gzip", "written"]
 
 
 def parts_table(parts: pd.DataFrame, *, full: bool = False) -> Table:
-    """The S3 parts: which file, which part, source and gzip size, when it was written."""
-    return table(parts, PARTS_COLUMNS, full=full, title=f"{len(parts)} part objects in S3")
+    """The S3 parts: which file, which part, source and gzip size, when it was written (``full=True``:
+    every column of ``labkit.dashboard.state.PART_COLUMNS``, the key included)."""
+    title = f"{len(parts)} part objects in S3"
+    if full:
+        return table(parts, full=True, title=title)
+    view = pd.DataFrame(
+        {
+            "instance": parts["instance_id"],
+            "file": parts["file_id"],
+            "part": parts["part"],
+            "source": parts["source_bytes"],
+            "gzip": parts["compressed_bytes"],
+            "written": parts["last_modified"],
+        }
+    )
+    columns = ["instance", *PARTS_COLUMNS] if parts["instance_id"].nunique() > 1 else PARTS_COLUMNS
+    return table(view, columns, kinds={"source": BYTES, "gzip": BYTES}, title=title)
 
 
 def figures_table(values: Mapping[str, Any], title: str = "") -> Table:

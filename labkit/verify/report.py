@@ -88,7 +88,10 @@ def reconciliation_figure(report: Reconciliation) -> Any:
             ax_states.bar(instances, counts, bottom=bottom, label=state, color=colors[state])
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax_states.yaxis.get_major_locator().set_params(integer=True)
-    ax_states.set_title("Audit files by backup state")
+    lost = sum(1 for f in report.files if f.state == t.LOST)
+    failed = sum(1 for f in report.files if f.state == t.FAILED)
+    ax_states.set_title(f"{len(report.files)} audit files: {lost} LOST, {failed} FAILED")
+    ax_states.set_xlabel("DB instance")
     ax_states.set_ylabel("files")
     ax_states.legend()
     width = 0.27
@@ -104,7 +107,9 @@ def reconciliation_figure(report: Reconciliation) -> Any:
             color=color,
         )
     ax_bytes.set_xticks(list(xs), instances)
-    ax_bytes.set_title("Audit bytes per instance")
+    source, in_s3 = sum(f.size for f in report.files), sum(f.s3_bytes for f in report.files)
+    ax_bytes.set_title(f"{in_s3 / 1e6:,.1f} MB of {source / 1e6:,.1f} MB at the source are in S3")
+    ax_bytes.set_xlabel("DB instance")
     ax_bytes.set_ylabel("MB")
     ax_bytes.legend()
     for ax in (ax_states, ax_bytes):

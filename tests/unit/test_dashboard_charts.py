@@ -185,3 +185,27 @@ def test_every_state_chart_titles_its_conclusion_and_labels_its_axes(
     for name, fig in titles.items():
         ax = fig.axes[0]
         assert ax.get_ylabel() and ax.get_xlabel(), name
+
+
+def test_the_audit_and_cost_charts_title_their_conclusion() -> None:
+    from labkit.dashboard.audit_search import operations_chart, users_chart
+    from labkit.dashboard.cost import CLOUDWATCH, cost_chart, cost_totals, monthly_cost
+
+    counts = pd.DataFrame(
+        {
+            "bucket": [NOW, NOW, NOW + timedelta(minutes=1)],
+            "operation": ["QUERY", "CONNECT", "QUERY"],
+            "events": [30, 10, 60],
+        }
+    )
+    assert operations_chart(counts).axes[0].get_title() == (
+        "100 audit events in this window, most of them QUERY (90, 90%)"
+    )
+    users = pd.DataFrame({"username": ["app", "root"], "events": [90, 10], "sessions": [3, 1]})
+    ax = users_chart(users).axes[0]
+    assert ax.get_title() == "app wrote the most audit events: 90 of 100 among the top 2 users"
+    assert ax.get_xlabel() == "audit events" and ax.get_ylabel() == "user"
+    cost = monthly_cost(1e9, 10.0, 10.0)
+    title = cost_chart(cost).axes[0].get_title()
+    assert title.startswith("Monthly cost of keeping the audit logs: S3 pipeline $")
+    assert title.endswith(f"CloudWatch Logs ${cost_totals(cost)[CLOUDWATCH]:,.2f}")

@@ -83,3 +83,19 @@ def test_an_empty_lab_has_a_card_too() -> None:
     card = headline(state_frame([]), parts(), 24, {}, NOW)
     assert card.verdict.startswith("All backed up: 0 files")
     assert "no part in S3 yet" in repr(card)
+
+
+def test_files_still_growing_with_every_byte_copied_are_not_called_backed_up() -> None:
+    # GIVEN a sealed file backed up and an active one whose every byte so far is in S3
+    state = state_frame(
+        [
+            item("db-1", "a", t.BACKED_UP, 3_300_000, 3_300_000, written_ago_s=60, caught_up_after_s=4),
+            item("db-1", "b", t.PARTIAL, 300_000, 300_000, written_ago_s=10, caught_up_after_s=4),
+        ],
+        now=NOW,
+    )
+    card = headline(state, parts(), 24, {}, NOW)
+    assert card.ok
+    assert card.verdict == (
+        "Every byte seen is in S3: 3.6 MB from 2 files (1 sealed and backed up, 1 still growing), 0 lost"
+    )

@@ -147,3 +147,27 @@ def test_the_cost_tables_read_as_dollars_without_scientific_notation() -> None:
     assert "$0.50" in shown and "$0.0000167" in shown
     modes = repr(tables.table(scan_modes(1e9)))
     assert not SCIENTIFIC.search(modes) and "$" in modes
+
+
+def test_the_parts_table_names_its_columns_for_people() -> None:
+    from labkit.backup.layout import PartKey
+    from labkit.dashboard.state import PART_COLUMNS, parts_frame
+
+    key = PartKey("audit-logs", "c-1", "db-1", "2026-11-26", "audit.log.0").key(1)
+    parts = parts_frame(
+        [({"Key": key, "Size": 471_500, "LastModified": NOW}, {"source-start": "0", "source-end": "3300000"})]
+    )
+    view = tables.parts_table(parts)
+    assert view.columns == ["file", "part", "source", "gzip", "written"]
+    assert "3.3 MB" in repr(view) and "471.5 KB" in repr(view) and "2026-11-26 12:00:00 UTC" in repr(view)
+    assert tables.parts_table(parts, full=True).columns == PART_COLUMNS
+
+
+def test_recorded_figures_read_as_words_with_their_units() -> None:
+    shown = repr(
+        tables.figures_table(
+            {"bytes_backed_up": 24_718_533, "lag_s": 6.14, "files_lost": 0, "clean": True, "rows": [{"a": 1}]}
+        )
+    )
+    assert "bytes backed up  24.7 MB" in shown and "6.1 s" in shown and "yes" in shown and "1 rows" in shown
+    assert "{" not in shown
