@@ -119,6 +119,14 @@ class LabConfig:
     stream_batch_size: int = 10
     max_receive_count: int = 3
     stream_max_retries: int = 3
+    # Scaling out the copy (issue 17): the stream mapping's ParallelizationFactor (1-10 concurrent batches per
+    # shard; Lambda keeps one partition key - one audit file - in one batch at a time, in order), and how many
+    # different files one downloader invocation copies at once. Each paged copy is one DownloadDBLogFilePortion
+    # per ~1 MB at ~0.6 MB/s on AWS: ~0.6 RDS requests/s per file copied at once. 2 x 4 = 8 concurrent copies
+    # per shard spend ~5 requests/s of the account's 12/s (the rest for the scans and other RDS clients) and
+    # page ~5 MB/s, above one busy instance's four files; more lanes would only queue on the RDS budget.
+    stream_parallelization_factor: int = 2
+    downloader_copy_concurrency: int = 4
     detector_timeout_s: int = 60
     # tailing: after its scan, the detector polls the same instances every tail_poll_s until the next scheduled
     # scan or its own timeout, less tail_margin_s (labkit.backup.tail); more RDS calls for seconds of RPO
@@ -428,6 +436,12 @@ def _validate(config: LabConfig) -> None:
         )
     if config.rds_portion_mb_s <= 0 or config.rds_complete_mb_s <= 0:
         raise ConfigError("rds_portion_mb_s and rds_complete_mb_s must be positive (MB/s)")
+    if not 1 <= config.stream_parallelization_factor <= 10:
+        raise ConfigError(
+            f"stream_parallelization_factor {config.stream_parallelization_factor}: Lambda accepts 1 to 10"
+        )
+    if config.downloader_copy_concurrency < 1:
+        raise ConfigError("downloader_copy_concurrency must be at least 1 (1: one file after another)")
     if config.audit_rotate_size < 4096:
         raise ConfigError("audit_rotate_size must be at least 4096 bytes")
     if config.complete_connect_timeout_s <= 0 or config.complete_read_timeout_s <= 0:

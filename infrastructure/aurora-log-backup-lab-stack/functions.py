@@ -162,6 +162,7 @@ class BackupFunctions(pulumi.ComponentResource):
             batch_size=lab.stream_batch_size,
             bisect_batch_on_function_error=True,
             maximum_retry_attempts=lab.stream_max_retries,
+            parallelization_factor=lab.stream_parallelization_factor,  # per file still one batch, in order
             function_response_types=["ReportBatchItemFailures"],
             destination_config={"on_failure": {"destination_arn": args.failure_queue_arn}},
             filter_criteria=downloader_filter_criteria(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi_harness
 import pytest
 from pulumi_harness import (
     ACCOUNT,
@@ -55,6 +56,7 @@ def test_pipeline_settings_are_labkits(lab_run: ProgramRun) -> None:
     stream = lab_run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "downloader-from-stream")
     assert stream["batchSize"] == config.stream_batch_size
     assert stream["maximumRetryAttempts"] == config.stream_max_retries
+    assert stream["parallelizationFactor"] == config.stream_parallelization_factor
     assert queue["visibilityTimeoutSeconds"] == config.sqs_visibility_timeout_s
     assert (
         queue["visibilityTimeoutSeconds"] >= 6 * functions["detector"]["timeout"]
@@ -66,6 +68,19 @@ def test_pipeline_settings_are_labkits(lab_run: ProgramRun) -> None:
         "downloader": config.downloader_timeout_s,
     }
     assert functions["downloader"]["memorySize"] == config.downloader_memory_mb
+
+
+def test_the_stream_mapping_runs_the_configured_batches_per_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a stack configured for 5 concurrent batches per shard and 3 files copied at once
+    monkeypatch.setenv("LABKIT_STREAM_PARALLELIZATION_FACTOR", "5")
+    monkeypatch.setenv("LABKIT_DOWNLOADER_COPY_CONCURRENCY", "3")
+    # WHEN the program runs under Pulumi's mocks (_run: run_program would drop the LABKIT_* variables)
+    run = pulumi_harness._run(LAB_DIR, LAB_PROJECT, lab_config(), ecr_outputs(), None)
+    # THEN the mapping asks Lambda for 5 batches per shard, and the downloader is told its copy concurrency
+    stream = run.one("aws:lambda/eventSourceMapping:EventSourceMapping", "downloader-from-stream")
+    assert stream["parallelizationFactor"] == 5
+    env = run.one("aws:lambda/function:Function", "downloader")["environment"]["variables"]
+    assert env["LABKIT_DOWNLOADER_COPY_CONCURRENCY"] == "3"
 
 
 def test_retention_settings_are_labkits(lab_run: ProgramRun) -> None:

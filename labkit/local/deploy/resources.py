@@ -99,6 +99,7 @@ def downloader_stream_mapping(
         "BatchSize": config.stream_batch_size,
         "BisectBatchOnFunctionError": True,
         "MaximumRetryAttempts": config.stream_max_retries,
+        "ParallelizationFactor": config.stream_parallelization_factor,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "DestinationConfig": {"OnFailure": {"Destination": on_failure_arn}},
         "FilterCriteria": downloader_filter_criteria(),
