@@ -52,6 +52,7 @@ def config(account, tmp_path: Path) -> LabConfig:  # type: ignore[no-untyped-def
         project=f"lab-{uuid.uuid4().hex[:8]}",  # moto's backends are per process: keep tests apart
         sqs_batch_size=10,
         stream_batch_size=4,
+        stream_parallelization_factor=1,  # the one-lane rules; the lanes have tests of their own
         max_receive_count=3,
         stream_max_retries=2,
         scan_interval_s=3600.0,

@@ -15,6 +15,9 @@ moto cannot invoke container-image functions, and its event source mappings brea
   and an on-failure record sent to the ``stream_failures`` queue once retries are exhausted. Records that
   do not match the mapping's FilterCriteria (:func:`labkit.local.deploy.downloader_stream_mapping`, the stack's
   criteria) are dropped before batching, as Lambda drops them: they never invoke the function.
+  Each shard runs ``stream_parallelization_factor`` lanes at once (ParallelizationFactor), by item key: one
+  file is never in two batches at once nor out of order, and a shard's checkpoint waits for its first
+  unfinished record (:mod:`labkit.local.runtime.streams`).
 
 Local speed-up: on AWS a failed SQS message comes back after the queue's visibility timeout (6 x the
 function timeout: minutes). Here failed messages are made visible again after ``retry_delay_s``

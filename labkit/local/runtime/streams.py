@@ -1,14 +1,27 @@
 """The DynamoDB Streams event source of the downloader: per shard, in order (a child after its parent), the
 mapping's FilterCriteria applied before batching, the partial batch response keyed by SequenceNumber,
-BisectBatchOnFunctionError, ``stream_max_retries`` and an on-failure record once retries are exhausted."""
+BisectBatchOnFunctionError, ``stream_max_retries`` and an on-failure record once retries are exhausted.
+
+ParallelizationFactor (``stream_parallelization_factor``): as Lambda does, each shard's records are spread
+over that many lanes by item key (partition and sort key: one audit file), each lane invoked one batch at a
+time in sequence order, the lanes of every shard at once. One item is in one lane, so it is never in two
+batches at once nor out of order. The shard's checkpoint moves past a record only when it and every record
+before it in the shard are done with (succeeded, filtered out or sent to the on-failure queue), so a restart
+reads again from the first unfinished record, as Lambda's per-shard checkpoint does. Retries, bisection and
+the on-failure record work per lane batch. Simplification: the lanes of one read wait for each other before
+the shard is read again (Lambda's lanes go on independently), so a slow lane holds its shard's next read.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+import zlib
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +44,31 @@ class _Shard:
     closed: bool = False
 
 
+@dataclass
+class _Progress:
+    """What of one read is done with: the checkpoint is the last record of the done prefix."""
+
+    sequence: list[str]  # every record read, in sequence order
+    done: set[str] = field(default_factory=set)
+    upto: int = 0  # records sequence[:upto] are done with
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, numbers: list[str]) -> str | None:
+        """Record ``numbers`` as done; returns the new checkpoint, or None when it did not move."""
+        with self.lock:
+            self.done.update(numbers)
+            before = self.upto
+            while self.upto < len(self.sequence) and self.sequence[self.upto] in self.done:
+                self.upto += 1
+            return self.sequence[self.upto - 1] if self.upto > before else None
+
+
+def lane_of(record: dict[str, Any], lanes: int) -> int:
+    """The lane of a record: a stable hash of its item key, so one file always goes to one lane."""
+    key = json.dumps(record.get("dynamodb", {}).get("Keys", {}), sort_keys=True)
+    return zlib.crc32(key.encode()) % lanes
+
+
 class StreamSource(RuntimeBase):
     _shards: dict[str, _Shard]
 
@@ -48,37 +86,72 @@ class StreamSource(RuntimeBase):
                 self._stop.wait(self.poll_interval_s)
 
     def poll_stream(self) -> bool:
-        """One pass over every readable shard; returns whether any record was read."""
+        """One pass over every readable shard; returns whether any record was read.
+
+        Every shard readable at the start of the pass is read once, then all their lanes are invoked at
+        once; a child shard becomes readable only in a pass after its parent was read to the end."""
         self._refresh_shards()
-        worked = False
-        for shard in list(self._shards.values()):
+        readable = [s for s in self._shards.values() if not s.closed and self._parent_done(s)]
+        reads: list[tuple[_Shard, list[dict[str, Any]]]] = []
+        for shard in readable:
             if self._stop.is_set():
-                return True
-            if shard.closed or not self._parent_done(shard):
-                continue
+                break  # what was read is still delivered: the iterators have moved past it
             records = self._read(shard)
             if records:
-                worked = True
-                with self._lock:
-                    self._in_flight += 1  # until every record is done with, retry waits included
-                try:
-                    self._deliver(shard, records)
-                finally:
-                    with self._lock:
-                        self._in_flight -= 1
-                    self._touch()
-        return worked
-
-    def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
-        """Apply the filter criteria, invoke with what passes, then move the checkpoint past all read."""
-        shaped = [self._stream_record(r) for r in records]
-        passed = [r for r in shaped if matches_criteria(self.filter_criteria, r)]
+                reads.append((shard, records))
+        if not reads:
+            return False
         with self._lock:
-            self.records_read += len(shaped)
-            self.records_filtered += len(shaped) - len(passed)
-        if passed and not self._process_stream_batch(shard, passed):
-            return  # stopping mid-retry: the checkpoint stays before the unfinished record
-        shard.checkpoint = shaped[-1]["dynamodb"]["SequenceNumber"]
+            self._in_flight += 1  # until every record is done with, retry waits included
+        try:
+            self._deliver(reads)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self._touch()
+        return True
+
+    def _deliver(self, reads: list[tuple[_Shard, list[dict[str, Any]]]]) -> None:
+        """Apply the filter criteria, then invoke every shard's lanes with what passes, all at once; each
+        shard's checkpoint moves past the done prefix of its read (all of it, unless stopped mid-retry)."""
+        lanes = max(1, self.config.stream_parallelization_factor)
+        jobs: list[tuple[_Shard, _Progress, list[dict[str, Any]]]] = []
+        for shard, records in reads:
+            shaped = [self._stream_record(r) for r in records]
+            passed = [r for r in shaped if matches_criteria(self.filter_criteria, r)]
+            with self._lock:
+                self.records_read += len(shaped)
+                self.records_filtered += len(shaped) - len(passed)
+            progress = _Progress([r["dynamodb"]["SequenceNumber"] for r in shaped])
+            kept = {id(r) for r in passed}
+            self._advance(shard, progress, [_seq(r) for r in shaped if id(r) not in kept])
+            by_lane: dict[int, list[dict[str, Any]]] = {}
+            for record in passed:
+                by_lane.setdefault(lane_of(record, lanes) if lanes > 1 else 0, []).append(record)
+            jobs.extend((shard, progress, batch) for batch in by_lane.values())
+        if len(jobs) == 1:
+            self._process_stream_batch(*jobs[0])
+            return
+        threads = [
+            threading.Thread(target=self._lane(*job), name=f"lambda-stream-lane-{n}", daemon=True)
+            for n, job in enumerate(jobs)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _lane(self, shard: _Shard, progress: _Progress, records: list[dict[str, Any]]) -> Callable[[], None]:
+        def lane() -> None:
+            self._process_stream_batch(shard, progress, records)
+
+        return self._guard(lane)
+
+    def _advance(self, shard: _Shard, progress: _Progress, numbers: list[str]) -> None:
+        checkpoint = progress.mark(numbers)
+        if checkpoint is not None:
+            with self._lock:
+                shard.checkpoint = checkpoint
 
     def _refresh_shards(self) -> None:
         kwargs: dict[str, Any] = {"StreamArn": self.stream_arn}
@@ -124,28 +197,29 @@ class StreamSource(RuntimeBase):
             kwargs["ShardIteratorType"] = self.starting_position
         return str(self._streams.get_shard_iterator(**kwargs)["ShardIterator"])
 
-    def _process_stream_batch(self, shard: _Shard, records: list[dict[str, Any]]) -> bool:
-        """Invoke until every record succeeded or went to the on-failure queue, in sequence order.
+    def _process_stream_batch(
+        self, shard: _Shard, progress: _Progress, records: list[dict[str, Any]]
+    ) -> bool:
+        """Invoke until every record of one lane succeeded or went to the on-failure queue, in sequence order.
 
-        A failure (raise, invalid response, or batchItemFailures) checkpoints before the lowest failed
-        sequence number; the rest is split in half (BisectBatchOnFunctionError) and retried, first half
-        first. Splits do not use up retries; a single record that keeps failing is retried
+        A failure (raise, invalid response, or batchItemFailures) counts the records before the lowest failed
+        sequence number as done; the rest is split in half (BisectBatchOnFunctionError) and retried, first
+        half first. Splits do not use up retries; a single record that keeps failing is retried
         ``stream_max_retries`` times, then reported to the on-failure destination and skipped.
         Returns False when stopped before every record was done with.
         """
         work: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
         while work:
             batch, retries = work.popleft()
-            sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            sequence = [_seq(r) for r in batch]
             outcome = self._invoke("downloader", {"Records": batch}, item_ids=sequence)
             if outcome.failed is None:
-                shard.checkpoint = sequence[-1]
+                self._advance(shard, progress, sequence)
                 continue
             # records are in sequence order: the lowest failed sequence number is the first failed index
             failed = outcome.failed
             first_failed = 0 if outcome.error else next(i for i, n in enumerate(sequence) if n in failed)
-            if first_failed:
-                shard.checkpoint = sequence[first_failed - 1]
+            self._advance(shard, progress, sequence[:first_failed])
             rest = batch[first_failed:]
             if len(rest) > 1:
                 half = len(rest) // 2
@@ -154,12 +228,13 @@ class StreamSource(RuntimeBase):
                 continue
             if retries >= self.config.stream_max_retries:
                 self._send_on_failure(shard, rest, retries + 1, outcome)
-                shard.checkpoint = sequence[-1]
+                self._advance(shard, progress, sequence)
                 continue
             if self._stop.wait(self.retry_delay_s):
                 # stopping mid-retry: forget the shard position so a restart reads from the checkpoint
-                shard.iterator = None
-                shard.closed = False
+                with self._lock:
+                    shard.iterator = None
+                    shard.closed = False
                 return False
             work.appendleft((rest, retries + 1))
         return True
@@ -203,5 +278,10 @@ class StreamSource(RuntimeBase):
             },
         }
         self._sqs.send_message(QueueUrl=self.failures_url, MessageBody=json.dumps(message))
-        self.on_failure_sent += 1
+        with self._lock:
+            self.on_failure_sent += 1
         log.error(json_log("stream_batch_to_on_failure", **message["DDBStreamBatchInfo"]))
+
+
+def _seq(record: dict[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
