@@ -1,4 +1,7 @@
-"""Log Downloader (DynamoDB stream, partial batch response by sequence number): copy new bytes to S3."""
+"""Log Downloader (DynamoDB stream, partial batch response by sequence number): copy new bytes to S3.
+
+A batch's files are copied at once, up to ``downloader_copy_concurrency``, each file's records in order
+(:mod:`labkit.handlers.by_file`); what they count goes to the invocation's Tally (appends are atomic)."""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from labkit.backup import metrics as m
 from labkit.backup.downloader import CopyOutcome, Downloader
 from labkit.handlers import clients
+from labkit.handlers.by_file import process_by_file
 from labkit.handlers.invocation import Tally, publish
 
 logger = Logger(service=m.SERVICES["downloader"])
@@ -68,11 +71,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         logger.info("record", extra={"outcome": outcome.__dict__})
 
     try:
-        return process_partial_response(
-            event=event,
-            record_handler=record_handler,
-            processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
-            context=context,
-        )
+        return process_by_file(event, record_handler, clients.config().downloader_copy_concurrency)
     finally:
         publish(metrics, tally)
