@@ -25,6 +25,10 @@ wake the downloader only for the detector's writes and for a commit that hands u
 
 RDS's DownloadDBLogFilePortion returns text: a page that carries AWS's truncation text or U+FFFD is not the
 file's bytes, so that page is rebuilt from DownloadCompleteDBLogFile by byte range (:mod:`.pagerebuild`).
+
+Why one module past 400 lines: the lease, the copy, part adoption and the conditional commit are one
+exactly-once protocol over one item, read together; the page rebuild (:mod:`.pagerebuild`), the table
+transitions (:mod:`.copystate`) and the part writer (:mod:`.s3parts`) are already their own modules.
 """
 
 from __future__ import annotations
