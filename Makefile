@@ -64,7 +64,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy labkit
 
-test: deps $(KERNEL_SPEC) lint typecheck
+test: deps kernel lint typecheck
 	$(PY) -m pytest
 
 # What a developer runs before a commit: the unit and functional tiers (markers set per folder by

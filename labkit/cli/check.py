@@ -38,12 +38,9 @@ def check_cmd(
     ] = "GOVERNANCE",
     as_json: Annotated[bool, typer.Option("--json", help="Print every check as JSON.")] = False,
 ) -> None:
-    """Prove the deployed lab on AWS: scan now and wait for a copy, then verify; a test notification
-    through an alarm; the heartbeat metric; the RDS event subscription; one Athena query; the bucket's
-    encryption, public-access block, TLS-only policy and Object Lock.
+    """Prove the deployed lab on AWS: scan now and wait for a copy, then verify; a test notification through an alarm; the heartbeat metric; the RDS event subscription; one Athena query; the bucket's encryption, public-access block, TLS-only policy and Object Lock.
 
-    It sets one alarm (the scanner heartbeat) to ALARM for a moment: whoever the alarm topic notifies gets
-    a test notification. The local target is refused (nothing of this exists there). Exits 1 on any FAIL.
+    It sets one alarm (the scanner heartbeat) to ALARM for a moment: whoever the alarm topic notifies gets a test notification. The local target is refused (nothing of this exists there). Exits 1 on any FAIL.
     """
     config = target_config(target)
     expected = (

@@ -88,7 +88,7 @@ def files_by_state(state: pd.DataFrame) -> Figure:
     fig, ax = new_figure()
     if state.empty:
         empty(ax, "no tracked audit files yet")
-        ax.set_title("Audit files: none tracked yet")
+        ax.set_title("Audit files by backup state: none tracked yet")
         return fig
     counts = state.groupby(["instance_id", "state"]).size().unstack(fill_value=0)
     instances = [str(i) for i in counts.index]
@@ -134,7 +134,7 @@ def files_by_state(state: pd.DataFrame) -> Figure:
 def bytes_backed_up_over_time(parts: pd.DataFrame) -> Figure:
     """Cumulative source bytes in S3 per instance (solid) and what they take compressed (dashed)."""
     fig, ax = new_figure()
-    ax.set_title("Audit bytes backed up: none yet")
+    ax.set_title("Audit bytes backed up over time: none yet")
     known = parts.dropna(subset=["source_bytes", "last_modified"]) if not parts.empty else parts
     if known.empty:
         empty(ax, "no backup parts in S3 yet")
