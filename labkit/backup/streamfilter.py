@@ -93,3 +93,9 @@ def _content_match(rule: dict[str, Any], value: Any) -> bool:
 def _pattern(text: str) -> dict[str, Any]:
     """A filter's pattern, parsed once (the local runtime matches every stream record against it)."""
     return dict(json.loads(text))
+
+
+def item_key(record: dict[str, Any]) -> str:
+    """A stream record's item key (partition and sort key: one tracked audit file), as one stable string:
+    what keeps one file's records in order, in Lambda's parallel batches and in one batch's copies."""
+    return json.dumps(record.get("dynamodb", {}).get("Keys", {}), sort_keys=True)

@@ -11,7 +11,6 @@ in order. The partial batch response and the whole-batch failure are powertools'
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -22,14 +21,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError, ExceptionInfo
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from labkit.backup.streamfilter import item_key
+
 log = logging.getLogger("labkit.handlers")
 
 RecordHandler = Callable[[DynamoDBRecord], Any]
-
-
-def item_key(record: dict[str, Any]) -> str:
-    """The record's item key (partition and sort key): one tracked audit file."""
-    return json.dumps(record.get("dynamodb", {}).get("Keys", {}), sort_keys=True)
 
 
 def process_by_file(event: dict[str, Any], record_handler: RecordHandler, concurrency: int) -> dict[str, Any]:

@@ -30,8 +30,9 @@ from labkit.backup.detector import detect
 from labkit.backup.downloader import Downloader
 from labkit.backup.layout import PartKey, part_number
 from labkit.backup.scanner import InstanceMessage
+from labkit.backup.streamfilter import item_key
 from labkit.config import LabConfig, load_config
-from labkit.handlers.by_file import item_key, process_by_file
+from labkit.handlers.by_file import process_by_file
 from labkit.local.deploy import deploy_local
 from labkit.local.runtime import LambdaRuntime
 from tests.support.emulated import EmulatedAccount, audit_line

@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from labkit import aws
-from labkit.backup.streamfilter import matches_criteria
+from labkit.backup.streamfilter import item_key, matches_criteria
 from labkit.local.events import iso, iso_now, jsonable
 from labkit.local.runtime.invoke import Outcome, RuntimeBase, json_log, log
 
@@ -65,8 +65,7 @@ class _Progress:
 
 def lane_of(record: dict[str, Any], lanes: int) -> int:
     """The lane of a record: a stable hash of its item key, so one file always goes to one lane."""
-    key = json.dumps(record.get("dynamodb", {}).get("Keys", {}), sort_keys=True)
-    return zlib.crc32(key.encode()) % lanes
+    return zlib.crc32(item_key(record).encode()) % lanes
 
 
 class StreamSource(RuntimeBase):
