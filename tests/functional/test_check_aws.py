@@ -49,6 +49,7 @@ from tests.functional.aws_doubles import (
     local_twin,
     scanner_answers,
 )
+from tests.support.alarms_lab import put_rule_alarm
 from tests.support.emulated import EmulatedAccount
 
 pytest_plugins = ["tests.functional.aws_fixtures"]  # config, pulumi, tools, lambda_echoes
@@ -183,21 +184,7 @@ def deployed_lab(
     ]
     cloudwatch = account.client("cloudwatch", region_name=REGION)
     for rule in alarm_rules(config):
-        metric = rule.metrics[0]
-        cloudwatch.put_metric_alarm(
-            AlarmName=alarm_name(config, rule),
-            Namespace=metric.namespace,
-            MetricName=metric.name,
-            Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
-            Statistic=rule.statistic,
-            Period=rule.period_s,
-            EvaluationPeriods=rule.evaluation_periods,
-            Threshold=rule.threshold,
-            ComparisonOperator=rule.comparison,
-            TreatMissingData=rule.treat_missing_data,
-            AlarmActions=[topic],
-            OKActions=[topic],
-        )
+        put_rule_alarm(cloudwatch, alarm_name(config, rule), rule, AlarmActions=[topic], OKActions=[topic])
     account.rds.create_event_subscription(
         SubscriptionName=event_subscription_name(config.project),
         SnsTopicArn=topic,

@@ -38,6 +38,7 @@ from tests.functional.aws_doubles import (
     local_twin,
     scanner_answers,
 )
+from tests.support.alarms_lab import put_rule_alarm
 from tests.support.emulated import EmulatedAccount
 
 pytest_plugins = ["tests.functional.aws_fixtures"]  # config, pulumi, tools, clock, lambda_echoes
@@ -70,19 +71,7 @@ def _play_lab_stack(
         ]
         deploy_local(local_twin(config))
         for rule, name in zip(alarm_rules(config), names, strict=True):
-            metric = rule.metrics[0]
-            cloudwatch.put_metric_alarm(
-                AlarmName=name,
-                Namespace=metric.namespace,
-                MetricName=metric.name,
-                Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
-                Statistic=rule.statistic,
-                Period=rule.period_s,
-                EvaluationPeriods=rule.evaluation_periods,
-                Threshold=rule.threshold,
-                ComparisonOperator=rule.comparison,
-                TreatMissingData=rule.treat_missing_data,
-            )
+            put_rule_alarm(cloudwatch, name, rule)
 
     def destroy() -> None:
         destroy_local(local_twin(config))

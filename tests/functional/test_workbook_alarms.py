@@ -21,6 +21,7 @@ from labkit.local.control import config_env
 from labkit.local.runtime import LambdaRuntime
 from labkit.workbook import alarm_panel
 from tests.support import alarms_lab, lab_service
+from tests.support.alarms_lab import put_rule_alarm
 from tests.support.emulated import EmulatedAccount, audit_line
 
 config = lab_service.config  # a deployed lab in the emulator, its own project name
@@ -82,18 +83,7 @@ def test_the_aws_panel_shows_cloudwatchs_states(
     # GIVEN the stack's alarms in CloudWatch, the FilesLost one in ALARM with the datapoint it saw
     cloudwatch = account.client("cloudwatch")
     for rule in alarm_rules(lab):
-        metric = rule.metrics[0]
-        cloudwatch.put_metric_alarm(
-            AlarmName=f"{project}-{rule.key}",
-            Namespace=metric.namespace,
-            MetricName=metric.name,
-            Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
-            Statistic=rule.statistic,
-            Period=rule.period_s,
-            EvaluationPeriods=rule.evaluation_periods,
-            Threshold=rule.threshold,
-            ComparisonOperator=rule.comparison,
-        )
+        put_rule_alarm(cloudwatch, f"{project}-{rule.key}", rule)
         cloudwatch.set_alarm_state(AlarmName=f"{project}-{rule.key}", StateValue="OK", StateReason="fine")
     cloudwatch.set_alarm_state(
         AlarmName=f"{project}-files-lost",

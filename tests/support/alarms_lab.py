@@ -1,6 +1,6 @@
 """For the alarm tests (`labkit alarms`, the workbook's alarm panel), beside the deployed lab of lab_service.py:
 the local Lambda runtime with do-nothing handlers and its counters served as the lab service serves them, and
-one detector scan. Test modules bind the fixtures by name."""
+one detector scan, and a CloudWatch alarm made from one alarm rule. Test modules bind the fixtures by name."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from labkit.alarms import AlarmRule
 from labkit.backup.detector import detect
 from labkit.backup.scanner import InstanceMessage
 from labkit.config import LabConfig
@@ -36,4 +37,22 @@ def detected(account: EmulatedAccount, config: LabConfig, instance_id: str) -> A
         seal_after_s=0.0,
         ttl_days=30,
         credentials=account.session.get_credentials(),
+    )
+
+
+def put_rule_alarm(cloudwatch: Any, name: str, rule: AlarmRule, **extra: Any) -> None:
+    """The CloudWatch alarm the stack makes for ``rule`` (its first metric), plus ``extra`` (actions ...)."""
+    metric = rule.metrics[0]
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace=metric.namespace,
+        MetricName=metric.name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in metric.dimensions],
+        Statistic=rule.statistic,
+        Period=rule.period_s,
+        EvaluationPeriods=rule.evaluation_periods,
+        Threshold=rule.threshold,
+        ComparisonOperator=rule.comparison,
+        TreatMissingData=rule.treat_missing_data,
+        **extra,
     )
