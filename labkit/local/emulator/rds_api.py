@@ -94,6 +94,10 @@ class LogFileApi:
         self.directories: dict[str, AuditDirectory] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
+        # DynamoDB (and its streams) one request at a time: moto's threaded server would otherwise lose
+        # concurrent ADDs and give two stream records one sequence number (tests/functional/
+        # test_emulator_dynamodb_atomic.py); DynamoDB itself serializes the writes to an item
+        self._dynamodb = threading.Lock()
         # every RDS API request by action (DownloadCompleteDBLogFile included): what the account's RDS rate
         # limit (12 requests/s, shared) is spent on; GET /labkit-api/rds-calls
         self.rds_calls: Counter[str] = Counter()
@@ -146,6 +150,9 @@ class LogFileApi:
                 environ["CONTENT_LENGTH"] = str(len(body))
         except RdsApiError as exc:
             return rds_error(start_response, exc)
+        if scope and scope.group(2) == "dynamodb":
+            with self._dynamodb:
+                return list(self.moto_app(environ, start_response))  # the whole answer inside the lock
         return self.moto_app(environ, start_response)
 
     def _log_file_action(
