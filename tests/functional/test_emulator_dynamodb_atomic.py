@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 
 from tests.support.emulated import EmulatedAccount
+from tests.support.stream_lab import stream_sequence_numbers
 
 THREADS, WRITES = 8, 40
 
@@ -57,22 +58,6 @@ def _run_all(account: EmulatedAccount, work: object, start: threading.Barrier) -
         thread.join()
 
 
-def _stream_sequence_numbers(account: EmulatedAccount, arn: str) -> list[str]:
-    streams = account.client("dynamodbstreams")
-    numbers: list[str] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        for _ in range(THREADS * WRITES + 2):  # a bound: every pass reads at least one record or stops
-            answer = streams.get_records(ShardIterator=iterator, Limit=7)
-            if not answer["Records"]:
-                break
-            numbers += [r["dynamodb"]["SequenceNumber"] for r in answer["Records"]]
-            iterator = answer["NextShardIterator"]
-    return numbers
-
-
 def test_concurrent_writes_get_one_stream_record_each_with_its_own_sequence_number(
     account: EmulatedAccount,
 ) -> None:
@@ -84,7 +69,7 @@ def test_concurrent_writes_get_one_stream_record_each_with_its_own_sequence_numb
 
     _in_threads(account, put)
     # WHEN the stream is read from its start, a few records at a time
-    numbers = _stream_sequence_numbers(account, arn)
+    numbers = stream_sequence_numbers(account.client("dynamodbstreams"), arn, limit=7)
     # THEN it holds one record per write, each with a sequence number no other record has
     repeated = {n: c for n, c in Counter(numbers).items() if c > 1}
     assert repeated == {}

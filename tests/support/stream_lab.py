@@ -73,22 +73,31 @@ class StreamLab:
 
     def stream_records(self) -> int:
         """Every record in the table's stream, read from the start (what the downloader could be fed)."""
-        count = 0
-        arn = self.runtime.stream_arn
-        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            iterator = self.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            while iterator:
-                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-                count += len(answer["Records"])
-                if not answer["Records"]:
-                    break
-                iterator = answer.get("NextShardIterator")
-        return count
+        return len(stream_sequence_numbers(self.streams, self.runtime.stream_arn))
 
     def items(self, instance_id: str) -> list[dict[str, Any]]:
         return t.instance_items(self.table, instance_id)
+
+
+def stream_sequence_numbers(streams: Any, arn: str, limit: int = 1000) -> list[str]:
+    """The sequence number of every record in a stream, read from the start, ``limit`` records per call.
+    Bounded: a stream that hands one record back forever (a repeated sequence number) fails, never hangs."""
+    numbers: list[str] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for _ in range(100_000):
+            answer = streams.get_records(ShardIterator=iterator, Limit=limit)
+            if not answer["Records"]:
+                break
+            numbers += [r["dynamodb"]["SequenceNumber"] for r in answer["Records"]]
+            iterator = answer.get("NextShardIterator")
+            if not iterator:
+                break
+        else:
+            raise AssertionError(f"{shard['ShardId']} never ended: a record read again and again?")
+    return numbers
 
 
 def stream_lab(account: EmulatedAccount, state_dir: Path, **settings: Any) -> StreamLab:
