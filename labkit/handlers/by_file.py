@@ -7,6 +7,9 @@ Per file order is also kept on failure: when a record fails, the file's later re
 attempted and are reported failed with it, so Lambda retries them from the lowest failed sequence number,
 in order. The partial batch response and the whole-batch failure are powertools' own
 (``batchItemFailures`` by SequenceNumber; ``BatchProcessingError`` when every record failed).
+
+Files start oldest first (by the item's ``last_written``): under pressure (a spent RDS budget, more files
+than threads) the bytes nearest to deletion, which RDS removes oldest first, are copied first.
 """
 
 from __future__ import annotations
@@ -49,19 +52,30 @@ def process_by_file(event: dict[str, Any], record_handler: RecordHandler, concur
                     errors.append(sys.exc_info())
                 return
 
-    workers = max(1, min(concurrency, len(files)))
+    groups = sorted(files.values(), key=_oldest_write)  # stable: batch order among equals
+    workers = max(1, min(concurrency, len(groups)))
     if workers == 1:
-        for group in files.values():
+        for group in groups:
             copy_file(group)
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy-file") as pool:
-            list(pool.map(copy_file, files.values()))
+            list(pool.map(copy_file, groups))
     if records and len(failed) == len(records):
         raise BatchProcessingError(
             msg=f"All records failed processing. {len(errors)} individual errors logged separately below.",
             child_exceptions=errors,
         )
     return {"batchItemFailures": [{"itemIdentifier": _seq(r)} for r in records if _seq(r) in failed]}
+
+
+def _oldest_write(group: list[dict[str, Any]]) -> float:
+    """The file's last write as its records' new images say (ms); unknown (a REMOVE, no image) sorts last."""
+    written = [
+        float(r["dynamodb"]["NewImage"]["last_written"]["N"])
+        for r in group
+        if "N" in r.get("dynamodb", {}).get("NewImage", {}).get("last_written", {})
+    ]
+    return min(written, default=float("inf"))
 
 
 def _seq(record: dict[str, Any]) -> str:

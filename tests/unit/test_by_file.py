@@ -118,3 +118,42 @@ def test_for_every_batch_each_file_runs_in_order_and_fails_from_its_first_failur
         assert {n for n in reported if files[n] == sk} == (
             set() if failed_at is None else set(mine[failed_at:])
         )
+
+
+def _written(seq: int, sk: str, last_written: int | None) -> dict[str, Any]:
+    rec = record(seq, sk)
+    if last_written is not None:
+        rec["dynamodb"]["NewImage"] = {"sk": {"S": sk}, "last_written": {"N": str(last_written)}}
+    return rec
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.one_of(st.none(), st.integers(0, 10**13))),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_files_start_oldest_first_and_each_file_keeps_its_order(
+    rows: list[tuple[str, int | None]],
+) -> None:
+    # GIVEN a batch in any order, its records' images saying when each file was last written
+    event = {"Records": [_written(n, sk, written) for n, (sk, written) in enumerate(rows)]}
+    seen: list[tuple[str, str]] = []
+    process_by_file(
+        event,
+        lambda rec: seen.append((sk_of(rec), rec.raw_event["dynamodb"]["SequenceNumber"])),
+        concurrency=1,
+    )
+    # THEN one worker takes the files oldest first (no image: last), each file's records in sequence order
+    oldest: dict[str, float] = {}
+    for sk, written in rows:
+        oldest.setdefault(sk, float("inf"))
+        if written is not None:
+            oldest[sk] = min(oldest[sk], written)
+    started = list(dict.fromkeys(sk for sk, _ in seen))
+    assert [oldest[sk] for sk in started] == sorted(oldest[sk] for sk in started)
+    for sk in started:
+        seqs = [int(seq) for s, seq in seen if s == sk]
+        assert seqs == sorted(seqs)
+    assert len(seen) == len(rows)
