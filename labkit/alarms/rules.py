@@ -189,6 +189,18 @@ def alarm_rules(lab: LabConfig, *, lag_threshold_s: float = DEFAULT_LAG_THRESHOL
             why_no_data_is_fine=happens,
             local="failed",
         ),
+        # the REST complete download refused (403: a policy without rds:DownloadCompleteDBLogFile; no route
+        # through the RDS endpoint; 5xx): files are paged instead, slower and at a page per MB of the RDS
+        # budget. Nothing is lost, but it should not stay unnoticed. No local stand-in: the emulator serves it
+        above(
+            "complete-download-fallbacks",
+            "Complete downloads refused: files paged instead (check rds:DownloadCompleteDBLogFile and the "
+            "route to the RDS endpoint)",
+            pipeline_metrics(m.COMPLETE_DOWNLOAD_FALLBACKS),
+            "Sum",
+            0,
+            why_no_data_is_fine=happens,
+        ),
         above(
             "backup-lag",
             f"Backup lag above {lag_threshold_s:g} s",

@@ -29,6 +29,7 @@ REQUIRED = {
     "files-lost",
     "gaps",  # issue 15: windows in which files may have come and gone unseen
     "files-failed",
+    "complete-download-fallbacks",  # issue 18: the REST path refused, files paged instead
     "backup-lag",
     "history-cover",
     "scanner-heartbeat",

@@ -127,6 +127,7 @@ def test_queues_and_errors_fire_on_anything_above_zero_and_throttles_are_not_mea
         "detector-throttles",
         "downloader-throttles",
         "stream-iterator-age",
+        "complete-download-fallbacks",  # the emulator always serves the complete download
     }
 
 
