@@ -36,9 +36,10 @@ LOCAL_ACCOUNT_ID = "123456789012"  # the emulator's account (moto's default)
 # workbook and `make lab`: a scan every 10 s and an aurora-named file sealed 5 s after its last write, so a
 # notebook sees its backups within a minute. Profiles never apply to the aws target (the stack's schedule).
 PROFILES: dict[str, dict[str, Any]] = {
-    "": {},
-    "workshop": {"scan_interval_s": 10.0, "seal_after_s": 5.0},
+    "": {"scan_spread": 0.0, "quiet_max_skip": 0},
+    "workshop": {"scan_interval_s": 10.0, "seal_after_s": 5.0, "scan_spread": 0.0, "quiet_max_skip": 0},
 }
+DEFAULT_RDS_BUDGET_RPS = 10.0  # of RDS's 12/s per account and Region: 2/s left for other clients
 ATHENA_MIN_CUTOFF = 10 * 1024 * 1024  # bytes: the smallest per-query scan limit a workgroup accepts
 
 
@@ -115,6 +116,14 @@ class LabConfig:
     opt_out_tag: str = "audit-backup:skip"
     scan_schedule: str = "rate(1 minute)"  # RPO: at most a minute plus the copy (cost: labkit.dashboard.cost)
     scan_interval_s: float = 60.0  # local ticker; the schedule above on AWS
+    # the scanner delays each instance's message by an offset of its own within this fraction of the scan
+    # period (labkit.backup.scanner): looks spread over the period instead of bursting at its top against
+    # RDS's throttle. The local profiles set 0 (a lab of two instances has no burst to spread)
+    scan_spread: float = 1.0
+    # a quiet Aurora instance (looks that found nothing to record) skips up to this many scheduled looks in a
+    # row (1, 2, 4, ... : labkit.backup.looks); a change or a deletion event brings it back to every period.
+    # 0: off (the local profiles: a notebook wants its instance looked at every time)
+    quiet_max_skip: int = 3
     sqs_batch_size: int = 10
     stream_batch_size: int = 10
     max_receive_count: int = 3
@@ -153,6 +162,23 @@ class LabConfig:
     # "at risk" and name the setting to change
     history_safe_scans: float = 3.0
     aurora_audit_retention_hours: float = 24.0  # Aurora deletes audit files by age (older docs: 24 h)
+    # One RDS request budget for the whole pipeline (labkit.backup.rdsbudget): the requests per second that
+    # every invocation of the three functions together may send, counted in a DynamoDB table. RDS allows the
+    # account 12/s sustained for all its clients (REFERENCE.md); the default 10 leaves 2/s for the console,
+    # monitoring and other tools. 0: that default wherever a bucket exists (the aws target, or the emulator's
+    # aws profile), and no budget on the fast emulator, which has none to protect. A request that finds the
+    # budget spent waits up to rds_budget_wait_s, then the copy is handed on (never counted as failed).
+    rds_budget_rps: float = 0.0
+    rds_budget_wait_s: float = 10.0
+
+    @property
+    def rds_budget_per_s(self) -> float | None:
+        """The pipeline's RDS requests per second (``rds_budget_rps``, or its default); None: no budget."""
+        if self.rds_budget_rps > 0:
+            return self.rds_budget_rps
+        if self.target == "aws" or self.rds_profile == "aws":
+            return DEFAULT_RDS_BUDGET_RPS
+        return None
 
     @property
     def engine_set(self) -> set[str]:
@@ -230,6 +256,11 @@ class LabConfig:
         return rate_seconds(self.scan_schedule) or self.scan_interval_s
 
     @property
+    def scan_spread_s(self) -> float:
+        """The window the scanner spreads its messages over (``scan_spread`` x the scan period)."""
+        return self.scan_spread * self.scan_period_s
+
+    @property
     def detector_function_timeout_s(self) -> int:
         """The detector's Lambda timeout: when tailing, long enough to tail a whole scan period (Lambda's
         maximum is 900 s)."""
@@ -249,6 +280,7 @@ class ResourceNames:
 
     bucket: str
     table: str
+    budget: str  # the pipeline's RDS request budget (labkit.backup.rdsbudget)
     queue: str
     dlq: str
     stream_failures: str
@@ -264,6 +296,7 @@ class ResourceNames:
         return cls(
             bucket=bucket,
             table=f"{project}-log-files",
+            budget=f"{project}-rds-budget",
             queue=f"{project}-instances",
             dlq=f"{project}-instances-dlq",
             stream_failures=f"{project}-stream-failures",
@@ -440,6 +473,15 @@ def _validate(config: LabConfig) -> None:
         raise ConfigError(
             f"stream_parallelization_factor {config.stream_parallelization_factor}: Lambda accepts 1 to 10"
         )
+    if config.rds_budget_rps < 0 or config.rds_budget_wait_s <= 0:
+        raise ConfigError(
+            "rds_budget_rps must not be negative (0: the default budget) and rds_budget_wait_s must be "
+            "positive seconds"
+        )
+    if config.quiet_max_skip < 0:
+        raise ConfigError("quiet_max_skip must not be negative (0: look at every instance every period)")
+    if not 0.0 <= config.scan_spread <= 1.0:
+        raise ConfigError(f"scan_spread {config.scan_spread}: expected a fraction of the scan period, 0 to 1")
     if config.downloader_copy_concurrency < 1:
         raise ConfigError("downloader_copy_concurrency must be at least 1 (1: one file after another)")
     if config.audit_rotate_size < 4096:

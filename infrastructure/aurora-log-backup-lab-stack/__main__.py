@@ -85,6 +85,7 @@ roles = PipelineRoles(
         queue_arn=storage.queue.arn,
         failure_queue_arn=storage.stream_failures.arn,
         table_arn=storage.table.arn,
+        budget_table_arn=storage.budget_table.arn,
         bucket_arn=storage.bucket.arn,
         key_arn=storage.key.arn,
         log_group_arns={

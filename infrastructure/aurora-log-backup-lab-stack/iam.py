@@ -2,6 +2,9 @@
 
 The policy documents are plain functions of ARNs so tests can lint the exact JSON the stack deploys.
 Resource "*" appears only where AWS offers nothing narrower (the list/describe calls named below).
+
+Why one module past 400 lines: every role of the stack (the three functions', the test host's and the
+auditor's) is one least-privilege review, read side by side; splitting it would hide what each grants.
 """
 
 from __future__ import annotations
@@ -71,11 +74,17 @@ def _runtime_statements(log_group_arn: str) -> list[Statement]:
     ]
 
 
+def _spend_rds_budget(budget_table_arn: str) -> Statement:
+    """Every RDS request first counts itself in the shared budget table (labkit.backup.rdsbudget)."""
+    return _allow("SpendRdsBudget", ["dynamodb:UpdateItem"], budget_table_arn)
+
+
 def scanner_policy(
     scope: Scope,
     *,
     queue_arn: str,
     table_arn: str,
+    budget_table_arn: str,
     log_group_arn: str,
     bucket_arn: str,
     log_prefix: str,
@@ -83,6 +92,7 @@ def scanner_policy(
 ) -> str:
     return document(
         _allow("ListDbInstances", ["rds:DescribeDBInstances"], "*"),
+        _spend_rds_budget(budget_table_arn),
         # instances that still have live tracked files (deleted or stopped ones too): their detector must run
         _allow("FindInstancesWithLiveFiles", ["dynamodb:Scan"], f"{table_arn}/index/{LIVE_INDEX}"),
         _allow("EnqueueInstances", ["sqs:SendMessage"], queue_arn),
@@ -101,8 +111,11 @@ def scanner_policy(
     )
 
 
-def detector_policy(scope: Scope, *, queue_arn: str, table_arn: str, log_group_arn: str) -> str:
+def detector_policy(
+    scope: Scope, *, queue_arn: str, table_arn: str, budget_table_arn: str, log_group_arn: str
+) -> str:
     return document(
+        _spend_rds_budget(budget_table_arn),
         # a file's first line, which proves an rds-mysql rename instead of guessing it: a portion read, or
         # the complete download's first bytes when the portion API calls the file binary
         _allow(
@@ -135,10 +148,12 @@ def downloader_policy(
     log_prefix: str,
     key_arn: str,
     table_arn: str,
+    budget_table_arn: str,
     failure_queue_arn: str,
     log_group_arn: str,
 ) -> str:
     return document(
+        _spend_rds_budget(budget_table_arn),
         _allow(
             "DownloadLogFiles",
             # DescribeDBLogFiles: the downloader re-checks a file's current name and size before copying
@@ -195,6 +210,7 @@ class RolesArgs:
     queue_arn: pulumi.Input[str]
     failure_queue_arn: pulumi.Input[str]
     table_arn: pulumi.Input[str]
+    budget_table_arn: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     log_group_arns: dict[str, pulumi.Input[str]]
@@ -212,12 +228,18 @@ class PipelineRoles(pulumi.ComponentResource):
         scope = args.scope
         documents: dict[str, pulumi.Output[str]] = {
             "scanner": pulumi.Output.all(
-                args.queue_arn, args.table_arn, args.log_group_arns["scanner"], args.bucket_arn, args.key_arn
+                args.queue_arn,
+                args.table_arn,
+                args.log_group_arns["scanner"],
+                args.bucket_arn,
+                args.key_arn,
+                args.budget_table_arn,
             ).apply(
                 lambda a: scanner_policy(
                     scope,
                     queue_arn=a[0],
                     table_arn=a[1],
+                    budget_table_arn=a[5],
                     log_group_arn=a[2],
                     bucket_arn=a[3],
                     log_prefix=args.log_prefix,
@@ -225,14 +247,19 @@ class PipelineRoles(pulumi.ComponentResource):
                 )
             ),
             "detector": pulumi.Output.all(
-                args.queue_arn, args.table_arn, args.log_group_arns["detector"]
-            ).apply(lambda a: detector_policy(scope, queue_arn=a[0], table_arn=a[1], log_group_arn=a[2])),
+                args.queue_arn, args.table_arn, args.log_group_arns["detector"], args.budget_table_arn
+            ).apply(
+                lambda a: detector_policy(
+                    scope, queue_arn=a[0], table_arn=a[1], budget_table_arn=a[3], log_group_arn=a[2]
+                )
+            ),
             "downloader": pulumi.Output.all(
                 args.bucket_arn,
                 args.key_arn,
                 args.table_arn,
                 args.failure_queue_arn,
                 args.log_group_arns["downloader"],
+                args.budget_table_arn,
             ).apply(
                 lambda a: downloader_policy(
                     scope,
@@ -240,6 +267,7 @@ class PipelineRoles(pulumi.ComponentResource):
                     log_prefix=args.log_prefix,
                     key_arn=a[1],
                     table_arn=a[2],
+                    budget_table_arn=a[5],
                     failure_queue_arn=a[3],
                     log_group_arn=a[4],
                 )

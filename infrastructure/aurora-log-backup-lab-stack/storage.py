@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from events import queue_send_statement
 from settings import BackupRetention
 
+from labkit.backup import rdsbudget
 from labkit.backup.table import LIVE_INDEX, LIVE_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from labkit.config import LabConfig
 from labkit.resources import tls_only_policy
@@ -187,6 +188,18 @@ class BackupStorage(pulumi.ComponentResource):
             # what was copied and what was lost: DynamoDB refuses DeleteTable too, not only Pulumi
             deletion_protection_enabled=not args.lab_teardown,
             opts=archive,
+        )
+
+        # the pipeline's shared RDS request budget (labkit.backup.rdsbudget): one item per second, no stream
+        self.budget_table = aws.dynamodb.Table(
+            "rds-budget",
+            name=names.budget,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=rdsbudget.KEY,
+            attributes=[{"name": rdsbudget.KEY, "type": "S"}],
+            server_side_encryption={"enabled": True},
+            ttl={"attribute_name": rdsbudget.TTL_ATTRIBUTE, "enabled": True},
+            opts=child,
         )
 
         self.dlq = aws.sqs.Queue(

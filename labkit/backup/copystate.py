@@ -1,4 +1,4 @@
-"""The downloader's writes to the tracking table: lease, commit, release, settle, lost.
+"""The downloader's writes to the tracking table: lease, commit, release, hand on, settle, lost.
 
 Each is conditional on what the copy read, so a stale copier can never move ``copied_bytes``, and each names
 its writer (``writer = "downloader"``, or ``"downloader-continue"`` for a commit that hands unfinished work to
@@ -118,6 +118,35 @@ def release(
         ExpressionAttributeValues=values,
     )
     return written and state == t.FAILED
+
+
+def hand_on(table: Any, item: dict[str, Any], owner: str, held: bool) -> bool:
+    """Throttled (RDS's answer, or the pipeline's budget stayed spent) before a byte was copied: give the
+    lease back, count no failure, and wake the next invocation (``writer`` = continue; ``updated_at`` changes,
+    so DynamoDB writes a stream record even though nothing else did). False when another copy holds the file
+    or its bytes moved meanwhile: that copy carries on instead."""
+    condition = "lease_owner = :me"
+    values: dict[str, Any] = {
+        ":state": t.PARTIAL if item["copied_bytes"] else t.DETECTED,
+        ":me": owner,
+        ":w": CONTINUE_WRITER,
+        ":now": t.now_ms(),
+    }
+    if not held:
+        condition = (
+            "copied_bytes = :copied AND attribute_not_exists(vanished_at) AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me)"
+        )
+        values[":copied"] = item["copied_bytes"]
+    return t.conditional(
+        table.update_item,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET #state = :state, #w = :w, updated_at = :now"
+        + (" REMOVE lease_owner, lease_until" if held else ""),
+        ConditionExpression=condition,
+        ExpressionAttributeNames={"#state": "state", **_WRITER},
+        ExpressionAttributeValues=values,
+    )
 
 
 def settle(table: Any, item: dict[str, Any]) -> None:

@@ -26,6 +26,11 @@ wake the downloader only for the detector's writes and for a commit that hands u
 RDS's DownloadDBLogFilePortion returns text: a page that carries AWS's truncation text or U+FFFD is not the
 file's bytes, so that page is rebuilt from DownloadCompleteDBLogFile by byte range (:mod:`.pagerebuild`).
 
+Throttling slows a copy down and never fails it: RDS's own Throttling answer (after botocore's retries) and
+the pipeline's RDS budget staying spent (:mod:`.rdsbudget`) commit what was copied, to the last whole page,
+and hand the rest on (``copystate.hand_on`` when no byte was copied), with no failure counted. The rest of a
+sealed file is one complete download when paging it would take more than one request.
+
 Why one module past 400 lines: the lease, the copy, part adoption and the conditional commit are one
 exactly-once protocol over one item, read together; the page rebuild (:mod:`.pagerebuild`), the table
 transitions (:mod:`.copystate`) and the part writer (:mod:`.s3parts`) are already their own modules.
@@ -47,9 +52,11 @@ from labkit.backup import table as t
 from labkit.backup.errors import BadInputError, PartMismatchError, SourceChangedError
 from labkit.backup.layout import PartKey
 from labkit.backup.pagerebuild import needs_rebuild, nth_newline, page_extent, split_page
+from labkit.backup.rdsbudget import THROTTLE_CODES, BudgetWaitExceeded, is_throttled
 from labkit.backup.rdslogs import (
     DEFAULT_COMPLETE,
     GONE_CODES,
+    PORTION_MAX_BYTES,
     CompleteDownload,
     Page,
     download_complete_log_file,
@@ -66,7 +73,7 @@ _deserialize = TypeDeserializer().deserialize
 class CopyOutcome:
     pk: str
     sk: str
-    action: str  # copied | nothing-new | sealed | lost | skipped | failed
+    action: str  # copied | nothing-new | sealed | lost | skipped | failed | throttled (handed on)
     bytes_copied: int = 0
     rds_bytes_fetched: int = 0
     rds_calls: int = 0
@@ -183,8 +190,12 @@ class Downloader:
         lease = _Lease(self, item, owner)
         try:
             return self._copy_leased(item, lease)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in GONE_CODES:
+        except (ClientError, BudgetWaitExceeded) as exc:
+            if is_throttled(exc):  # slowed down, never failed: the next invocation carries on from here
+                log.warning("%s %s: throttled before a byte was copied, handed on: %s", pk, sk, exc)
+                copystate.hand_on(self.table, item, owner, lease.held)
+                return CopyOutcome(pk, sk, "throttled")
+            if isinstance(exc, ClientError) and exc.response["Error"]["Code"] in GONE_CODES:
                 return self._lost(item, owner, exc.response["Error"]["Code"])
             self._release(item, lease, failure=str(exc))
             raise
@@ -205,8 +216,9 @@ class Downloader:
         part = _Part(writer, lease, start, item["size"], bool(item.get("sealed")))
         stats = {"calls": 0, "fetched": 0}
         try:
-            if item.get("sealed") and start == 0:
-                marker, marker_at = self._complete_or_pages(item, name, part, stats)
+            if item.get("sealed") and (start == 0 or item["size"] - start > PORTION_MAX_BYTES):
+                # one request for the rest of a sealed file instead of one a MB: less of the RDS budget
+                marker, marker_at = self._complete_or_pages(item, name, part, stats, skip=start)
             elif start > 0 and not item["marker"]:
                 marker, marker_at = self._complete_or_pages(item, name, part, stats, skip=start)
             else:
@@ -267,26 +279,33 @@ class Downloader:
         marker = item["marker"] or "0"
         at = int(item.get("marker_at", item["copied_bytes"])) if item["marker"] else 0
         kept = marker, at
-        for page in iter_portions(self.rds, item["pk"], name, marker):
-            stats["calls"] += 1
-            stats["fetched"] += len(page.data)
-            data, certain = page.data, True
-            if needs_rebuild(data):
-                rebuilt = self._true_bytes(item, name, at, page, stats, part)
-                if rebuilt is None:  # out of time: this page waits for the next invocation
+        try:
+            for page in iter_portions(self.rds, item["pk"], name, marker):
+                stats["calls"] += 1
+                stats["fetched"] += len(page.data)
+                data, certain = page.data, True
+                if needs_rebuild(data):
+                    rebuilt = self._true_bytes(item, name, at, page, stats, part)
+                    if rebuilt is None:  # out of time: this page waits for the next invocation
+                        break
+                    data, certain = rebuilt
+                skip = part.position - at  # the marker may point before copied_bytes (a page cut at size)
+                taken = part.write(data[skip:]) if skip < len(data) else 0
+                if part.end >= at:
+                    kept = marker, at
+                if not certain or skip + taken < len(data):
+                    break  # the page's end is unknown, or the listed size ends inside it: keep its marker
+                marker, at = page.marker, at + len(data)
+                if part.end >= at:
+                    kept = marker, at
+                if part.full or (part.writer.source_bytes and self._out_of_time(part)):
                     break
-                data, certain = rebuilt
-            skip = part.position - at  # the marker may point before copied_bytes (a page cut at the size)
-            taken = part.write(data[skip:]) if skip < len(data) else 0
-            if part.end >= at:
-                kept = marker, at
-            if not certain or skip + taken < len(data):
-                break  # the page's end is unknown, or the listed size ends inside it: keep its marker
-            marker, at = page.marker, at + len(data)
-            if part.end >= at:
-                kept = marker, at
-            if part.full or (part.writer.source_bytes and self._out_of_time(part)):
-                break
+        except (ClientError, BudgetWaitExceeded) as exc:
+            if not is_throttled(exc) or not part.writer.source_bytes:
+                raise
+            # throttled with bytes in hand: commit them (to the last whole page) and hand the rest on
+            log.warning("%s %s: throttled at byte %d, handing on: %s", item["pk"], name, part.position, exc)
+            part.out_of_time = True
         return kept
 
     def _complete_or_pages(
@@ -300,7 +319,8 @@ class Downloader:
             return self._copy_complete(item, name, part, stats, skip=skip)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
-            if code in GONE_CODES or part.position > part.start:  # gone: the lost path; mid-part: retried
+            # gone: the lost path; throttled: handed on (a refusal would page, spending more); mid-part: retried
+            if code in GONE_CODES or code in THROTTLE_CODES or part.position > part.start:
                 raise
             log.warning(
                 "%s %s: DownloadCompleteDBLogFile refused (%s); paging instead", item["pk"], name, exc

@@ -31,11 +31,14 @@ TABLE_WRITES = "TableWrites"
 RDS_CALLS = "RdsCalls"
 INSTANCES_UNAVAILABLE = "InstancesUnavailable"
 IDENTITY_ANOMALIES = "IdentityAnomalies"
+QUIET_LOOKS_SKIPPED = "QuietLooksSkipped"  # scheduled looks skipped at a quiet instance (labkit.backup.looks)
 HISTORY_COVER_SCANS = "HistoryCoverScans"  # scan periods an instance's kept audit history covers (sizing)
 # detector (vanished before any copy) and downloader (vanished while copying)
 FILES_LOST = "FilesLost"
 # detector and downloader: a window in which files may have come and gone unseen (labkit.backup.gaps)
 GAPS_RECORDED = "GapsRecorded"
+# detector and downloader: a scheduled scan put off, a copy handed on (RDS or the pipeline's budget throttled)
+THROTTLED = "Throttled"
 # downloader
 BYTES_COPIED = "BytesCopied"
 BACKUP_LAG = "BackupLag"
@@ -67,6 +70,12 @@ METRICS: dict[str, MetricSpec] = {
             IDENTITY_ANOMALIES, "Count", ("detector",), "a file called gone came back, or a name reused"
         ),
         MetricSpec(
+            QUIET_LOOKS_SKIPPED,
+            "Count",
+            ("detector",),
+            "scheduled looks skipped at quiet Aurora instances (bounded; a change or deletion event wakes them)",
+        ),
+        MetricSpec(
             HISTORY_COVER_SCANS,
             "None",
             ("detector",),
@@ -80,6 +89,13 @@ METRICS: dict[str, MetricSpec] = {
             "Count",
             ("detector", "downloader"),
             "windows in which audit files may have been created and deleted unseen",
+        ),
+        MetricSpec(
+            THROTTLED,
+            "Count",
+            ("detector", "downloader"),
+            "scans put off and copies handed on because RDS throttled or the pipeline's RDS budget stayed "
+            "spent: nothing is failed, they carry on later",
         ),
         MetricSpec(BYTES_COPIED, "Bytes", ("downloader",), "source bytes written to S3"),
         MetricSpec(

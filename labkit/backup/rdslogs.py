@@ -28,6 +28,9 @@ API_VERSIONS = ("v13", "v19")
 INSTANCE_GONE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")  # the instance is deleted
 FILE_GONE = ("DBLogFileNotFoundFault",)  # the file is deleted (retention) or renamed away
 GONE_CODES = FILE_GONE + INSTANCE_GONE
+PORTION_MAX_BYTES = (
+    1024 * 1024
+)  # DownloadDBLogFilePortion returns at most 1 MB a call (the emulator's cap too)
 COMPLETE_PATH = "/{version}/downloadCompleteLogFile/{instance}/{name}"
 UNAVAILABLE_CODE = "CompleteDownloadUnavailable"  # connection refused/reset, timeouts: page the file instead
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
@@ -130,6 +133,9 @@ def download_complete_log_file(
     url = rds.meta.endpoint_url.rstrip("/") + path
     request = AWSRequest(method="GET", url=url)
     SigV4Auth(credentials.get_frozen_credentials(), "rds", rds.meta.region_name).add_auth(request)
+    # one RDS request like any SDK call: whatever hooks the client's sends (the pipeline's RDS budget,
+    # labkit.backup.rdsbudget) sees it through botocore's own event
+    rds.meta.events.emit("before-send.rds.DownloadCompleteDBLogFile", request=request)
     try:
         response = _POOL.request(
             "GET",

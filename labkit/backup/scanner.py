@@ -1,9 +1,16 @@
-"""DB Scanner: which instances have audit logs to back up, one SQS message each."""
+"""DB Scanner: which instances have audit logs to back up, one SQS message each.
+
+With a spread, each instance's message is delayed (SQS DelaySeconds) by an offset of its own within the
+scan period, the same at every scan: the instances are looked at evenly over the period instead of all at
+its top, so their RDS requests do not burst against the account's throttle, and each instance is still
+looked at once a period.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +18,16 @@ from labkit.backup import table as t
 
 log = logging.getLogger(__name__)
 OPT_OUT_VALUES = {"true", "yes", "1", "skip"}
+MAX_DELAY_S = 900  # SQS's largest DelaySeconds
+
+
+def spread_delay_s(instance_id: str, spread_s: float) -> int:
+    """The instance's own delay in whole seconds, in [0, spread_s) (and SQS's 900 s): stable per instance,
+    evenly spread over many instances (CRC-32 of the id)."""
+    window = int(min(spread_s, MAX_DELAY_S))
+    if window <= 1:
+        return 0
+    return zlib.crc32(instance_id.encode()) % window
 
 
 @dataclass(frozen=True)
@@ -53,16 +70,24 @@ def find_instances(
 
 
 def send_messages(
-    sqs: Any, queue_url: str, messages: list[InstanceMessage], attempts: int = 3
+    sqs: Any, queue_url: str, messages: list[InstanceMessage], attempts: int = 3, spread_s: float = 0.0
 ) -> dict[str, str]:
-    """send_message_batch, 10 per call; failed entries are retried, then returned (instance -> error)."""
+    """send_message_batch, 10 per call; failed entries are retried, then returned (instance -> error).
+    ``spread_s``: each message is delayed by its instance's ``spread_delay_s``."""
     failed: dict[str, str] = {}
     for start in range(0, len(messages), 10):
         pending = {str(i): m for i, m in enumerate(messages[start : start + 10])}
         for _ in range(attempts):
             answer = sqs.send_message_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": i, "MessageBody": m.body()} for i, m in pending.items()],
+                Entries=[
+                    {
+                        "Id": i,
+                        "MessageBody": m.body(),
+                        "DelaySeconds": spread_delay_s(m.instance_id, spread_s),
+                    }
+                    for i, m in pending.items()
+                ],
             )
             errors = {e["Id"]: e for e in answer.get("Failed", [])}
             retry = {i: m for i, m in pending.items() if i in errors and not errors[i].get("SenderFault")}
@@ -110,6 +135,7 @@ def scan(
     opt_out_tag: str,
     scheme_tag: str,
     table: Any = None,
+    spread_s: float = 0.0,
 ) -> ScanOutcome:
     messages, skipped = find_instances(rds, engines, opt_out_tag, scheme_tag)
     if table is not None:
@@ -126,7 +152,7 @@ def scan(
                 skipped.get(m.instance_id, "no longer listed"),
             )
         messages += tracked
-    failed = send_messages(sqs, queue_url, messages)
+    failed = send_messages(sqs, queue_url, messages, spread_s=spread_s)
     outcome = ScanOutcome([m.instance_id for m in messages if m.instance_id not in failed], skipped, failed)
     for instance_id, why in skipped.items():
         log.info("skipping %s: %s", instance_id, why)

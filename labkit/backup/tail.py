@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from labkit.backup.detector import DetectOutcome
 from labkit.backup.rdsevents import is_rds_notification
-from labkit.backup.scanner import InstanceMessage
+from labkit.backup.scanner import InstanceMessage, spread_delay_s
 
 log = logging.getLogger(__name__)
 SCHEDULE, TIMEOUT, NOTHING, FAILED = "next-schedule", "timeout", "nothing-to-tail", "scans-failed"
@@ -79,16 +79,20 @@ def is_scheduled_scan(body: str) -> bool:
         return False
 
 
-def targets(scanned: Iterable[tuple[InstanceMessage, float | None]], period_s: float) -> list[TailTarget]:
+def targets(
+    scanned: Iterable[tuple[InstanceMessage, float | None]], period_s: float, spread_s: float = 0.0
+) -> list[TailTarget]:
     """(message, send time in epoch seconds or None) of the messages scanned -> one target per instance,
-    followed until the earliest next scan of it. A message without a send time cannot be placed against
-    the schedule: not tailed."""
+    followed until the earliest next scan of it: a period after this message became visible (its send
+    time plus the scanner's delay for the instance, ``spread_s``). A message without a send time cannot be
+    placed against the schedule: not tailed."""
     found: dict[str, TailTarget] = {}
     for message, sent_at in scanned:
         if sent_at is None:
             log.warning("%s: no SentTimestamp on its message, not tailed", message.instance_id)
             continue
-        target = TailTarget(message, sent_at + period_s)
+        delay = spread_delay_s(message.instance_id, spread_s)
+        target = TailTarget(message, sent_at + delay + period_s)
         known = found.get(message.instance_id)
         if known is None or target.next_scan_at < known.next_scan_at:
             found[message.instance_id] = target

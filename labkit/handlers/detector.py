@@ -4,6 +4,9 @@ Its queue carries the scanner's per-instance messages and, through the alarm top
 (a log file deleted by retention or storage pressure, an instance deleted): those run the same scan of
 their instance at once, so a file deleted before it was copied is LOST now, not at the next scan.
 
+A quiet Aurora instance skips some scheduled looks, within a bound (:mod:`labkit.backup.looks`); a change
+or a deletion event brings it back to every period.
+
 With ``detector_tailing`` on, the scanner's instances are then scanned again every few seconds until just
 before their next scheduled scan or this invocation's timeout (:mod:`labkit.backup.tail`).
 
@@ -26,6 +29,7 @@ from labkit.backup import metrics as m
 from labkit.backup import tail
 from labkit.backup.detector import DetectOutcome, detect
 from labkit.backup.messages import instance_for_event, parse_message
+from labkit.backup.rdsbudget import is_throttled
 from labkit.backup.rdsevents import DeletedFile, deleted_file_in
 from labkit.backup.scanner import InstanceMessage
 from labkit.backup.sizing import HistoryPolicy
@@ -77,6 +81,13 @@ def _sent_at(record: SQSRecord) -> float | None:
         return None
 
 
+def _found_something(outcome: DetectOutcome) -> bool:
+    """A look that recorded anything, or could not look: the instance is not quiet."""
+    return bool(
+        outcome.writes or outcome.lost or outcome.gaps or outcome.unavailable or outcome.instance_gone
+    )
+
+
 def _count(outcomes: list[DetectOutcome]) -> Tally:
     tally = Tally()
     for outcome in outcomes:
@@ -101,6 +112,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
     config = clients.config()
     started = time.time()
     outcomes: list[DetectOutcome] = []
+    deferred: list[str] = []
+    quiet_skips: list[str] = []
     scheduled: list[tuple[InstanceMessage, float | None]] = []
 
     def record_handler(record: SQSRecord) -> None:
@@ -108,9 +121,31 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         message = parse_message(record.body, resolve=_instance)
         if message is None:
             return
-        outcome = scan(message, deleted_file_in(record.body))
+        scheduled_look = tail.is_scheduled_scan(record.body)
+        backoff = clients.quiet_backoff() if message.scheme == "aurora" else None
+        quiet_before = 0
+        if backoff is not None and scheduled_look:
+            due = backoff.due(message.instance_id)
+            if due is None:  # quiet, and its skipped looks are not over
+                quiet_skips.append(message.instance_id)
+                return
+            quiet_before = due
+        try:
+            outcome = scan(message, deleted_file_in(record.body))
+        except Exception as exc:
+            # a scheduled look throttled: put off, the next scheduled scan looks again (an RDS event fails
+            # and is delivered again: it carries evidence)
+            if not is_throttled(exc) or not scheduled_look:
+                raise
+            logger.warning(
+                "scan put off: throttled", extra={"instance": message.instance_id, "error": str(exc)}
+            )
+            deferred.append(message.instance_id)
+            return
         logger.info("scan of instance", extra={"outcome": outcome.__dict__})
         outcomes.append(outcome)
+        if backoff is not None:  # a deletion event counts as something found: every period again
+            backoff.looked(message.instance_id, quiet_before, not scheduled_look or _found_something(outcome))
         if config.detector_tailing and tail.is_scheduled_scan(record.body):
             scheduled.append((message, _sent_at(record)))
 
@@ -123,7 +158,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         )
         if scheduled:
             report = tail.tail(
-                tail.targets(scheduled, config.scan_period_s),
+                tail.targets(scheduled, config.scan_period_s, config.scan_spread_s),
                 _tail_scan,
                 remaining_ms=context.get_remaining_time_in_millis,
                 poll_s=config.tail_poll_s,
@@ -141,5 +176,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
                 },
             )
     finally:
-        publish(metrics, _count(outcomes))
+        tally = _count(outcomes)
+        if deferred:
+            tally.count(m.THROTTLED, len(deferred))
+        if quiet_skips:
+            tally.count(m.QUIET_LOOKS_SKIPPED, len(quiet_skips))
+        publish(metrics, tally)
     return response

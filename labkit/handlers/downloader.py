@@ -55,6 +55,8 @@ def count(outcome: CopyOutcome, tally: Tally) -> None:
         tally.add(m.BYTES_COPIED, MetricUnit.Bytes, outcome.bytes_copied)
         if outcome.lag_ms is not None:
             tally.add(m.BACKUP_LAG, MetricUnit.Milliseconds, outcome.lag_ms)
+    elif outcome.action == "throttled":
+        tally.count(m.THROTTLED)
     elif outcome.action == "lost":
         tally.count(m.FILES_LOST)
         if outcome.gap:

@@ -46,6 +46,7 @@ def _scan(tally: Tally) -> dict[str, Any]:
         config.opt_out_tag,
         config.scheme_tag,
         table=clients.table(),
+        spread_s=config.scan_spread_s,
     )
     tally.count(m.SCANNER_HEARTBEAT)  # absent = an alarm
     tally.count(m.INSTANCES_QUEUED, len(outcome.sent))

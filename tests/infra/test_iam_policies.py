@@ -107,11 +107,15 @@ def test_each_function_role_grants_exactly_its_jobs_actions(lab_run: ProgramRun)
         _grants(lab_run, f"{k}-policy") for k in ("scanner", "detector", "downloader")
     )
     # the scanner also lists instances that still have live tracked files (a Scan of the live-files index),
-    # and once a day reads the backups and writes their manifests (labkit.backup.daily_manifests)
+    # and once a day reads the backups and writes their manifests (labkit.backup.daily_manifests); every
+    # function counts its RDS requests in the shared budget table (dynamodb:UpdateItem on it)
     manifests = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt", "kms:GenerateDataKey"}
     assert (
         set(scanner)
-        == {"rds:DescribeDBInstances", "sqs:SendMessage", "dynamodb:Scan"} | manifests | ENI | LOGS
+        == {"rds:DescribeDBInstances", "sqs:SendMessage", "dynamodb:Scan", "dynamodb:UpdateItem"}
+        | manifests
+        | ENI
+        | LOGS
     )
     assert (
         set(detector)
@@ -163,6 +167,7 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
     queue = state[("aws:sqs/queue:Queue", "instances")]["arn"]
     failures = state[("aws:sqs/queue:Queue", "stream-failures")]["arn"]
     table = state[("aws:dynamodb/table:Table", "log-files")]
+    budget = state[("aws:dynamodb/table:Table", "rds-budget")]["arn"]
     bucket = state[("aws:s3/bucket:Bucket", "backups")]["arn"]
     key = state[("aws:kms/key:Key", "backup-key")]["arn"]
     db_instances = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"
@@ -191,6 +196,9 @@ def test_function_grants_point_at_this_stacks_resources(lab_run: ProgramRun) -> 
     assert downloader["dynamodb:GetRecords"] == {f"{table['arn']}/stream/*"}
     assert table["streamArn"].startswith(f"{table['arn']}/stream/")
     assert downloader["sqs:SendMessage"] == {failures}
+    # the RDS budget: the scanner writes only its table, the others it and the tracking table
+    assert scanner["dynamodb:UpdateItem"] == {budget}
+    assert detector["dynamodb:UpdateItem"] == downloader["dynamodb:UpdateItem"] == {table["arn"], budget}
     names = config.names
     for key_name, function in (("scanner", names.scanner), ("downloader", names.downloader)):
         logs = _grants(lab_run, f"{key_name}-policy")["logs:PutLogEvents"]

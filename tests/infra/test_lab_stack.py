@@ -134,6 +134,25 @@ def test_table_has_stream_pitr_encryption_and_ttl(lab_run: ProgramRun) -> None:
     )
 
 
+def test_rds_budget_table_is_encrypted_expires_its_windows_and_feeds_no_stream(lab_run: ProgramRun) -> None:
+    table = lab_run.one("aws:dynamodb/table:Table", "rds-budget")
+    assert table["name"] == stack_config().names.budget
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["serverSideEncryption"]["enabled"] is True
+    assert table["ttl"] == {"attributeName": "expires_at", "enabled": True}
+    assert table["hashKey"] == "pk" and "rangeKey" not in table
+    assert not table.get("streamEnabled")  # a budget write must never wake the downloader
+
+
+def test_every_function_gets_the_rds_budget_setting(lab_run: ProgramRun) -> None:
+    config = stack_config()
+    for function in lab_run.of_type("aws:lambda/function:Function").values():
+        env = function["environment"]["variables"]
+        assert env["LABKIT_RDS_BUDGET_RPS"] == str(config.rds_budget_rps)
+        assert env["LABKIT_RDS_BUDGET_WAIT_S"] == str(config.rds_budget_wait_s)
+        assert env["LABKIT_TARGET"] == "aws"  # so the default budget (10/s) applies in the handler
+
+
 def test_every_queue_is_encrypted_and_tls_only(lab_run: ProgramRun) -> None:
     queues = lab_run.of_type("aws:sqs/queue:Queue")
     assert sorted(queues) == ["instances", "instances-dlq", "stream-failures"]

@@ -51,3 +51,14 @@ def test_unknown_argument_is_refused() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         load_config(env={}).region = "x"  # type: ignore[misc]
+
+
+def test_the_rds_budget_defaults_to_ten_a_second_where_a_bucket_exists_and_an_explicit_rate_wins() -> None:
+    assert load_config(env={}, target="aws").rds_budget_per_s == 10.0  # of RDS's 12/s: 2/s for others
+    assert load_config(env={}, target="local", rds_profile="aws").rds_budget_per_s == 10.0
+    assert load_config(env={}, target="local").rds_budget_per_s is None  # the fast emulator has no bucket
+    assert load_config(env={"LABKIT_RDS_BUDGET_RPS": "4.5"}, target="aws").rds_budget_per_s == 4.5
+    assert load_config(env={"LABKIT_RDS_BUDGET_RPS": "3"}, target="local").rds_budget_per_s == 3.0
+    assert load_config(env={}).names.budget == "aurora-log-backup-lab-rds-budget"
+    with pytest.raises(ConfigError, match="rds_budget_rps"):
+        load_config(env={"LABKIT_RDS_BUDGET_RPS": "-1"})

@@ -1,5 +1,5 @@
-"""The data and event resources of the stack in the emulator: KMS key, bucket, table (with its stream),
-queues, the schedule; and their teardown. Functions: :mod:`labkit.local.deploy.functions`."""
+"""The data and event resources of the stack in the emulator: KMS key, bucket, table (with its stream), the
+RDS budget table, queues, the schedule; and their teardown. Functions: :mod:`labkit.local.deploy.functions`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from labkit import aws
+from labkit.backup import rdsbudget
 from labkit.backup.streamfilter import downloader_filter_criteria
 from labkit.backup.table import TTL_ATTRIBUTE, table_definition
 from labkit.config import LabConfig
@@ -57,6 +58,7 @@ def deploy_local(config: LabConfig) -> DeployedResources:
         key_arn = _kms_key(config)
         _bucket(config, key_arn)
         table, stream_arn = _table(config)
+        _budget_table(config)
         queues = _queues(config)
         functions = deploy_functions(config)
         rule_arn = _schedule(config, functions["scanner"])
@@ -177,6 +179,23 @@ def _table(config: LabConfig) -> tuple[str, str]:
     return name, str(stream_arn)
 
 
+def _budget_table(config: LabConfig) -> None:
+    """The pipeline's shared RDS request budget (labkit.backup.rdsbudget); its window items expire by TTL."""
+    ddb, name = client("dynamodb", config), config.names.budget
+    try:
+        ddb.create_table(**rdsbudget.table_definition(name))
+    except ClientError as exc:
+        if aws.error_code(exc) != "ResourceInUseException":
+            raise
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": rdsbudget.TTL_ATTRIBUTE},
+        )
+
+
 def _queues(config: LabConfig) -> dict[str, tuple[str, str]]:
     """The instances queue with its DLQ, and the stream's on-failure queue: (url, arn) each."""
     names = config.names
@@ -269,6 +288,7 @@ def destroy_local(config: LabConfig) -> None:
     for queue in (names.queue, names.dlq, names.stream_failures):
         ignore(partial(_delete_queue, sqs, queue), *gone)
     ignore(partial(ddb.delete_table, TableName=names.table), *gone)
+    ignore(partial(ddb.delete_table, TableName=names.budget), *gone)
     ignore(partial(_empty_and_delete_bucket, s3, names.bucket), *gone)
 
 

@@ -23,7 +23,11 @@ HANDLER_MODULES = {
 
 def emulator_environment(config: LabConfig, endpoint: str) -> dict[str, str]:
     """What makes the handlers' own boto3 clients (SDK defaults, as on AWS) talk to the emulator."""
+    budget = config.rds_budget_per_s
     return {
+        # the RDS budget the lab service was started with, whatever way it was given
+        "LABKIT_RDS_PROFILE": config.rds_profile,
+        "LABKIT_RDS_BUDGET_RPS": str(budget if budget is not None else 0),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
