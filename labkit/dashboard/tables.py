@@ -9,14 +9,17 @@ itables' interactive tables also need JavaScript that an nbconvert export does n
 A :class:`Table` shows itself as HTML (the Styler) and as plain text (the same formatted strings), so
 papermill's text output and a terminal get a readable table too, never a repr. Column kinds come from the
 column's name and dtype (``*_bytes``, ``size``: bytes; ``*_usd``: dollars; ``*_s``: seconds; datetimes:
-UTC), or from ``kinds``. ``columns`` picks the curated view; ``full=True`` shows every column.
+UTC), or from ``kinds``. ``columns`` picks the curated view; ``full=True`` shows every column; a long frame
+shows its first ``max_rows`` rows and says how many there are. A Table reads like its frame (``t["col"]``,
+``t.iloc[0]``, ``t.empty``), so a workbook step can return one where it returned the frame.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +40,7 @@ BYTES, MONEY, SECONDS, TIME, COUNT, NUMBER, PERCENT, TEXT = (
 _UNITS = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB"))
 _BYTE_WORDS = ("bytes", "size", "in s3")
 MAX_TEXT = 120  # a longer cell (an error message, a statement) is cut with an ellipsis
+MAX_ROWS = 30  # a longer table shows this many rows and says how many it has
 
 
 def is_missing(value: Any) -> bool:
@@ -188,13 +192,32 @@ class Table:
     columns: list[str]
     kinds: dict[str, str]
     title: str = ""
+    max_rows: int = MAX_ROWS
+    notes: list[str] = field(default_factory=list)  # sentences shown under the table: what a value means
 
     @property
     def shown(self) -> pd.DataFrame:
         return self.frame[self.columns]
 
+    @property
+    def caption(self) -> str:
+        """The title, and when rows are left out, how many are shown of how many."""
+        if len(self.frame) <= self.max_rows:
+            return self.title
+        cut = f"the first {self.max_rows:,} of {len(self.frame):,} rows (.frame holds them all)"
+        return f"{self.title}: {cut}" if self.title else cut
+
+    def __getattr__(self, name: str) -> Any:
+        """What the frame has (``iloc``, ``empty``, ``to_dict``); IPython's ``_repr_*`` probes are not passed on."""
+        if name.startswith("_") or name == "frame":
+            raise AttributeError(name)
+        return getattr(self.frame, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
+
     def styler(self) -> Any:
-        shown = self.shown
+        shown = self.shown.head(self.max_rows)
         chosen = {c: self.kinds.get(c) or column_kind(c, shown[c]) for c in shown.columns}
         styler = shown.style.format({c: FORMATTERS[k] for c, k in chosen.items()}).hide(axis="index")
         for column in ("state", "alarm state"):
@@ -203,24 +226,27 @@ class Table:
         styler = styler.set_table_styles(
             [{"selector": "th, td", "props": "text-align: left; white-space: nowrap; padding: 2px 8px"}]
         )
-        if not self.title:
+        if not self.caption:
             return styler
         caption = {"selector": "caption", "props": "text-align: left; font-weight: bold; padding: 4px 0"}
-        return styler.set_caption(self.title).set_table_styles([caption], overwrite=False)
+        return styler.set_caption(self.caption).set_table_styles([caption], overwrite=False)
 
     def _repr_html_(self) -> str:
-        return str(self.styler().to_html())
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        if self.frame.empty:
+            return f"<p><b>{html.escape(self.title or 'table')}</b>: no rows</p>{notes}"
+        return str(self.styler().to_html()) + notes
 
     def __repr__(self) -> str:
         if self.frame.empty:
-            return f"{self.title or 'table'}: no rows"
-        cells = readable(self.shown, self.kinds)
+            return "\n".join([f"{self.title or 'table'}: no rows", *self.notes])
+        cells = readable(self.shown.head(self.max_rows), self.kinds)
         rows = [list(map(str, cells.columns)), *cells.values.tolist()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         body = "\n".join(
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
         )
-        return f"{self.title}\n{body}" if self.title else body
+        return "\n".join([*([self.caption] if self.caption else []), body, *self.notes])
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -239,10 +265,12 @@ def table(
     full: bool = False,
     kinds: Mapping[str, str] | None = None,
     title: str = "",
+    max_rows: int = MAX_ROWS,
 ) -> Table:
-    """``frame`` for people: ``columns`` (default: all) unless ``full``; ``kinds`` overrides a column's kind."""
+    """``frame`` for people: ``columns`` (default: all) unless ``full``; ``kinds`` overrides a column's kind;
+    at most ``max_rows`` rows are shown (the frame keeps them all)."""
     picked = list(frame.columns) if full or columns is None else [c for c in columns if c in frame.columns]
-    return Table(frame, [str(c) for c in picked], dict(kinds or {}), title)
+    return Table(frame, [str(c) for c in picked], dict(kinds or {}), title, max_rows)
 
 
 TRACKING_COLUMNS = ["file", "state", "size", "copied %", "last written", "parts"]
@@ -313,3 +341,23 @@ def _figure(key: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return text(value)
     return FORMATTERS[column_kind(key, pd.Series([value]))](value)
+
+
+# Numbers that are names, not amounts: error 1045, connection 15, not "1,045" and "15".
+IDENTIFIERS = (
+    "retcode",
+    "connection_id",
+    "query_id",
+    "version",
+    "new version",
+    "was",
+    "now",
+    "live still at",
+)
+
+
+def audit_table(frame: pd.DataFrame, title: str = "", max_rows: int = MAX_ROWS) -> Table:
+    """Rows of audit events or of a query over them (notebooks 80, 85): every column, ids and error
+    codes as written (``1045``), event times as UTC, long statements cut."""
+    kinds = {c: TEXT for c in frame.columns if str(c) in IDENTIFIERS}
+    return table(frame, kinds=kinds, title=title, max_rows=max_rows)

@@ -39,25 +39,25 @@ def paced(config: LabConfig) -> LabConfig:
     return with_profile(config, WORKBOOK_PROFILE)
 
 
-def progress(total: float | None, description: str, unit: str = "step") -> Any:
+COUNTED = "{desc}: {n_fmt} {unit} [{elapsed}]{postfix}"  # no total known: what is done so far
+MEASURED = "{desc}: {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]{postfix}"
+
+
+def progress(total: float | None, description: str, unit: str = "step", file: Any = None) -> Any:
     """A text progress bar on stdout: shows in notebooks, in papermill's output and in a terminal.
 
     Text rather than widgets: ipywidgets is not a dependency, and the bar must survive an HTML export.
     """
     from tqdm import tqdm
 
-    counted = "{desc}: {n_fmt} {unit} [{elapsed}]{postfix}"
-    measured = (
-        "{desc}: {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]{postfix}"
-    )
     return tqdm(
         total=total,
         desc=description,
         unit=unit,
         unit_scale=unit == "B",
-        file=sys.stdout,
+        file=file or sys.stdout,
         mininterval=0.5,
-        bar_format=counted if total is None else measured,
+        bar_format=COUNTED if total is None else MEASURED,
         ncols=110,
     )
 
@@ -122,9 +122,13 @@ class Recorded(dict[str, Any]):
 def record(name: str, values: Any, out_dir: str | Path = DEFAULT_OUT_DIR) -> Recorded:
     """Write ``<out_dir>/<name>.values.json`` and return the values (the cell displays them as figures).
 
-    ``values``: a mapping, or a DataFrame (recorded as ``{"rows": [...]}``). papermill records nothing by
+    ``values``: a mapping, or a DataFrame or Table (recorded as ``{"rows": [...]}``). papermill records nothing by
     itself; tests and people read these files after a headless run.
     """
+    from labkit.dashboard.tables import Table
+
+    if isinstance(values, Table):  # a table for people records its frame's machine values
+        values = values.frame
     if hasattr(values, "to_dict") and not isinstance(values, Mapping):
         values = {"rows": values.to_dict(orient="records")}
     plain = {str(key): _plain(value) for key, value in dict(values).items()}

@@ -171,3 +171,29 @@ def test_recorded_figures_read_as_words_with_their_units() -> None:
     )
     assert "bytes backed up  24.7 MB" in shown and "6.1 s" in shown and "yes" in shown and "1 rows" in shown
     assert "{" not in shown
+
+
+@given(st.integers(min_value=0, max_value=80), st.integers(min_value=1, max_value=40))
+def test_a_long_table_shows_its_first_rows_and_says_how_many_it_has(rows: int, max_rows: int) -> None:
+    # GIVEN a frame of `rows` rows shown with at most `max_rows`
+    frame = pd.DataFrame({"event": [f"e{i:03d}" for i in range(rows)], "size": [1_500] * rows})
+    shown = tables.table(frame, title="events", max_rows=max_rows)
+    html = shown._repr_html_()
+    # THEN the page has at most max_rows rows, the first ones, and the caption says how many were left out
+    events = re.findall(r">(e\d{3})<", html)
+    assert events == [f"e{i:03d}" for i in range(min(rows, max_rows))]
+    told = f"the first {max_rows:,} of {rows:,} rows"
+    assert (told in html) == (told in repr(shown)) == (rows > max_rows)
+    # AND the frame keeps every row
+    assert len(shown.frame) == rows
+
+
+def test_a_table_reads_like_its_frame() -> None:
+    frame = pd.DataFrame({"scans": [3], "bytes backed up": [24_718_533]})
+    shown = tables.table(frame)
+    assert shown.iloc[0].to_dict() == {"scans": 3, "bytes backed up": 24_718_533}
+    assert list(shown["scans"]) == [3] and not shown.empty
+    # IPython's probes for other formats are not answered by the frame's (a LaTeX or JSON table)
+    assert not hasattr(shown, "_repr_latex_") and not hasattr(shown, "_repr_data_resource_")
+    with pytest.raises(AttributeError):
+        _ = shown.no_such_column
