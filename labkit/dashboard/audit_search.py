@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from labkit.dashboard.charts import empty, lines_over_time, naive_utc, new_figure, users_title
+from labkit.dashboard.tables import Table, audit_table
 
 if TYPE_CHECKING:
     from labkit.config import LabConfig
@@ -132,9 +133,11 @@ def users_chart(users: pd.DataFrame, n: int = 10) -> Figure:
     return fig
 
 
-def archive_failed_logins(archive: AuditArchive) -> pd.DataFrame:
+def archive_failed_logins(archive: AuditArchive) -> Table:
     """Failed logins per user, client host and error code (1045: access denied), most first."""
-    return failed_login_summary(archive.engine.run("failed_logins", **archive.params))
+    rows = failed_login_summary(archive.engine.run("failed_logins", **archive.params))
+    attempts = int(pd.to_numeric(rows["attempts"]).sum()) if len(rows) else 0
+    return audit_table(rows, f"Failed logins: {attempts:,} attempt(s) by {len(rows):,} user/host/error")
 
 
 def failed_login_summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -148,9 +151,10 @@ def failed_login_summary(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def archive_ddl_dcl(archive: AuditArchive, user: str = "") -> pd.DataFrame:
+def archive_ddl_dcl(archive: AuditArchive, user: str = "") -> Table:
     """Schema (DDL) and privilege (DCL) statements, by user then time, with the statement text."""
-    return archive.engine.run("ddl_dcl_by_user", user=user, **archive.params)
+    rows = archive.engine.run("ddl_dcl_by_user", user=user, **archive.params)
+    return audit_table(rows, f"Schema and privilege changes (DDL, DCL): {len(rows):,} statement(s)")
 
 
 def _freq(span: pd.Timedelta, bucket: str) -> str:

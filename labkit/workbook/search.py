@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from labkit.dashboard.tables import Table, audit_table, table
 from labkit.workbook.common import workbook_config
 
 if TYPE_CHECKING:
@@ -44,21 +45,21 @@ def open_archive(target: str = "local") -> Archive:
     return Archive(config, connect(config))
 
 
-def saved_queries() -> pd.DataFrame:
+def saved_queries() -> Table:
     """The saved questions (the same SQL on both engines) and the parameters each takes."""
     from labkit.query import QUERIES
 
-    return pd.DataFrame(
-        [
-            {"name": q.name, "parameters": ", ".join(q.parameters), "description": q.description}
-            for q in QUERIES.values()
-        ]
-    )
+    rows = [
+        {"name": q.name, "parameters": ", ".join(q.parameters), "description": q.description}
+        for q in QUERIES.values()
+    ]
+    return table(pd.DataFrame(rows), title=f"{len(rows)} saved queries")
 
 
-def run_saved_query(archive: Archive, name: str, **params: Any) -> pd.DataFrame:
-    """One saved query; empty parameters ('') mean "any" (dates: the last week)."""
-    return archive.engine.run(name, **{k: v for k, v in params.items() if v not in ("", None)})
+def run_saved_query(archive: Archive, name: str, **params: Any) -> Table:
+    """One saved query; empty parameters ('') mean "any" (dates: the last week). ``.frame``: every row."""
+    rows = archive.engine.run(name, **{k: v for k, v in params.items() if v not in ("", None)})
+    return audit_table(rows, f"{name}: {len(rows):,} row(s)")
 
 
 def search_archive(
@@ -69,11 +70,11 @@ def search_archive(
     until: date | str = "",
     instance: str = "",
     client_host: str = "",
-) -> pd.DataFrame:
+) -> Table:
     """Events matching every filter given, in time order: ``labkit search`` in a cell."""
     from labkit.query import search
 
-    return search(
+    found = search(
         archive.config,
         user=user,
         operation=operation,
@@ -83,11 +84,13 @@ def search_archive(
         client_host=client_host,
         engine=archive.engine,
     )
+    return audit_table(found, f"{len(found):,} event(s) found")
 
 
-def query_archive(archive: Archive, sql: str) -> pd.DataFrame:
+def query_archive(archive: Archive, sql: str) -> Table:
     """Any SQL over ``audit_events`` (locally every partition is read first: prefer the saved queries)."""
-    return archive.engine.sql(sql)
+    rows = archive.engine.sql(sql)
+    return audit_table(rows, f"{len(rows):,} row(s)")
 
 
 def archive_summary(archive: Archive, since: date | str = "", until: date | str = "") -> dict[str, Any]:

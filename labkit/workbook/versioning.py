@@ -14,6 +14,7 @@ import pandas as pd
 
 from labkit import aws
 from labkit.config import LabConfig
+from labkit.dashboard.tables import Table, audit_table
 from labkit.errors import LabkitError
 from labkit.workbook.common import workbook_config
 
@@ -22,7 +23,7 @@ class VersioningError(LabkitError):
     """A version or alias operation was refused (unknown function or version, nothing to roll back to)."""
 
 
-def lambda_versions(target: str = "local", function: str = "downloader") -> pd.DataFrame:
+def lambda_versions(target: str = "local", function: str = "downloader") -> Table:
     """Every published version of ``function`` (scanner|detector|downloader or its full name); ``live`` marked."""
     config = workbook_config(target)
     lam, name = aws.client("lambda", config), function_name(config, function)
@@ -41,12 +42,10 @@ def lambda_versions(target: str = "local", function: str = "downloader") -> pd.D
         if v["Version"] != "$LATEST"
     ]
     rows.sort(key=lambda row: int(row["version"]))
-    return pd.DataFrame(rows)
+    return audit_table(pd.DataFrame(rows), f"{name}: {len(rows)} published version(s), live at {live}")
 
 
-def publish_new_version(
-    target: str = "local", function: str = "downloader", description: str = ""
-) -> pd.DataFrame:
+def publish_new_version(target: str = "local", function: str = "downloader", description: str = "") -> Table:
     """Change the function (its description names the release), then publish it as a new version."""
     config = workbook_config(target)
     lam, name = aws.client("lambda", config), function_name(config, function)
@@ -56,19 +55,21 @@ def publish_new_version(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     published = lam.publish_version(FunctionName=name, Description=description)
-    return pd.DataFrame(
-        [
-            {
-                "function": name,
-                "new version": published["Version"],
-                "description": published.get("Description", ""),
-                "live still at": _alias_version(lam, config, name),
-            }
-        ]
+    return audit_table(
+        pd.DataFrame(
+            [
+                {
+                    "function": name,
+                    "new version": published["Version"],
+                    "description": published.get("Description", ""),
+                    "live still at": _alias_version(lam, config, name),
+                }
+            ]
+        )
     )
 
 
-def point_alias(target: str = "local", function: str = "downloader", version: str = "") -> pd.DataFrame:
+def point_alias(target: str = "local", function: str = "downloader", version: str = "") -> Table:
     """Move ``live`` to ``version`` (default: the newest); every event source follows at once."""
     config = workbook_config(target)
     lam, name = aws.client("lambda", config), function_name(config, function)
@@ -78,7 +79,7 @@ def point_alias(target: str = "local", function: str = "downloader", version: st
     return _move_alias(lam, config, name, version)
 
 
-def rollback_alias(target: str = "local", function: str = "downloader") -> pd.DataFrame:
+def rollback_alias(target: str = "local", function: str = "downloader") -> Table:
     """Move ``live`` back to the newest version older than the one it points at."""
     config = workbook_config(target)
     lam, name = aws.client("lambda", config), function_name(config, function)
@@ -106,11 +107,12 @@ def function_name(config: LabConfig, function: str) -> str:
     )
 
 
-def _move_alias(lam: Any, config: LabConfig, name: str, version: str) -> pd.DataFrame:
+def _move_alias(lam: Any, config: LabConfig, name: str, version: str) -> Table:
     before = _alias_version(lam, config, name)
     lam.update_alias(FunctionName=name, Name=config.names.alias, FunctionVersion=version)
     after = _alias_version(lam, config, name)
-    return pd.DataFrame([{"function": name, "alias": config.names.alias, "was": before, "now": after}])
+    moved = pd.DataFrame([{"function": name, "alias": config.names.alias, "was": before, "now": after}])
+    return audit_table(moved, f"{config.names.alias} alias: version {before} -> {after}")
 
 
 def _alias_version(lam: Any, config: LabConfig, name: str) -> str:
