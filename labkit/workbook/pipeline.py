@@ -16,7 +16,9 @@ from botocore.exceptions import ClientError
 
 from labkit import aws
 from labkit.config import LabConfig
+from labkit.dashboard.tables import NUMBER, Table, size, table
 from labkit.errors import LabkitError
+from labkit.workbook.backups import BytesBar, backups_table, copied_bytes
 from labkit.workbook.common import Chart, progress, timed_bar, workbook_config
 
 
@@ -37,7 +39,7 @@ def generate_traffic(
     scenarios: str = "all",
     rate: int = 200,
     stack_name: str = "dev",
-) -> pd.DataFrame:
+) -> Table:
     """sysbench for ``duration_s`` seconds plus the audit scenarios; one row per action and instance."""
     config = workbook_config(target)
     if config.target == "aws":
@@ -60,12 +62,14 @@ def generate_traffic(
             bar.set_postfix_str(f"scenarios: {scenarios}")
             summaries.extend(traffic.run_scenarios(scenarios, config))
         bar.set_postfix_str("done")
-    return traffic_frame(summaries)
+    return traffic_table(summaries)
 
 
-def traffic_frame(summaries: list[Any]) -> pd.DataFrame:
-    """TrafficSummary objects as rows: the instance not targeted shows what it got by replication."""
-    return pd.DataFrame(
+def traffic_table(summaries: list[Any]) -> Table:
+    """TrafficSummary objects as rows: the instance not targeted shows what it got by replication.
+
+    ``tps`` is sysbench's rate, so only its runs have one ("-" elsewhere: a scenario is a few statements)."""
+    frame = pd.DataFrame(
         [
             {
                 "action": f"{s.action} {s.workload or ''}".strip(),
@@ -78,8 +82,12 @@ def traffic_frame(summaries: list[Any]) -> pd.DataFrame:
             }
             for s in summaries
             for entry in s.audit
-        ]
+        ],
+        columns=["action", "sent to", "instance", "seconds", "tps", "audit lines", "audit bytes"],
     )
+    lines, written = int(frame["audit lines"].sum()), int(frame["audit bytes"].sum())
+    title = f"Traffic: {lines:,} audit lines, {size(written)} written on {frame['instance'].nunique()} instance(s)"
+    return table(frame, kinds={"tps": NUMBER}, title=title)
 
 
 # The test host's scripts (infrastructure/scripts, installed by the stack's user data) name the scenarios
@@ -121,7 +129,7 @@ def _traffic_on_test_host(
     duration_s: int,
     scenarios: str,
     rate: int,
-) -> pd.DataFrame:
+) -> Table:
     from labkit.ops.stacks import LabStacks
 
     script = host_script(workload, intensity, duration_s, scenarios, rate)  # refused before any call
@@ -160,16 +168,21 @@ def _traffic_on_test_host(
         raise TrafficCommandError(
             f"traffic on test host {host}: {answer['Status']}:\n{answer.get('StandardErrorContent', '')[-2000:]}"
         )
-    return pd.DataFrame({"output": answer.get("StandardOutputContent", "").splitlines()[-20:]})
+    output = pd.DataFrame({"output": answer.get("StandardOutputContent", "").splitlines()[-20:]})
+    return table(output, title=f"traffic on {host}: the last lines of its output")
 
 
 # -- 40/50 waiting for the pipeline ---------------------------------------------------------------------------
-def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: float = 30.0) -> pd.DataFrame:
-    """Scan now and wait until every sealed audit byte is in S3; a bar of bytes backed up.
+DRAIN_POLL_S = 1.0  # local: how often the bar is redrawn while the runtime copies
+
+
+def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: float = 30.0) -> Table:
+    """Scan now and wait until every sealed audit byte is in S3; a bar of this wait's bytes backed up.
 
     Local: the files written so far are rotated (sealed) and the lab's runtime scans and drains until a
-    scan finds nothing new. AWS: the scanner's ``live`` alias is invoked and the table is polled (at least
-    ``settle_s`` seconds, the time detection takes to start).
+    scan finds nothing new, the bar redrawn every ``DRAIN_POLL_S`` while it copies. AWS: the scanner's
+    ``live`` alias is invoked and the table is polled (at least ``settle_s`` seconds, the time detection
+    takes to start).
     """
     from labkit.ops.lab import PipelineNotCaughtUpError, pending_bytes
 
@@ -177,31 +190,37 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
     started = time.monotonic()
     deadline = started + timeout_s
     rounds = 0
-    with progress(1, "bytes backed up", unit="B") as bar:
+    with progress(None, "bytes backed up", unit="B") as raw:
+        def show(note: str) -> int:
+            pending = pending_bytes(config)
+            bar.show(copied_bytes(_items(config)), pending, note)
+            return pending
+
         if config.target == "local":
             from labkit.local.state import read_running_state
             from labkit.ops.lab import runtime_call, seal_active_files
 
             endpoint = read_running_state(config).endpoint
-            bar.set_postfix_str("rotating the active audit files")
+            bar = BytesBar(raw, copied_bytes(_items(config)))  # this wait's bytes count from here
+            bar.show(0, 0, "rotating the active audit files")
             seal_active_files(config)  # what was written so far moves to files that no longer grow
             time.sleep(config.seal_after_s + 1)  # not written for seal_after_s: the detector seals them
         else:
             _invoke_scanner(config)
+            bar = BytesBar(raw, copied_bytes(_items(config)))
         while True:
             rounds += 1
             if config.target == "local":
                 runtime_call(endpoint, "runtime/tick")
-                runtime_call(
-                    endpoint,
-                    "runtime/drain",
-                    {"timeout": max(5.0, deadline - time.monotonic())},
-                    timeout=timeout_s + 30,
-                )
+                while not runtime_call(
+                    endpoint, "runtime/drain", {"timeout": DRAIN_POLL_S}, timeout=DRAIN_POLL_S + 30
+                )["idle"]:
+                    show(f"scan {rounds}: copying")
+                    if time.monotonic() > deadline:
+                        break
             else:
                 time.sleep(10)
-            pending = pending_bytes(config)
-            _show_bytes(bar, config, pending, rounds)
+            pending = show(f"scan {rounds}, {pending_bytes(config):,} B pending")
             settled = config.target == "local" or time.monotonic() - started >= settle_s
             if pending == 0 and settled:
                 break
@@ -222,18 +241,11 @@ def _invoke_scanner(config: LabConfig) -> None:
         ) from exc
 
 
-def _show_bytes(bar: Any, config: LabConfig, pending: int, rounds: int) -> None:
-    copied = sum(int(i.get("copied_bytes", 0)) for i in _items(config))
-    bar.total = max(1, copied + pending)
-    bar.n = copied
-    bar.set_postfix_str(f"scan {rounds}, {pending:,} B pending")
-
-
-def backup_progress(config: LabConfig, rounds: int, seconds: float) -> pd.DataFrame:
-    """Files per state and bytes copied, after the wait."""
+def backup_progress(config: LabConfig, rounds: int, seconds: float) -> Table:
+    """Files per state and bytes copied, after the wait; what a surprising state means, under it."""
     from labkit.ops.backup import progress_row
 
-    return pd.DataFrame([progress_row(config, rounds, seconds)])
+    return backups_table(progress_row(config, rounds, seconds), _items(config))
 
 
 def _items(config: LabConfig) -> list[dict[str, Any]]:
