@@ -19,6 +19,7 @@ from labkit.alarms.local import (
     AlarmResult,
     AlarmSourceError,
     LocalReadings,
+    caught_up,
     evaluate,
     read_local,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Panel",
     "alarm_name",
     "alarm_rules",
+    "caught_up",
     "dashboard_panels",
     "evaluate",
     "heartbeat_period_s",

@@ -102,14 +102,7 @@ def local_value(rule: AlarmRule, r: LocalReadings) -> tuple[float | None, str]:
         )
         return (float(len(recent)) if recent else None), what
     if rule.local == "lag":
-        lags = [
-            float(i["updated_at"]) - float(i["last_written"])
-            for i in r.items
-            if i.get("updated_at") is not None
-            and i.get("last_written") is not None
-            and int(i.get("copied_bytes", 0)) >= int(i.get("size", 0)) > 0
-            and float(i["updated_at"]) >= since_ms
-        ]
+        lags = [lag for _, lag in caught_up(r.items, since_ms)]
         if not lags:
             return None, f"no copy caught up in the last {rule.window_s} s"
         return max(lags), f"max lag {max(lags) / 1000:.1f} s over {len(lags)} file(s) caught up"
@@ -167,6 +160,18 @@ def evaluate(rules: list[AlarmRule], readings: LocalReadings) -> list[AlarmResul
             state = OK
         results.append(AlarmResult(rule, state, value, what))
     return results
+
+
+def caught_up(items: list[dict[str, Any]], since_ms: float) -> list[tuple[dict[str, Any], float]]:
+    """Files whose copy caught up at or after ``since_ms``, each with its lag (last write -> caught up, ms)."""
+    return [
+        (i, float(i["updated_at"]) - float(i["last_written"]))
+        for i in items
+        if i.get("updated_at") is not None
+        and i.get("last_written") is not None
+        and int(i.get("copied_bytes", 0)) >= int(i.get("size", 0)) > 0
+        and float(i["updated_at"]) >= since_ms
+    ]
 
 
 def read_local(config: LabConfig, *, now: float | None = None) -> LocalReadings:

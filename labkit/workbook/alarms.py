@@ -10,11 +10,22 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from labkit.alarms import ALARM, DEFAULT_LAG_THRESHOLD_S, INSUFFICIENT, OK, AlarmResult, alarm_rules
+from labkit.alarms import (
+    ALARM,
+    DEFAULT_LAG_THRESHOLD_S,
+    INSUFFICIENT,
+    OK,
+    AlarmResult,
+    AlarmRule,
+    LocalReadings,
+    alarm_rules,
+    caught_up,
+)
 from labkit.config import LabConfig
 from labkit.dashboard.palette import ALARM_COLORS, ORANGE
 from labkit.workbook.common import Chart, workbook_config
@@ -82,7 +93,51 @@ def alarm_results(config: LabConfig, lag_threshold_s: float) -> tuple[list[Alarm
     from labkit.alarms import evaluate, read_local
 
     readings = read_local(config)
-    return evaluate(rules, readings), list(readings.notes)
+    results = evaluate(rules, readings)
+    why = [lag_note(r.rule, readings) for r in results if r.rule.local == "lag" and r.state == ALARM]
+    return results, [*readings.notes, *(n for n in why if n)]
+
+
+def lag_note(rule: AlarmRule, readings: LocalReadings) -> str | None:
+    """Why backup-lag is above its threshold, from the copies it measured: the files whose copy caught up
+    in its window, how long after their last write, and whether that write was before this lab started.
+
+    The alarm's lag is last write -> copy caught up, per file. A file last written before the lab stopped
+    and copied after it started again counts the time the lab was down: audit files of earlier runs still
+    on the instances' disks (every one of them after ``labkit local up --fresh``, which starts a new archive
+    but keeps the instances), or bytes the restored snapshot did not count. The lag chart shows each
+    instance's newest file instead, so the two can disagree by hours."""
+    from labkit.dashboard.tables import duration, utc_time
+
+    late = [
+        (item, lag)
+        for item, lag in caught_up(readings.items, (readings.now - rule.window_s) * 1000)
+        if lag > rule.threshold
+    ]
+    if not late:
+        return None
+    window = duration(rule.window_s)
+    lags = [lag / 1000 for _, lag in late]
+    head = (
+        f"backup-lag: {len(late)} file(s) whose copy caught up in the last {window} had been last written "
+        f"{seconds(min(lags))} to {seconds(max(lags))} before"
+    )
+    started = readings.started_at
+    earlier = [i for i, _ in late if started is not None and float(i["last_written"]) < started * 1000]
+    if not earlier or started is None:
+        return f"{head}: the pipeline fell behind (see the errors and queue alarms)."
+    return (
+        f"{head}; {len(earlier)} of them last written before this lab started ({utc_time(datetime.fromtimestamp(started, UTC))}): "
+        "audit files of an earlier run, still on the instances' disks, copied after the restart (after "
+        "`labkit local up --fresh` every such file is copied into the new archive). Their lag counts the time the "
+        "lab was down, not a slow copy: the lag chart above shows each instance's newest file. The alarm "
+        f"clears by itself once no such copy falls within its {window} window."
+    )
+
+
+def seconds(value_s: float) -> str:
+    """A lag as people read the alarm: ``1.9 s``, ``2,534 s`` (the metric itself is in milliseconds)."""
+    return f"{value_s:,.1f} s" if value_s < 10 else f"{value_s:,.0f} s"
 
 
 def panel_of(results: list[AlarmResult], notes: list[str] | None = None) -> AlarmPanel:
@@ -110,11 +165,14 @@ def panel_of(results: list[AlarmResult], notes: list[str] | None = None) -> Alar
     return AlarmPanel(table, Chart(status_board(results)), values, list(notes or []))
 
 
-def alarm_figure(rule: Any, value: float) -> str:
-    """A metric value in its unit: the backup lag metric is in milliseconds, shown as a duration."""
-    from labkit.dashboard.tables import duration
+MILLISECOND_METRICS = ("BackupLag", "IteratorAge")  # published in ms; people read their alarms in seconds
 
-    return duration(value / 1000) if rule.local == "lag" else f"{value:,.0f}"
+
+def alarm_figure(rule: Any, value: float) -> str:
+    """A metric value as people read it: lags in seconds (``2,534 s``), counts as whole numbers."""
+    if rule.local == "lag" or any(m.name in MILLISECOND_METRICS for m in rule.metrics):
+        return seconds(value / 1000)
+    return f"{value:,.0f}"
 
 
 def status_board(results: list[AlarmResult]) -> Any:
