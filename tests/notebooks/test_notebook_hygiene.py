@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -93,6 +94,10 @@ def _result(data: dict) -> dict:  # type: ignore[type-arg]
         ({"text/plain": "<labkit.workbook.common.Chart object at 0x7f0b86b71e00>"}, "dict or repr"),
         ({"text/plain": "AuditArchive(engine=DuckEngine(), since=...)"}, "dict or repr"),
         ({"text/plain": "5.0e-05"}, "scientific"),
+        (
+            {"text/html": '<table border="1" class="dataframe"><tr><td>24718533</td></tr></table>'},
+            "raw DataFrame",
+        ),
     ],
 )
 def test_the_output_checker_reports_what_a_person_should_not_see(data: dict, expected: str) -> None:  # type: ignore[type-arg]
@@ -118,3 +123,43 @@ def test_the_output_checker_passes_readable_tables_cards_and_figures() -> None:
     )
     assert output_problems(nb) == []
     assert headline_cell(nb) == 1
+
+
+def test_the_acceptance_fails_on_a_scientific_number_a_dict_and_a_missing_card() -> None:
+    from outputs import acceptance_problems
+
+    # GIVEN an executed 80 whose cost table says 1.343929e+04, whose last cell shows a dict, and no card
+    chart = _result({"image/png": "iVBOR", "text/plain": "chart: cost"})
+    nb = _executed(
+        _result({"text/html": "<table><tr><td>1.343929e+04</td></tr></table>", "text/plain": "t"}),
+        chart,
+        _result({"text/plain": "{'a': 1}"}),
+    )
+    # WHEN the acceptance is checked THEN each of the three is reported, with the notebook's name
+    problems = acceptance_problems("80_audit_analytics_and_cost", nb)
+    assert len(problems) == 3, problems
+    assert all(p.startswith("80_audit_analytics_and_cost: ") for p in problems)
+    assert "scientific notation" in problems[0] and "1.343929e+04" in problems[0]
+    assert "dict or repr" in problems[1] and "{'a': 1}" in problems[1]
+    assert problems[2].endswith("no headline card")
+    # AND a notebook that needs no card (40) is judged on its outputs alone
+    assert len(acceptance_problems("40_generate_audit_traffic", nb)) == 2
+
+
+def test_the_acceptance_wants_the_card_above_the_first_chart() -> None:
+    from outputs import acceptance_problems
+
+    card = _result({"text/html": '<div class="labkit-headline">All backed up</div>', "text/plain": "All"})
+    chart = _result({"image/png": "iVBOR", "text/plain": "chart: files by state"})
+    above = new_notebook(cells=[_cell(card), _cell(chart)])
+    below = new_notebook(cells=[_cell(chart), _cell(card)])
+    assert acceptance_problems("50_inspect_backup_state", above) == []
+    assert acceptance_problems("50_inspect_backup_state", below) == [
+        "50_inspect_backup_state: the headline card (cell 1) is below a chart (cell 0)"
+    ]
+
+
+def _cell(output: dict) -> Any:  # type: ignore[type-arg]
+    cell = new_code_cell("workbook.headline(TARGET)")
+    cell.outputs = [nbformat.from_dict(output)]
+    return cell
