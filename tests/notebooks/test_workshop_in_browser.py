@@ -184,12 +184,15 @@ def _executed(path: Path) -> list[tuple[int, dict[str, Any]]] | None:
 
 
 def _screenshot(page: Any, name: str) -> None:
-    """The notebook scrolled to its first chart (or its top), as a person sees it once it is painted."""
+    """The notebook scrolled to its headline card at the top of the pane (else its first chart, else its
+    top), as a person sees it once it is painted: the card and what follows it."""
     panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-    shown = page.locator(f"{panel} .jp-OutputArea-output img").first
+    shown = page.locator(f"{panel} .labkit-headline").first
+    if not shown.count():
+        shown = page.locator(f"{panel} .jp-OutputArea-output img").first
     if not shown.count():
         shown = page.locator(f"{panel} .jp-Cell").first
-    shown.scroll_into_view_if_needed()
+    shown.evaluate("element => element.scrollIntoView({block: 'start'})")
     playwright.expect(shown).to_be_in_viewport(timeout=PAGE_TIMEOUT_S * 1000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / name
