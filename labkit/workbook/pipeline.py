@@ -191,10 +191,9 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
     deadline = started + timeout_s
     rounds = 0
     with progress(None, "bytes backed up", unit="B") as raw:
-        def show(note: str) -> int:
-            pending = pending_bytes(config)
+
+        def show(pending: int, note: str) -> None:
             bar.show(copied_bytes(_items(config)), pending, note)
-            return pending
 
         if config.target == "local":
             from labkit.local.state import read_running_state
@@ -202,7 +201,7 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
 
             endpoint = read_running_state(config).endpoint
             bar = BytesBar(raw, copied_bytes(_items(config)))  # this wait's bytes count from here
-            bar.show(0, 0, "rotating the active audit files")
+            bar.show(bar.copied_before, 0, "rotating the active audit files")
             seal_active_files(config)  # what was written so far moves to files that no longer grow
             time.sleep(config.seal_after_s + 1)  # not written for seal_after_s: the detector seals them
         else:
@@ -215,12 +214,13 @@ def wait_for_backups(target: str = "local", timeout_s: float = 180.0, settle_s: 
                 while not runtime_call(
                     endpoint, "runtime/drain", {"timeout": DRAIN_POLL_S}, timeout=DRAIN_POLL_S + 30
                 )["idle"]:
-                    show(f"scan {rounds}: copying")
+                    show(pending_bytes(config), f"scan {rounds}: copying")
                     if time.monotonic() > deadline:
                         break
             else:
                 time.sleep(10)
-            pending = show(f"scan {rounds}, {pending_bytes(config):,} B pending")
+            pending = pending_bytes(config)
+            show(pending, f"scan {rounds}, {pending:,} B pending")
             settled = config.target == "local" or time.monotonic() - started >= settle_s
             if pending == 0 and settled:
                 break
