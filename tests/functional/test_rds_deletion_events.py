@@ -22,6 +22,7 @@ from labkit.config import LabConfig, load_config
 from labkit.local.runtime import LambdaRuntime
 from tests.support import lab_service
 from tests.support.emulated import audit_line
+from tests.support.handler_events import Context, sqs_event
 from tests.support.lab_service import wait_for
 from tests.support.rotation import rotate_files
 
@@ -233,37 +234,6 @@ def test_a_file_listed_by_a_client_and_deleted_between_two_looks_still_raises_it
     assert watcher.check() == 1 and len(sent) == 1
 
 
-class _Context:
-    """What the detector handler reads of a Lambda context."""
-
-    function_name = "lab-log-detector"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:lab-log-detector"
-    memory_limit_in_mb = 512
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _sqs_event(body: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:lab-detector",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
-
-
 @pytest.mark.parametrize(
     ("event_id", "scans"),
     [
@@ -294,7 +264,7 @@ def test_with_every_category_subscribed_only_the_deletion_events_reach_a_scan(  
 
     monkeypatch.setattr(handler, "scan", scan)
     # WHEN the real detector handler gets it
-    answer = handler.lambda_handler(_sqs_event(body), _Context())
+    answer = handler.lambda_handler(sqs_event(body, sent_ms=1_700_000_000_000), Context())
     # THEN a deletion event runs the instance's scan (its file is tracked), any other is dropped, not failed
     assert answer == {"batchItemFailures": []}
     assert [m.instance_id for m in scanned] == ["db-1"] * scans

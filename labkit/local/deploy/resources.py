@@ -164,12 +164,7 @@ def _table(config: LabConfig) -> tuple[str, str]:
     except ClientError as exc:
         if aws.error_code(exc) != "ResourceInUseException":
             raise
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        ddb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        )
+    _with_ttl(ddb, name, TTL_ATTRIBUTE)
     ddb.update_continuous_backups(
         TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
@@ -187,12 +182,16 @@ def _budget_table(config: LabConfig) -> None:
     except ClientError as exc:
         if aws.error_code(exc) != "ResourceInUseException":
             raise
+    _with_ttl(ddb, name, rdsbudget.TTL_ATTRIBUTE)
+
+
+def _with_ttl(ddb: Any, name: str, attribute: str) -> None:
+    """Wait for the table to exist, then make ``attribute`` its TTL (once: a second call changes nothing)."""
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         ddb.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": rdsbudget.TTL_ATTRIBUTE},
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
         )
 
 
