@@ -29,14 +29,14 @@ class StreamLab:
         self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
         self.invocations: Counter[str] = Counter()  # per file identity: invocations that carried it
         self.outcomes: list[Any] = []
-        processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
         def record_handler(record: Any) -> None:
             self.outcomes.append(self.downloader().handle_record(record.raw_event))
 
         def handler(event: dict[str, Any], context: Any) -> Any:
             for r in event["Records"]:
                 self.invocations[r["dynamodb"]["Keys"]["sk"]["S"]] += 1
+            # a processor per invocation: the runtime runs lanes at once, and a processor keeps its batch
+            processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
             return process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
