@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.backup.sizing import HistoryPolicy, retention_cover
+from labkit.config import DEFAULT_RDS_BUDGET_RPS
 from labkit.dashboard.cost import (
     DAYS_PER_MONTH,
     DEFAULT_COMPRESSION_RATIO,
@@ -49,7 +50,9 @@ class FleetFigures:
     """The AWS-shaped figures behind the fleet table. Defaults: the lab's assumptions, not AWS
     measurements; the fleet issue (an AWS-shaped emulator) is to replace them here."""
 
-    rds_budget_per_s: float = 12.0  # RDS API requests per second, per account and Region, shared
+    # the RDS requests per second the pipeline may spend (LABKIT_RDS_BUDGET_RPS's default: 10 of the
+    # account's 12/s, labkit.backup.rdsbudget)
+    rds_budget_per_s: float = DEFAULT_RDS_BUDGET_RPS
     copy_mb_per_s: float = PipelineShape.copy_mb_per_s  # DownloadDBLogFilePortion into gzip, per copy
     invocation_s: float = PipelineShape.invocation_s
     source: str = "lab assumptions (not yet measured against AWS's limits)"
