@@ -46,6 +46,10 @@ class BudgetWaitExceeded(BackupError):
     """The pipeline's RDS budget stayed spent for longer than a caller may wait: try again later."""
 
 
+class BudgetTableMissing(BackupError):
+    """The budget's table is not there (a stack deployed before it existed): every RDS request waits on it."""
+
+
 def is_throttled(exc: BaseException) -> bool:
     """True for a budget that stayed spent and for RDS's own throttling answer (after botocore's retries)."""
     if isinstance(exc, BudgetWaitExceeded):
@@ -128,8 +132,14 @@ class RdsBudget:
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            code = exc.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
                 return False
+            if code == "ResourceNotFoundException":
+                raise BudgetTableMissing(
+                    f"the RDS budget table {self.table_name} does not exist: deploy the stack again "
+                    "(`labkit deploy`, or `labkit local up` for the lab), which creates it"
+                ) from exc
             raise
         return True
 

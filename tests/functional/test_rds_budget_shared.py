@@ -160,3 +160,9 @@ def test_each_retried_attempt_takes_its_own_token(account: EmulatedAccount) -> N
         closed.describe_db_instances()
     # botocore reads retries' max_attempts as retries after the first attempt (total_max_attempts = 3 + 1)
     assert budget.taken == 4
+
+
+def test_a_missing_budget_table_says_how_to_make_it(account: EmulatedAccount) -> None:
+    budget = _budget(account, 5, SharedClock())  # no table made
+    with pytest.raises(rdsbudget.BudgetTableMissing, match="deploy the stack again"):
+        budget.take()

@@ -29,6 +29,7 @@ class StreamLab:
         self.table = account.session.resource("dynamodb", endpoint_url=account.url).Table(config.names.table)
         self.invocations: Counter[str] = Counter()  # per file identity: invocations that carried it
         self.outcomes: list[Any] = []
+
         def record_handler(record: Any) -> None:
             self.outcomes.append(self.downloader().handle_record(record.raw_event))
 
