@@ -32,7 +32,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from labkit.config import LabConfig
+from labkit.config import DEFAULT_RDS_BUDGET_RPS, LabConfig
 from labkit.dashboard.charts import new_figure
 
 GIB = 1024**3
@@ -248,7 +248,8 @@ def measured_volume(
     }
 
 
-RDS_BUDGET_PER_S = 12.0  # RDS API requests per second, sustained, per account and Region (shared)
+# what the pipeline may spend of RDS's 12 requests/s per account and Region (LABKIT_RDS_BUDGET_RPS's default)
+RDS_BUDGET_PER_S = DEFAULT_RDS_BUDGET_RPS
 RDS_PAGE = 1024 * 1024  # DownloadDBLogFilePortion returns at most 1 MB per call
 INSTANCES_PER_PAGE = 100  # DescribeDBInstances' page
 
@@ -299,7 +300,8 @@ def scan_modes(
     Upper-bound assumptions, to change here: every active file grows between two looks under load, so each
     scan or tail round finds ``shape.active_files`` files grown and each becomes one copy (one downloader
     invocation, one part, one DownloadDBLogFilePortion call per started MB); one listing
-    (DescribeDBLogFiles) per scan or round (rds-mysql rotations add head reads: not counted)."""
+    (DescribeDBLogFiles) per scan or round (rds-mysql rotations add head reads: not counted). Every RDS
+    request also writes its token to the pipeline's budget table (labkit.backup.rdsbudget)."""
     instances = max(shape.instances, 1)
     month_s = DAYS_PER_MONTH * 86400
     bytes_month = audit_bytes_per_day / instances * DAYS_PER_MONTH
@@ -309,7 +311,9 @@ def scan_modes(
         scans = month_s / mode.scan_interval_s
         looks = scans * (1 + mode.tail_rounds)
         copies = looks * shape.active_files
-        page_calls = copies * math.ceil(bytes_month / copies / RDS_PAGE) if copies else 0.0
+        # a copy of a grown file is at least one call, however few its bytes (and however they round)
+        per_copy = max(1, math.ceil(bytes_month / copies / RDS_PAGE)) if bytes_month > 0 else 0
+        page_calls = copies * per_copy if copies else 0.0
         scanner = scans * math.ceil(instances / INSTANCES_PER_PAGE) / instances  # its DescribeDBInstances
         rds = looks + page_calls + scanner
         detector = scans * math.ceil(instances / shape.sqs_batch_size) / instances
@@ -322,6 +326,7 @@ def scan_modes(
             + gb_s * prices.lambda_gb_second
             + copies / 1000 * prices.s3_put_per_1k
             + (copies * 3 + looks * shape.active_files) * 2 / 1e6 * prices.dynamodb_write_per_million
+            + rds / 1e6 * prices.dynamodb_write_per_million  # a token in the RDS budget table per request
             + scans * 3 / 1e6 * prices.sqs_per_million
         )
         per_s = rds / month_s
