@@ -121,6 +121,11 @@ def test_calls_past_the_burst_are_throttled_until_the_bucket_refills(lab_factory
         "DescribeDBLogFiles": 1,
         "DownloadCompleteDBLogFile": 1,
     }
+    # AND each bucket's usage: the calls it admitted (6 here, 1 there), against burst + refill x its age
+    assert lab.rds_calls()["budget"] == {
+        "123456789012/us-east-1": {"admitted": 6, "age_s": 1.0, "allowed": 6.0},
+        "123456789012/eu-west-1": {"admitted": 1, "age_s": 0.0, "allowed": 4.0},
+    }
 
 
 def test_throttling_is_what_botocore_retries(lab_factory) -> None:  # type: ignore[no-untyped-def]

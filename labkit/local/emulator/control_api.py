@@ -1,6 +1,6 @@
 """The emulator's local-only control plane under ``/labkit-api/``: GET/POST ``faults``, GET ``logfiles``
 (every registered instance's files), GET ``rds-calls`` (RDS requests served so far, by action and instance,
-and the throttled ones), and the routes the lab service adds (the Lambda runtime's)."""
+the throttled ones, and each token bucket's admitted calls against what it allowed), and the routes the lab service adds (the Lambda runtime's)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ class ControlApi:
                 "by_instance": per_instance,
                 "throttled": throttled,  # by action, included in the counts above
                 "profile": asdict(self.api.profile),
+                # the aws profile's buckets: admitted calls, age, and burst + refill x age (what was allowed)
+                "budget": self.api.budget.usage(),
             }
             return json_answer(start_response, "200 OK", answer)
         if route in self.routes:

@@ -47,7 +47,8 @@ class TokenBucket:
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens = float(burst)
-        self._at = clock()
+        self._at = self.created_at = clock()
+        self.taken = 0  # tokens spent since creation: at most burst + refill_per_s x its age
 
     def take(self, count: int = 1) -> bool:
         """Spend ``count`` tokens if the bucket holds them (True), else spend nothing (False)."""
@@ -58,6 +59,7 @@ class TokenBucket:
             self._at = now
             if self._tokens >= count:
                 self._tokens -= count
+                self.taken += count
                 return True
             return False
 
@@ -66,6 +68,13 @@ class TokenBucket:
         with self._lock:
             elapsed = max(0.0, self._clock() - self._at)
             return min(self.burst, self._tokens + elapsed * self.refill_per_s)
+
+    def usage(self) -> dict[str, float]:
+        """What the bucket let through since it was made, and the most it could have (burst + refill x age)."""
+        with self._lock:
+            age = max(0.0, self._clock() - self.created_at)
+            taken = self.taken
+        return {"admitted": taken, "age_s": age, "allowed": self.burst + self.refill_per_s * age}
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,12 @@ class RdsBudget:
                 bucket = TokenBucket(self.profile.burst, self.profile.refill_per_s, self._clock)
                 self._buckets[(account, region)] = bucket
         return bucket.take()
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        """Per ``account/region`` bucket made so far: :meth:`TokenBucket.usage` (empty on ``fast``)."""
+        with self._lock:
+            buckets = dict(self._buckets)
+        return {f"{account}/{region}": b.usage() for (account, region), b in buckets.items()}
 
 
 __all__ = ["BUDGETED_ACTIONS", "RdsBudget", "RdsProfile", "TokenBucket"]
