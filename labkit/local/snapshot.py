@@ -48,7 +48,7 @@ from labkit import aws
 from labkit.backup.streamfilter import CONTINUE_WRITER, DETECTOR_WRITER
 from labkit.config import LOCAL_ACCOUNT_ID, LabConfig
 from labkit.errors import LabkitError
-from labkit.local.emulator.logfiles import AuditDirectory
+from labkit.local.emulator.logfiles import AuditFiles
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class LabSnapshot:
     ``directories``: the emulator's audit directories by instance; their aurora names are kept too, so a
     file keeps its name (and its S3 keys) across the restart."""
 
-    def __init__(self, config: LabConfig, directories: Callable[[], dict[str, AuditDirectory]]) -> None:
+    def __init__(self, config: LabConfig, directories: Callable[[], dict[str, AuditFiles]]) -> None:
         self.config = config
         self.directories = directories
         self.directory = snapshot_dir(config)

@@ -3,7 +3,8 @@ layer, its UTF-8 rule and the RDS profiles are described in :mod:`labkit.local.e
 
 Modules: ``server`` (the process on loopback), ``rds_api`` (the RDS log-file actions), ``wire`` (their XML),
 ``control_api`` (``/labkit-api/``), ``logfiles`` (audit files as RDS lists them: rotation and naming),
-``portions`` (DownloadDBLogFilePortion's paging), ``deletion_events`` (RDS-EVENT-0610/0611 when a file
+``aurora_files`` (an Aurora instance's files written at once, one AuditDirectory each), ``portions``
+(DownloadDBLogFilePortion's paging), ``deletion_events`` (RDS-EVENT-0610/0611 when a file
 or an instance goes), ``rds_budget`` (the profiles).
 """
 

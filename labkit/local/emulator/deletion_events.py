@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 
 from labkit.backup import rdsevents
-from labkit.local.emulator.logfiles import AuditDirectory, LogFile, vanished
+from labkit.local.emulator.logfiles import AuditFiles, LogFile, vanished
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class DeletionWatcher:
 
     def __init__(
         self,
-        directories: Callable[[], dict[str, AuditDirectory]],
+        directories: Callable[[], dict[str, AuditFiles]],
         exists: Callable[[str], bool],
         publish: Callable[[str], None],
         *,

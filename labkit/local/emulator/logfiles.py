@@ -16,12 +16,28 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 AUDIT_BASENAME = "server_audit.log"
 _FINGERPRINT = 64  # first bytes that tell a reused inode from the file that had it before
 _PATIENCE = 1_000  # looks at a directory MariaDB keeps renaming in before a listing gives up (about 50 s)
 _ROTATED = re.compile(re.escape(AUDIT_BASENAME) + r"(?:\.(\d+))?")
+
+
+class AuditFiles(Protocol):
+    """What the emulator serves an instance's audit files from: one :class:`AuditDirectory`, or an Aurora
+    instance's several concurrently written ones (:class:`labkit.local.emulator.aurora_files.AuroraAuditFiles`)."""
+
+    scheme: str
+    remember_listings: bool
+
+    def files(self) -> list[LogFile]: ...
+    def listed_since(self) -> list[LogFile]: ...
+    def find(self, name: str) -> LogFile | None: ...
+    def open(self, name: str) -> tuple[LogFile, int] | None: ...
+    def close(self) -> None: ...
+    def naming_state(self) -> dict[str, Any]: ...
+    def restore_naming(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,13 @@ class AuditDirectory:
         scheme: str,
         clock: Callable[[], float] = time.time,
         inode_of: Callable[[os.stat_result], int] | None = None,
+        *,
+        stream: int = 0,
     ) -> None:
         self.directory = Path(directory)
         self.scheme = scheme
+        # aurora scheme: which of the instance's concurrently written files this is (audit.log.<stream>...)
+        self.stream = stream
         self._clock = clock
         # the inode number of a stat result: a test seam only (inode reuse cannot be forced on a real disk)
         self._inode_of = inode_of or _real_inode
@@ -238,7 +258,7 @@ class AuditDirectory:
         minute = time.strftime("%Y-%m-%d-%H-%M", time.gmtime(self._clock()))
         n = self._minute_counts.get(minute, 0)
         self._minute_counts[minute] = n + 1
-        return f"audit/audit.log.0.{minute}.{n}"
+        return f"audit/audit.log.{self.stream}.{minute}.{n}"
 
 
 def _close_all(descriptors: dict[Any, int]) -> None:

@@ -35,8 +35,9 @@ from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
 from labkit.config import LOCAL_ACCOUNT_ID
+from labkit.local.emulator.aurora_files import AuroraAuditFiles
 from labkit.local.emulator.control_api import LABKIT_API, ControlApi
-from labkit.local.emulator.logfiles import AuditDirectory
+from labkit.local.emulator.logfiles import AuditDirectory, AuditFiles
 from labkit.local.emulator.portions import InvalidMarkerError, read_portion
 from labkit.local.emulator.rds_budget import BUDGETED_ACTIONS, Clock, RdsBudget, RdsProfile
 from labkit.local.emulator.wire import (
@@ -91,7 +92,7 @@ class LogFileApi:
         self.profile = profile or RdsProfile()
         self.budget = RdsBudget(self.profile, clock)
         self._sleep = sleep
-        self.directories: dict[str, AuditDirectory] = {}
+        self.directories: dict[str, AuditFiles] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
         # DynamoDB (and its streams) one request at a time: moto's threaded server would otherwise lose
@@ -106,8 +107,19 @@ class LogFileApi:
         self.rds_throttled: Counter[str] = Counter()
         self.control = ControlApi(self)  # /labkit-api/
 
-    def register(self, instance_id: str, directory: Path, scheme: str) -> AuditDirectory:
-        audit = AuditDirectory(directory, scheme)
+    def register(
+        self, instance_id: str, directory: Path, scheme: str, streams: int | None = None
+    ) -> AuditFiles:
+        """Serve ``instance_id``'s audit files from ``directory`` (a MariaDB audit directory); with
+        ``streams`` (aurora only), from that many files written at once, stream k in ``<directory>/<k>/``
+        (:mod:`labkit.local.emulator.aurora_files`)."""
+        audit: AuditFiles
+        if streams is None:
+            audit = AuditDirectory(directory, scheme)
+        elif scheme == "aurora":
+            audit = AuroraAuditFiles(directory, streams)
+        else:
+            raise ValueError(f"{instance_id}: concurrent audit file streams need the aurora scheme")
         with self._lock:
             replaced = self.directories.get(instance_id)
             self.directories[instance_id] = audit
@@ -123,7 +135,7 @@ class LogFileApi:
     def log_files(self) -> dict[str, list[dict[str, Any]]]:
         return self.control.log_files()
 
-    def registered(self) -> dict[str, AuditDirectory]:
+    def registered(self) -> dict[str, AuditFiles]:
         with self._lock:
             return dict(self.directories)
 
@@ -173,7 +185,7 @@ class LogFileApi:
         return [body]
 
     # -- actions -----------------------------------------------------------------------------------------
-    def _describe(self, audit: AuditDirectory | None, form: dict[str, str]) -> bytes:
+    def _describe(self, audit: AuditFiles | None, form: dict[str, str]) -> bytes:
         files = audit.files() if audit else []
         contains = form.get("FilenameContains")
         since = int_param(form, "FileLastWritten")
@@ -203,9 +215,7 @@ class LogFileApi:
         marker = f"<Marker>{start + max_records}</Marker>" if start + max_records < len(files) else ""
         return rds_result("DescribeDBLogFiles", f"<DescribeDBLogFiles>{details}</DescribeDBLogFiles>{marker}")
 
-    def _portion(
-        self, audit: AuditDirectory | None, form: dict[str, str]
-    ) -> tuple[bytes, list[tuple[str, str]]]:
+    def _portion(self, audit: AuditFiles | None, form: dict[str, str]) -> tuple[bytes, list[tuple[str, str]]]:
         name = form.get("LogFileName", "")
         if self.faults.refuses(name):
             raise RdsApiError(
@@ -287,7 +297,7 @@ class LogFileApi:
             if delay:
                 self._sleep(delay)
 
-    def _directory(self, instance_id: str, region: str) -> AuditDirectory | None:
+    def _directory(self, instance_id: str, region: str) -> AuditFiles | None:
         if not instance_exists(instance_id, region):
             raise RdsApiError(404, "DBInstanceNotFound", f"DBInstance {instance_id} not found.")
         return self.directories.get(instance_id)
