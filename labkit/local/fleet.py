@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,20 @@ class SyntheticFleet:
                             self._rotate(stream)
                         stream.period = period
                 self._write(instance, elapsed, now)
+                self._retain(instance, now)
+
+    def apply_retention(self, retention_files: int | None = None, retention_s: float | None = None) -> None:
+        """Retention now, without writing (optionally with other limits from now on): a test can let the
+        backup catch up first, so a deletion it then sees does not depend on the machine's speed."""
+        with self._lock:
+            changes = {
+                k: v
+                for k, v in {"retention_files": retention_files, "retention_s": retention_s}.items()
+                if v is not None
+            }
+            self.spec = replace(self.spec, **changes).validate()  # type: ignore[arg-type]
+            now = self._clock()
+            for instance in self.instances:
                 self._retain(instance, now)
 
     def start(self, tick_s: float = 0.5) -> None:
