@@ -13,9 +13,9 @@ shows a part holding it); the RDS requests the emulator served on the account's 
 floor: the shortest look interval the budget allows for the files that grow per look, the best RPO that
 gives, and achieved/floor. With --json the last line is one JSON object. Figures only, never asserts.
 
-The pipeline's own RDS budget (issue 17 item 4) may not be on this branch: the budget printed is then
-LABKIT_RDS_BUDGET_RPS if set, else 10/s (the planned default), and it is passed to the pipeline only when
-LabConfig has the field (the same for LABKIT_SCAN_SPREAD); the output says which.
+The pipeline runs with the settings it has on AWS: its RDS budget (LABKIT_RDS_BUDGET_RPS, else 10/s under
+the aws profile, none under fast), scans spread over the period (--scan-spread, default 1 as on AWS) and
+quiet instances backed off (--quiet-max-skip, default 3 as on AWS).
 
 Usage: .venv/bin/python bench/bench_fleet.py --instances 10 --minutes 2 --mb-s 3 [--profile aws|fast] [--json]
 """
@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from labkit import aws
+from labkit.config import DEFAULT_RDS_BUDGET_RPS
 from labkit.local.fleet import FleetSpec
-from labkit.local.fleet_lab import FleetPipeline, Progress, config_fields
+from labkit.local.fleet_lab import FleetPipeline, Progress
 
 MB = 1_000_000
-PLANNED_BUDGET_RPS = 10.0  # issue 17 item 4's default under the aws profile
 FIGURES = sys.stdout
 PROBE = re.compile(rb"fleet-probe-[0-9a-f]+-[A-Za-z0-9-]+-\d+")
 
@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--retention-files", type=int, default=64, help="files kept per instance (0: no cap)")
     parser.add_argument("--probe-s", type=float, default=5.0, help="a probe line per instance every ...")
     parser.add_argument("--seal-after-s", type=float, default=10.0, help="LABKIT_SEAL_AFTER_S")
+    parser.add_argument("--scan-spread", type=float, default=1.0, help="LABKIT_SCAN_SPREAD (AWS: 1)")
+    parser.add_argument("--quiet-max-skip", type=int, default=3, help="LABKIT_QUIET_MAX_SKIP (AWS: 3)")
     parser.add_argument("--watch-s", type=float, default=1.0, help="bucket listing interval for the probes")
     parser.add_argument("--drain-s", type=float, default=None, help="default: one scan period + 60 s")
     args = parser.parse_args()
@@ -169,10 +171,10 @@ def main() -> None:
         )
     logging.disable(logging.WARNING)  # throttling and retries would flood the figures
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the handlers' EMF lines (stdout) too
-    known = config_fields()
-    budget_env, spread_env = os.environ.get("LABKIT_RDS_BUDGET_RPS"), os.environ.get("LABKIT_SCAN_SPREAD")
-    budget_rps = float(budget_env) if budget_env else PLANNED_BUDGET_RPS
-    scan_spread = float(spread_env) if spread_env else 0.0
+    budget_env = os.environ.get("LABKIT_RDS_BUDGET_RPS")
+    budget_rps = (
+        float(budget_env) if budget_env else (DEFAULT_RDS_BUDGET_RPS if args.profile == "aws" else 0.0)
+    )
     run_id = uuid.uuid4().hex[:8]
     spec = FleetSpec(
         args.instances,
@@ -192,11 +194,9 @@ def main() -> None:
         "scan_interval_s": args.scan_s,
         "seal_after_s": args.seal_after_s,
     }
-    wired = {name: name in known for name in ("rds_budget_rps", "scan_spread")}
-    if wired["rds_budget_rps"]:
-        settings["rds_budget_rps"] = budget_rps if args.profile == "aws" else 0.0
-    if wired["scan_spread"]:
-        settings["scan_spread"] = scan_spread
+    settings.update(
+        rds_budget_rps=budget_rps, scan_spread=args.scan_spread, quiet_max_skip=args.quiet_max_skip
+    )
     drain_s = args.scan_s + 60 if args.drain_s is None else args.drain_s
     print(
         f"fleet: {args.instances} instances in {spec.clusters} cluster(s), {args.mb_s} MB/s in all "
@@ -207,19 +207,9 @@ def main() -> None:
         flush=True,
     )
     print(
-        f"budget: {budget_rps:g} req/s ({'LABKIT_RDS_BUDGET_RPS' if budget_env else 'the planned default'}); "
-        + (
-            "passed to the pipeline as rds_budget_rps"
-            if wired["rds_budget_rps"]
-            else "NOT wired into the pipeline on this branch (no LabConfig.rds_budget_rps): the pipeline spends "
-            "what it needs and only the emulator's bucket limits it"
-        )
-        + f"; scan_spread {scan_spread:g} "
-        + (
-            "(passed)"
-            if wired["scan_spread"]
-            else "(not on this branch: scans burst at the top of the period)"
-        ),
+        f"pipeline: RDS budget {f'{budget_rps:g} req/s' if budget_rps else 'none (fast profile)'}"
+        f"{' (LABKIT_RDS_BUDGET_RPS)' if budget_env else ''}; scans spread over {args.scan_spread:g} of the "
+        f"period; quiet instances skip at most {args.quiet_max_skip} looks",
         flush=True,
     )
     quiet = open(os.devnull, "w")  # noqa: SIM115 - closed below
@@ -229,8 +219,8 @@ def main() -> None:
     finally:
         sys.stdout = FIGURES
         quiet.close()
-    figures["rds_budget_rps"], figures["budget_wired"] = budget_rps, wired["rds_budget_rps"]
-    figures["scan_spread"], figures["scan_spread_wired"] = scan_spread, wired["scan_spread"]
+    figures["rds_budget_rps"], figures["scan_spread"] = budget_rps, args.scan_spread
+    figures["quiet_max_skip"] = args.quiet_max_skip
     if args.json:
         print(json.dumps(figures, sort_keys=True))
 
@@ -308,7 +298,7 @@ def report(
     peak, used = peak_window(window)
     throttled = window[-1][2] - window[0][2] if len(window) > 1 else 0
     calls = lab.rds_calls()
-    budget = float(os.environ.get("LABKIT_RDS_BUDGET_RPS") or PLANNED_BUDGET_RPS)
+    budget = float(lab.config.rds_budget_per_s or DEFAULT_RDS_BUDGET_RPS)
     say(
         f"  RDS requests served on the account's budget: mean {mean_rps:.2f}/s, highest "
         f"{'60-s window' if used >= 60 else f'window ({used:.0f} s: the run is shorter than 60 s)'} "

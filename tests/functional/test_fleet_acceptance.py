@@ -2,7 +2,8 @@
 bucket, call latency and page rates), backed up by the real pipeline: the scanner, detector and downloader
 handlers driven by the local runtime from the schedule, the queue and the table's stream, with the emulator's
 deletion events. Correctness only: nothing LOST or FAILED, S3 holds every source byte of every file (those
-retention deleted included), and the emulator's budget admitted no more calls than its bucket allows.
+retention deleted included), the emulator's budget admitted no more calls than its bucket allows, and the
+pipeline's own RDS budget (labkit.backup.rdsbudget) held in every window.
 
 No timing is asserted: the waits are on conditions with generous bounds. Retention is applied once the backup
 has caught up, so the deletions it raises cannot outrun the copies on a slow machine (a race the bench, not a
@@ -137,3 +138,15 @@ def test_a_five_instance_fleet_under_the_aws_profile_is_backed_up_whole_within_t
         [usage] = calls["budget"].values()
         assert calls["charged"] == usage["admitted"] <= usage["allowed"]
         assert calls["by_action"].get("DescribeDBLogFiles", 0) > 0
+        # AND the pipeline's own budget (10/s under the aws profile) held across all its invocations: no
+        # window of its table took more, and every RDS request of the pipeline the emulator charged took a
+        # token there (the fleet's set-up lists clusters once, outside the pipeline: the pipeline never calls
+        # DescribeDBClusters; a request in flight has its token already, so >=)
+        assert lab.config.rds_budget_per_s == 10.0
+        dynamodb = aws.client("dynamodb", lab.config)
+        pages = dynamodb.get_paginator("scan").paginate(TableName=lab.config.names.budget)
+        windows = [
+            int(i["n"]["N"]) for page in pages for i in page["Items"] if i["pk"]["S"].startswith("rds#")
+        ]
+        assert windows and max(windows) <= 10
+        assert sum(windows) >= calls["charged"] - calls["by_action"].get("DescribeDBClusters", 0)
