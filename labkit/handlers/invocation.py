@@ -34,6 +34,8 @@ class Tally:
 
 def publish(metrics: Metrics, tally: Tally) -> None:
     """Add the invocation's metrics and flush them as one EMF record (nothing when it counted none)."""
+    if not tally.entries:  # powertools would warn "No application metrics to publish"
+        return
     with _publishing:
         for name, unit, value in tally.entries:
             metrics.add_metric(name=name, unit=unit, value=value)
