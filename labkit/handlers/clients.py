@@ -47,15 +47,20 @@ def session() -> boto3.session.Session:
 
 
 @cache
+def _budget_dynamodb() -> Any:
+    """One DynamoDB client (thread-safe) for the budget table, shared by the budget and the quiet looks."""
+    with _MAKING:
+        return session().client("dynamodb", config=RETRIES)
+
+
+@cache
 def budget() -> RdsBudget | None:
     """The pipeline's RDS budget, shared by this container's threads (None: the fast emulator has none)."""
     lab = config()
     per_s = lab.rds_budget_per_s
     if per_s is None:
         return None
-    with _MAKING:
-        dynamodb = session().client("dynamodb", config=RETRIES)
-    return RdsBudget(dynamodb, lab.names.budget, per_s, max_wait_s=lab.rds_budget_wait_s)
+    return RdsBudget(_budget_dynamodb(), lab.names.budget, per_s, max_wait_s=lab.rds_budget_wait_s)
 
 
 @cache
@@ -64,9 +69,7 @@ def quiet_backoff() -> QuietBackoff | None:
     lab = config()
     if lab.quiet_max_skip <= 0:
         return None
-    with _MAKING:
-        dynamodb = session().client("dynamodb", config=RETRIES)
-    return QuietBackoff(dynamodb, lab.names.budget, lab.scan_period_s, lab.quiet_max_skip)
+    return QuietBackoff(_budget_dynamodb(), lab.names.budget, lab.scan_period_s, lab.quiet_max_skip)
 
 
 @cache
@@ -89,6 +92,6 @@ def table() -> Any:
 
 def forget() -> None:
     """Drop every cached client and setting: the next call reads the environment again (tests, restarts)."""
-    for cached in (config, complete_download, session, budget, quiet_backoff, client):
+    for cached in (config, complete_download, session, _budget_dynamodb, budget, quiet_backoff, client):
         cached.cache_clear()
     _generation[0] += 1
